@@ -1,0 +1,3 @@
+from fpgallm.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Shared hardware-generation helpers: Verilog emission, fixed-point arithmetic, pipelines."""

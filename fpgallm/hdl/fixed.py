@@ -1,0 +1,57 @@
+"""Fixed-point primitives, defined once for the golden models (NumPy) and the RTL (Amaranth).
+
+Rounding everywhere in fpgallm is *round half up* on an arithmetic right shift:
+``round_shift(x, s) = floor((x + 2**(s-1)) / 2**s)`` for ``s > 0`` and ``x`` for ``s == 0``.
+Saturation clamps to the two's-complement range of the target width.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Const, Mux, Value, signed, unsigned
+
+
+def smin(width: int) -> int:
+    return -(1 << (width - 1))
+
+
+def smax(width: int) -> int:
+    return (1 << (width - 1)) - 1
+
+
+def round_shift(x, shift):
+    """Round-half-up arithmetic right shift of int64 array ``x`` by ``shift`` (scalar or array)."""
+    x = np.asarray(x, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    bias = np.where(shift > 0, np.left_shift(np.int64(1), np.maximum(shift - 1, 0)), 0)
+    return np.right_shift(x + bias, shift)
+
+
+def saturate(x, width: int, is_signed: bool = True):
+    """Clamp int64 array ``x`` to a ``width``-bit signed (or unsigned) range."""
+    x = np.asarray(x, dtype=np.int64)
+    if is_signed:
+        return np.clip(x, smin(width), smax(width))
+    return np.clip(x, 0, (1 << width) - 1)
+
+
+# --- RTL side -------------------------------------------------------------------------
+
+
+def hdl_round_shift(x: Value, shift: Value, max_shift: int) -> Value:
+    """Amaranth expression equal to :func:`round_shift` for ``0 <= shift <= max_shift``.
+
+    ``x`` must be signed; the result keeps the (one bit wider) signed shape of ``x + bias``.
+    """
+    x = Value.cast(x)
+    bias = (Const(1, unsigned(max_shift + 1)) << shift) >> 1  # 2**(shift-1), 0 when shift == 0
+    return (x + bias) >> shift
+
+
+def hdl_saturate(x: Value, width: int) -> Value:
+    """Amaranth expression clamping signed ``x`` to ``width`` bits (two's complement)."""
+    x = Value.cast(x)
+    lo, hi = smin(width), smax(width)
+    return Mux(x > hi, Const(hi, signed(width)),
+               Mux(x < lo, Const(lo, signed(width)), x[:width].as_signed()))
+

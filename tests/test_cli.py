@@ -1,0 +1,53 @@
+import subprocess
+import sys
+
+from fpgallm import __version__
+from fpgallm.cli import main
+
+
+def fpgallm(*args):
+    return subprocess.run([sys.executable, "-m", "fpgallm", *args], capture_output=True, text=True)
+
+
+def test_version():
+    out = fpgallm("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"fpgallm {__version__}"
+
+
+def test_help_lists_subcommands():
+    out = fpgallm("--help")
+    assert out.returncode == 0
+    for cmd in ("doctor", "test"):
+        assert f"    {cmd} " in out.stdout
+
+
+def test_test_list_shows_registered_units(capsys):
+    assert main(["test", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert "elementwise" in out and "add-1lane" in out
+
+
+def test_unknown_unit_is_exit_2_one_line():
+    out = fpgallm("test", "nosuchunit")
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines() == [
+        "fpgallm test: error: unknown unit 'nosuchunit'; units: elementwise"] or \
+        out.stderr.startswith("fpgallm test: error: unknown unit 'nosuchunit'; units: ")
+    assert "Traceback" not in out.stderr
+
+
+def test_fpgallm_test_runs_one_point(tmp_path):
+    out = fpgallm("test", "elementwise", "--point", "add-1lane", "--seed", "5", "--out", str(tmp_path))
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "PASS elementwise[add-1lane] 11/11 tests" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "11 passed, 0 failed"
+    assert "seed 5" in out.stdout
+
+
+def test_doctor(tmp_path):
+    out = fpgallm("doctor")
+    assert out.returncode == 0, out.stdout + out.stderr
+    for tool in ("python", "amaranth", "cocotb", "verilator", "c++", "yosys", "nextpnr-ecp5",
+                 "simulation"):
+        assert f"ok   {tool}" in out.stdout
