@@ -55,3 +55,56 @@ def hdl_saturate(x: Value, width: int) -> Value:
     return Mux(x > hi, Const(hi, signed(width)),
                Mux(x < lo, Const(lo, signed(width)), x[:width].as_signed()))
 
+
+
+class FixedFormat:
+    """A signed fixed-point format: ``width`` bits of which ``frac`` are fractional.
+
+    The integer ``q`` represents ``q / 2**frac``.  Frozen and hashable; validated on
+    construction.
+    """
+
+    __slots__ = ("width", "frac")
+
+    def __init__(self, width: int, frac: int):
+        if not isinstance(width, int) or not 2 <= width <= 62:
+            raise ValueError(f"FixedFormat.width must be an integer in [2, 62], got {width!r}")
+        if not isinstance(frac, int) or not -64 <= frac <= 64:
+            raise ValueError(f"FixedFormat.frac must be an integer in [-64, 64], got {frac!r}")
+        object.__setattr__(self, "width", width)
+        object.__setattr__(self, "frac", frac)
+
+    def __setattr__(self, name, value):
+        raise AttributeError("FixedFormat is frozen")
+
+    def __repr__(self):
+        return f"FixedFormat(width={self.width}, frac={self.frac})"
+
+    def __eq__(self, other):
+        return isinstance(other, FixedFormat) and (self.width, self.frac) == (other.width, other.frac)
+
+    def __hash__(self):
+        return hash((self.width, self.frac))
+
+    @property
+    def min_int(self) -> int:
+        return smin(self.width)
+
+    @property
+    def max_int(self) -> int:
+        return smax(self.width)
+
+    @property
+    def lsb(self) -> float:
+        return 2.0 ** -self.frac
+
+    def to_float(self, q):
+        return np.asarray(q, dtype=np.float64) * self.lsb
+
+    def from_float(self, x):
+        """Round half up to the nearest representable value, saturating."""
+        q = np.floor(np.asarray(x, dtype=np.float64) * (2.0 ** self.frac) + 0.5)
+        return saturate(np.clip(q, -2.0**62, 2.0**62).astype(np.int64), self.width)
+
+    def shape(self):
+        return signed(self.width)
