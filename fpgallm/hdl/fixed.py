@@ -7,6 +7,8 @@ Saturation clamps to the two's-complement range of the target width.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from amaranth.hdl import Const, Mux, Value, signed, unsigned
 
@@ -57,34 +59,21 @@ def hdl_saturate(x: Value, width: int) -> Value:
 
 
 
+@dataclass(frozen=True)
 class FixedFormat:
     """A signed fixed-point format: ``width`` bits of which ``frac`` are fractional.
 
-    The integer ``q`` represents ``q / 2**frac``.  Frozen and hashable; validated on
-    construction.
+    The integer ``q`` represents ``q / 2**frac``.
     """
 
-    __slots__ = ("width", "frac")
+    width: int
+    frac: int
 
-    def __init__(self, width: int, frac: int):
-        if not isinstance(width, int) or not 2 <= width <= 62:
-            raise ValueError(f"FixedFormat.width must be an integer in [2, 62], got {width!r}")
-        if not isinstance(frac, int) or not -64 <= frac <= 64:
-            raise ValueError(f"FixedFormat.frac must be an integer in [-64, 64], got {frac!r}")
-        object.__setattr__(self, "width", width)
-        object.__setattr__(self, "frac", frac)
-
-    def __setattr__(self, name, value):
-        raise AttributeError("FixedFormat is frozen")
-
-    def __repr__(self):
-        return f"FixedFormat(width={self.width}, frac={self.frac})"
-
-    def __eq__(self, other):
-        return isinstance(other, FixedFormat) and (self.width, self.frac) == (other.width, other.frac)
-
-    def __hash__(self):
-        return hash((self.width, self.frac))
+    def __post_init__(self):
+        if not isinstance(self.width, int) or not 2 <= self.width <= 62:
+            raise ValueError(f"FixedFormat.width must be an integer in [2, 62], got {self.width!r}")
+        if not isinstance(self.frac, int) or not -64 <= self.frac <= 64:
+            raise ValueError(f"FixedFormat.frac must be an integer in [-64, 64], got {self.frac!r}")
 
     @property
     def min_int(self) -> int:
