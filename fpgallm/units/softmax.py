@@ -80,9 +80,9 @@ class SoftmaxParams:
     in_width: int = 16
     in_frac: int = 10
     max_length: int = 1024
-    exp_frac: int = 16
+    exp_frac: int = 18
     exp_table_bits: int = 7
-    exp_interp_bits: int = 8
+    exp_interp_bits: int = 10
     out_width: int = 16
     out_frac: int = 15
     recip_guard: int = 4
