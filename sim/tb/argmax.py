@@ -26,9 +26,9 @@ BENCH = Bench(
     description="index and value of the maximum of a run-time-length vector (greedy sampling)",
     points=(
         Point("1lane-i16-len64", ArgmaxParams(lanes=1, in_width=16, max_length=64)),
-        Point("4lane-i32-len256", ArgmaxParams(lanes=4, in_width=32, max_length=256)),
         Point("7lane-i16-len100", ArgmaxParams(lanes=7, in_width=16, max_length=100)),
-        Point("16lane-i16-vocab64k", ArgmaxParams(lanes=16, in_width=16, max_length=65536)),
+        # logits straight from an INT32 accumulator over a 64k vocabulary
+        Point("16lane-i32-vocab64k", ArgmaxParams(lanes=16, in_width=32, max_length=65536)),
     ),
     generate=generate,
     test_module=__name__,
