@@ -135,6 +135,14 @@ def test_golden_corners():
         golden(p, [1 << 15])
 
 
+def test_exp_error_exhaustive():
+    """Every score difference d of the default format: |e - exp(d)| <= 2 LSB of e (2**-18)."""
+    p = SoftmaxParams()
+    d = -np.arange(0, 1 << p.in_width, dtype=np.int64)
+    err = np.abs(exp_q(p, d) - np.exp(d / 2.0 ** p.in_frac) * 2.0 ** p.exp_frac)
+    assert err.max() <= 2.0
+
+
 # --- error against float softmax (golden only, many random vectors) ----------------------
 
 
