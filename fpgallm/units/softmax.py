@@ -52,12 +52,13 @@ port).  Ingest: beats are written to the buffer while a pipelined lane tree and 
 register find the maximum.  Pass 1 reads the buffer through the exp pipeline (subtract,
 multiply by log2(e), round, table read, interpolation multiply, add, shift: 8 registered
 stages) into a lane adder tree and the sum register.  The divider then runs ``out_frac + G + 1``
-cycles, and pass 2 reads the buffer again through the same exp pipeline, multiplies by ``r`` and
-rounds into the output register (with backpressure: the whole pipeline stalls when the output
-is not taken).  One vector is processed at a time.  With no stalls, the last output beat comes
+cycles, and pass 2 reads the buffer again through the same exp pipeline, multiplies by ``r``
+(registered partial products of 17-bit operand chunks, then their sum: no multiplier wider than
+18x18 in one cycle) and rounds into the output register (with backpressure: the whole pipeline
+stalls when the output is not taken).  One vector is processed at a time.  With no stalls, the last output beat comes
 :meth:`SoftmaxParams.cycles` ``= 3 * ceil(length / lanes) + latency`` cycles after the first
 input beat is accepted (:attr:`SoftmaxParams.latency` ``= 2 * ceil(log2(lanes)) + out_frac + G +
-19``) and the next vector's first beat is accepted one cycle after that;
+20``) and the next vector's first beat is accepted one cycle after that;
 :attr:`SoftmaxParams.throughput` is ``lanes / 3`` elements per cycle for long vectors.
 """
 
@@ -77,6 +78,8 @@ from fpgallm.hdl.nonlinear import LOG2E_BITS, exp2_tables, log2e_q
 
 EXP_GUARD = 2  # extra fraction bits of the exp table entries over exp_frac
 EXP_STAGES = 8  # registered stages from the buffer read to e (see the module docstring)
+MUL_STAGES = 2  # e * r: registered partial products, then their sum
+MUL_CHUNK = 17  # operand chunk of a partial product: fits ECP5 18x18 and DSP48E2 27x18 unsigned
 
 
 @dataclass(frozen=True)
@@ -169,7 +172,7 @@ class SoftmaxParams:
         drain (read and exp stages, sum tree), the divider (recip_width), pass 2's drain (read
         and exp stages, multiply, output register, minus the cycle of its last issue)."""
         return (self.levels + 1) + (EXP_STAGES + self.levels) + self.recip_width \
-            + (EXP_STAGES + 1)
+            + (EXP_STAGES + MUL_STAGES)
 
     def cycles(self, length: int) -> int:
         """Cycles from the first input beat's acceptance to the last output beat (no stalls)."""
@@ -237,6 +240,11 @@ def golden(p: SoftmaxParams, x) -> np.ndarray:
     e = exp_q(p, x - x.max())
     r = reciprocal(p, int(e.sum()))
     return np.minimum(round_shift(e * r, p.exp_frac + p.recip_guard), smax(p.out_width))
+
+
+def _chunks(value, size: int):
+    """``(offset, slice)`` pieces of ``value``, ``size`` bits each from the LSB."""
+    return [(lo, value[lo:lo + size]) for lo in range(0, len(value), size)]
 
 
 class Softmax(wiring.Component):
@@ -382,9 +390,20 @@ class Softmax(wiring.Component):
             slast = reg(1, f"s{lvl}_last", slast)
 
         # ---- pass 2 tail: multiply by the reciprocal, round, saturate -----------------
-        prod3 = [reg(p.exp_frac + 1 + p.recip_width, f"m1_p{k}", e_lanes[k] * recip)
-                 for k in range(lanes)]
+        # e * r is wider than one 18x18 multiplier: partial products of <= 17-bit unsigned
+        # chunks are registered (M1), then summed (M2), then rounded (output register)
+        pw = p.exp_frac + 1 + p.recip_width
+        prod3 = []
+        for k in range(lanes):
+            parts = [reg(pw, f"m1_pp{k}_{i}_{j}", (ec * rc) << (ei + rj))
+                     for i, (ei, ec) in enumerate(_chunks(e_lanes[k], MUL_CHUNK))
+                     for j, (rj, rc) in enumerate(_chunks(recip, MUL_CHUNK))]
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part
+            prod3.append(reg(pw, f"m2_p{k}", total))
         m1 = {key: reg(len(v), f"m1_{key}", v) for key, v in tags.items()}
+        m1 = {key: reg(len(v), f"m2_{key}", v) for key, v in m1.items()}
         rs = p.exp_frac + p.recip_guard
         hi = smax(p.out_width)
         out_valid = Signal()

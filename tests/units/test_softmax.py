@@ -64,8 +64,8 @@ def test_params_validation_messages(kwargs, message):
 
 def test_timing_formulas():
     p = SoftmaxParams(lanes=4)
-    # 2*levels + (out_frac + recip_guard + 1) + 18
-    assert p.latency == 2 * 2 + 20 + 18
+    # 2*levels + (out_frac + recip_guard + 1) + 19
+    assert p.latency == 2 * 2 + 20 + 19
     assert p.cycles(1) == 3 + p.latency and p.cycles(9) == 9 + p.latency
     assert p.period(8) == p.cycles(8) + 1
     assert p.throughput == pytest.approx(4 / 3)
