@@ -247,6 +247,18 @@ def _chunks(value, size: int):
     return [(lo, value[lo:lo + size]) for lo in range(0, len(value), size)]
 
 
+def _small_mul(a, b):
+    """``a * b``; as shifted adds when one operand has at most 4 bits (no DSP for a sliver)."""
+    if min(len(a), len(b)) > 4:
+        return a * b
+    if len(a) > len(b):
+        a, b = b, a
+    total = 0
+    for i in range(len(a)):
+        total = total + Mux(a[i], b << i, 0)
+    return total
+
+
 class Softmax(wiring.Component):
     """The RTL of :mod:`fpgallm.units.softmax` (see the module docstring for the contract)."""
 
@@ -395,7 +407,7 @@ class Softmax(wiring.Component):
         pw = p.exp_frac + 1 + p.recip_width
         prod3 = []
         for k in range(lanes):
-            parts = [reg(pw, f"m1_pp{k}_{i}_{j}", (ec * rc) << (ei + rj))
+            parts = [reg(pw, f"m1_pp{k}_{i}_{j}", _small_mul(ec, rc) << (ei + rj))
                      for i, (ei, ec) in enumerate(_chunks(e_lanes[k], MUL_CHUNK))
                      for j, (rj, rc) in enumerate(_chunks(recip, MUL_CHUNK))]
             total = parts[0]
