@@ -369,10 +369,12 @@ class Softmax(wiring.Component):
             rd_port = rom_delta.read_port(domain="sync")
             m.d.comb += [rb_port.addr.eq(t[ib:F]), rb_port.en.eq(adv),
                          rd_port.addr.eq(t[ib:F]), rd_port.en.eq(adv)]
-            ipart = Signal(signed(len(t) + 1), name=f"e3_ip{k}")
-            m.d.comb += ipart.eq(-(t >> F))
-            sh4 = reg(shw, f"e4_sh{k}", Mux(ipart >= p.max_exp_shift - EXP_GUARD,
-                                            p.max_exp_shift, ipart + EXP_GUARD))
+            # shift = min(-floor(t) + EXP_GUARD, max_exp_shift) without a negation in series
+            # with the compare: -floor(t) + g = ~floor(t) + g + 1, on the low shw bits only
+            floor_t = Signal(signed(len(t) - F), name=f"e3_fl{k}")
+            m.d.comb += floor_t.eq(t >> F)
+            sh4 = reg(shw, f"e4_sh{k}", Mux(floor_t <= EXP_GUARD - p.max_exp_shift,
+                                            p.max_exp_shift, (~floor_t[:shw] + EXP_GUARD + 1)[:shw]))
             rem4 = reg(max(1, ib), f"e4_rem{k}", t[:ib] if ib else 0)
             base5 = reg(len(rb_port.data), f"e5_base{k}", rb_port.data)                 # E5
             prod2 = reg(len(rd_port.data) + max(1, ib), f"e5_p{k}", rd_port.data * rem4)
