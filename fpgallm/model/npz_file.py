@@ -41,7 +41,7 @@ def save_npz(model: Model, path) -> Path:
             arrays[n] = t
     meta = {"spec": model.spec.to_dict(), "quant": quant,
             "tokenizer": model.tokenizer.to_json() if model.tokenizer else None,
-            "tokenizer_ids": [model.tokenizer.bos_id, model.tokenizer.eos_id, model.tokenizer.add_bos]
+            "tokenizer_ids": [model.tokenizer.bos_id, model.tokenizer.eos_id]
             if model.tokenizer else None}
     arrays[META] = np.array(json.dumps(meta))
     np.savez(path, **arrays)
@@ -75,8 +75,8 @@ def load_npz(path, name: str | None = None) -> Model:
                                      z[n + "::min"] if s["with_min"] else None)
         tokenizer = None
         if meta.get("tokenizer"):
-            bos, eos, add_bos = meta.get("tokenizer_ids") or (None, None, False)
-            tokenizer = tok.from_json_str(meta["tokenizer"], bos, eos, add_bos)
+            bos, eos = meta.get("tokenizer_ids") or (None, None)
+            tokenizer = tok.from_json_str(meta["tokenizer"], bos, eos)
         return Model(spec, tensors, tokenizer, str(path))
     except (KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
         raise NPZError(f"{path}: {exc}") from None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tokenizers import AddedToken, Regex, Tokenizer as _HFTokenizer, decoders, models, pre_tokenizers
+from tokenizers import AddedToken, Regex, Tokenizer as _HFTokenizer, decoders, models, pre_tokenizers, processors
 
 # llama.cpp pre-tokenizer regexes (llama-vocab.cpp), by tokenizer.ggml.pre
 _GPT2_RE = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -30,28 +30,35 @@ class TokenizerError(ValueError):
 
 @dataclass(eq=False)
 class Tokenizer:
-    """Encode text to ids and decode ids to text.  ``add_bos`` prepends ``bos_id`` on encode."""
+    """Encode text to ids and decode ids to text.
+
+    Special tokens a model wants around a prompt (a BOS) come from the ``tokenizers``
+    post-processor, so they survive ``tokenizer.json``; see :func:`with_bos`.
+    """
 
     hf: _HFTokenizer
     bos_id: int | None = None
     eos_id: int | None = None
-    add_bos: bool = False
 
     @property
     def vocab_size(self) -> int:
         return self.hf.get_vocab_size(with_added_tokens=True)
 
     def encode(self, text: str) -> list[int]:
-        ids = self.hf.encode(text, add_special_tokens=False).ids
-        if self.add_bos and self.bos_id is not None:
-            ids = [self.bos_id] + ids
-        return ids
+        return self.hf.encode(text, add_special_tokens=True).ids
 
     def decode(self, ids, skip_special: bool = True) -> str:
         return self.hf.decode([int(i) for i in ids], skip_special_tokens=skip_special)
 
     def to_json(self) -> str:
         return self.hf.to_str()
+
+
+def with_bos(hf: _HFTokenizer, bos_id: int) -> None:
+    """Make ``hf`` prepend token ``bos_id`` when encoding (a ``TemplateProcessing`` post-processor)."""
+    bos = hf.id_to_token(bos_id)
+    hf.post_processor = processors.TemplateProcessing(single=f"{bos} $A", pair=f"{bos} $A {bos} $B",
+                                                      special_tokens=[(bos, bos_id)])
 
 
 def _pre_tokenizer(pre: str):
@@ -83,18 +90,19 @@ def from_gguf_metadata(meta: dict) -> Tokenizer:
     specials = [AddedToken(t, special=True, normalized=False) for t, ty in zip(tokens, types) if ty in (3, 4)]
     if specials:
         hf.add_special_tokens(specials)
-    return Tokenizer(hf, meta.get("tokenizer.ggml.bos_token_id"), meta.get("tokenizer.ggml.eos_token_id"),
-                     bool(meta.get("tokenizer.ggml.add_bos_token", False)))
+    bos = meta.get("tokenizer.ggml.bos_token_id")
+    if meta.get("tokenizer.ggml.add_bos_token", False) and bos is not None:
+        with_bos(hf, int(bos))
+    return Tokenizer(hf, bos, meta.get("tokenizer.ggml.eos_token_id"))
 
 
-def from_tokenizer_json(path, bos_id: int | None = None, eos_id: int | None = None,
-                        add_bos: bool = False) -> Tokenizer:
-    """Load a Hugging Face ``tokenizer.json``."""
-    return Tokenizer(_HFTokenizer.from_file(str(path)), bos_id, eos_id, add_bos)
+def from_tokenizer_json(path, bos_id: int | None = None, eos_id: int | None = None) -> Tokenizer:
+    """Load a Hugging Face ``tokenizer.json`` (its post-processor decides about a BOS)."""
+    return Tokenizer(_HFTokenizer.from_file(str(path)), bos_id, eos_id)
 
 
-def from_json_str(text: str, bos_id=None, eos_id=None, add_bos=False) -> Tokenizer:
-    return Tokenizer(_HFTokenizer.from_str(text), bos_id, eos_id, add_bos)
+def from_json_str(text: str, bos_id=None, eos_id=None) -> Tokenizer:
+    return Tokenizer(_HFTokenizer.from_str(text), bos_id, eos_id)
 
 
 def byte_level() -> Tokenizer:
@@ -116,4 +124,5 @@ def byte_level() -> Tokenizer:
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
     hf.decoder = decoders.ByteLevel()
     hf.add_special_tokens([AddedToken("<|bos|>", special=True), AddedToken("<|eos|>", special=True)])
-    return Tokenizer(hf, 256, 257, add_bos=True)
+    with_bos(hf, 256)
+    return Tokenizer(hf, 256, 257)
