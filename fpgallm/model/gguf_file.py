@@ -159,7 +159,8 @@ def save_gguf(model: Model, path, tokenizer_meta: dict | None = None) -> Path:
 
     Float tensors are written as stored (F32 or F16); :class:`QuantTensor` s must use a GGUF
     scheme (Q8_0, Q4_0, Q4_1) and are written as their block bytes.  ``tokenizer_meta``
-    (``tokenizer.ggml.*`` keys) is copied into the file when given.
+    (``tokenizer.ggml.*`` keys) is copied into the file when given, else it is derived from
+    the model's tokenizer (byte-level BPE).
     """
     from fpgallm.model.spec import RopeStyle as RS
 
@@ -181,6 +182,8 @@ def save_gguf(model: Model, path, tokenizer_meta: dict | None = None) -> Path:
         w.add_float32(f"{a}.attention.layer_norm_rms_epsilon", spec.norm_eps)
     else:
         w.add_float32(f"{a}.attention.layer_norm_epsilon", spec.norm_eps)
+    if tokenizer_meta is None and model.tokenizer is not None:
+        tokenizer_meta = tok.gguf_metadata(model.tokenizer)
     for k, v in (tokenizer_meta or {}).items():
         _add_meta(w, k, v)
     tensors = dict(model.tensors)

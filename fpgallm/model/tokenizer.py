@@ -126,3 +126,34 @@ def byte_level() -> Tokenizer:
     hf.add_special_tokens([AddedToken("<|bos|>", special=True), AddedToken("<|eos|>", special=True)])
     with_bos(hf, 256)
     return Tokenizer(hf, 256, 257)
+
+
+def gguf_metadata(t: Tokenizer) -> dict:
+    """``tokenizer.ggml.*`` metadata describing ``t`` (byte-level BPE only), for :func:`save_gguf`."""
+    import json
+
+    doc = json.loads(t.hf.to_str())
+    model = doc.get("model") or {}
+    if model.get("type") != "BPE":
+        raise TokenizerError(f"only byte-level BPE tokenizers can be written to GGUF, not {model.get('type')!r}")
+    vocab = dict(model["vocab"])
+    special = set()
+    for a in doc.get("added_tokens") or []:
+        vocab[a["content"]] = a["id"]
+        if a.get("special"):
+            special.add(a["id"])
+    n = max(vocab.values()) + 1
+    tokens = [f"[PAD{i}]" for i in range(n)]
+    for s, i in vocab.items():
+        tokens[i] = s
+    merges = [m if isinstance(m, str) else " ".join(m) for m in model.get("merges") or []]
+    pre = json.dumps(doc.get("pre_tokenizer"))
+    meta = {"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "smollm" if '"Digits"' in pre else "default",
+            "tokenizer.ggml.tokens": tokens, "tokenizer.ggml.token_type": [3 if i in special else 1 for i in range(n)],
+            "tokenizer.ggml.merges": merges,
+            "tokenizer.ggml.add_bos_token": (doc.get("post_processor") or {}).get("type") == "TemplateProcessing"}
+    if t.bos_id is not None:
+        meta["tokenizer.ggml.bos_token_id"] = int(t.bos_id)
+    if t.eos_id is not None:
+        meta["tokenizer.ggml.eos_token_id"] = int(t.eos_id)
+    return meta

@@ -148,3 +148,11 @@ def test_unsupported_hf_model_type(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "mamba"}))
     with pytest.raises(UserError, match=r"unsupported model_type 'mamba'; supported: llama, gpt2$"):
         load_hf(tmp_path)
+
+
+def test_gguf_carries_the_tokenizer(tmp_path):
+    m = load_preset("tiny-llama")
+    back = load_gguf(save_gguf(m, tmp_path / "t.gguf"))
+    for text in ("Hello <|eos|>", "ünï"):
+        assert back.tokenizer.encode(text) == m.tokenizer.encode(text)
+        assert back.tokenizer.decode(back.tokenizer.encode(text)) == m.tokenizer.decode(m.tokenizer.encode(text))
