@@ -39,7 +39,7 @@ class Model:
     tensors: dict[str, Tensor]
     tokenizer: "Tokenizer | None" = None
     source: str = ""
-    _dense: dict = field(default_factory=dict, repr=False)
+    _dense: dict = field(default_factory=dict, repr=False, init=False)
 
     def __post_init__(self):
         want = self.spec.tensor_shapes()

@@ -156,3 +156,13 @@ def test_gguf_carries_the_tokenizer(tmp_path):
     for text in ("Hello <|eos|>", "ünï"):
         assert back.tokenizer.encode(text) == m.tokenizer.encode(text)
         assert back.tokenizer.decode(back.tokenizer.encode(text)) == m.tokenizer.decode(m.tokenizer.encode(text))
+
+
+def test_gguf_f16_tensors_stay_f16(tmp_path):
+    m = load_preset("tiny-llama")
+    half = Model(m.spec, {n: (t.astype(np.float16) if t.ndim == 2 else t) for n, t in m.tensors.items()},
+                 m.tokenizer)
+    back = load_gguf(save_gguf(half, tmp_path / "h.gguf"))
+    assert back.storage_summary() == {"F16": len(m.spec.matrix_names()) + 0, "F32": 5}
+    assert back.tensors["blk.0.ffn_up.weight"].dtype == np.float16
+    np.testing.assert_allclose(_logits(back), _logits(half), rtol=0, atol=2e-5 * np.abs(_logits(half)).max())
