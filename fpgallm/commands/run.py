@@ -36,7 +36,8 @@ def run(args) -> int:
     model = load_model(args.model)
     tk = model.tokenizer
     if tk is None:
-        raise UserError(f"model {args.model!r} has no tokenizer (add tokenizer.json to the directory)")
+        raise UserError(f"model {args.model!r} has no tokenizer (a GGUF needs tokenizer.ggml.* metadata, "
+                        "an HF directory a tokenizer.json)")
     prompt = args.prompt
     if args.chat:
         prompt = f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
