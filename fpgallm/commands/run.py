@@ -16,7 +16,10 @@ def configure(p):
                    "directory or an .npz")
     p.add_argument("--prompt", required=True, help="the prompt text")
     p.add_argument("--max-new-tokens", type=int, default=32, metavar="N", help="tokens to generate (default 32)")
-    p.add_argument("--engine", default="float", help="inference engine (default float; see the error for the list)")
+    from fpgallm.model.engines import engines
+
+    p.add_argument("--engine", default="float",
+                   help=f"inference engine: {', '.join(engines())} (default float)")
     p.add_argument("--chat", action="store_true",
                    help="wrap the prompt in the ChatML template (<|im_start|>user ... assistant) of instruct models")
     p.add_argument("--json", action="store_true",
