@@ -109,3 +109,26 @@ def test_unsupported_architecture_and_tensor_type_on_the_cli(tmp_path):
     _one_line_error(fpgallm("run", str(g), "--prompt", "x"),
                     f"fpgallm run: error: {g}: tensor 'token_embd.weight' has type Q5_1; "
                     "supported: F32, F16, Q8_0, Q4_0, Q4_1")
+
+
+class CountingEngine:
+    """A stand-in engine: emits 1, 2, 3, ... (proves that engines plug in by registration)."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def generate(self, prompt_ids, max_new_tokens):
+        return list(range(1, max_new_tokens + 1))
+
+
+def test_engines_plug_in_by_registration(monkeypatch, capsys):
+    from fpgallm.model import engines as reg
+
+    monkeypatch.setattr(reg, "_REGISTRY", dict(reg._REGISTRY))
+    reg.register_engine("counting", f"{__name__}:CountingEngine", "test engine")
+    assert main(["run", "tiny-llama", "--prompt", "x", "--engine", "counting", "--max-new-tokens", "3",
+                 "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["engine"] == "counting" and doc["generated_ids"] == [1, 2, 3]
+    with pytest.raises(ValueError, match="must be 'module:factory'"):
+        reg.register_engine("bad", "nocolon", "x")

@@ -222,6 +222,17 @@ class Preset:
     seed: int | None = None
     package_file: tuple[str, str] | None = None   # (python package, file name) for PACKAGE
 
+    def __post_init__(self):
+        if not isinstance(self.spec, ModelSpec):
+            raise ValueError(f"Preset.spec={self.spec!r}: must be a ModelSpec")
+        if not isinstance(self.source, WeightSource):
+            raise ValueError(f"Preset.source={self.source!r}: must be a WeightSource")
+        if (self.source is WeightSource.SEEDED) != isinstance(self.seed, int):
+            raise ValueError(f"Preset.seed={self.seed!r}: an int exactly when source is SEEDED")
+        if (self.source is WeightSource.PACKAGE) != (self.package_file is not None):
+            raise ValueError(f"Preset.package_file={self.package_file!r}: (package, file) exactly when "
+                             "source is PACKAGE")
+
     @property
     def name(self) -> str:
         return self.spec.name

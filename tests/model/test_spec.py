@@ -75,3 +75,13 @@ def test_tensor_shapes_and_matrix_names():
     g = PRESETS["tiny-gpt2"].spec
     assert "output.weight" not in g.tensor_shapes() and "token_embd.weight" in g.matrix_names()
     assert g.tensor_shapes()["blk.0.attn_q.bias"] == (128,)
+
+
+def test_preset_validation():
+    from fpgallm.model.spec import Preset
+
+    s = PRESETS["tiny-llama"].spec
+    with pytest.raises(ValueError, match=r"^Preset.seed=None: an int exactly when source is SEEDED$"):
+        Preset(s, WeightSource.SEEDED, "x")
+    with pytest.raises(ValueError, match=r"^Preset.package_file=None: \(package, file\) exactly"):
+        Preset(s, WeightSource.PACKAGE, "x")
