@@ -10,7 +10,8 @@ Variants (all through :class:`fpgallm.model.reference.Reference`):
                     (what an accelerator computes from this file unchanged);
 * ``W8A8``        - every matrix re-quantized to INT8 per output channel, INT8 activations;
 * ``W4A8 g32/g64 (min)`` - every matrix re-quantized to INT4 group-wise, INT8 activations
-  (group 128 does not divide SmolLM2's d_model = 576).
+  (group 128 does not divide SmolLM2's d_model = 576);
+* ``W8A16`` / ``W4A16`` - the same weights with float activations (separates the two errors).
 
 (The re-quantized variants start from the file's Q4_1 values, so they measure the extra error
 of each scheme on top of the published checkpoint.)
@@ -54,6 +55,8 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model", nargs="?", default="smollm2-135m")
     ap.add_argument("--tokens", type=int, default=48, help="greedy tokens per prompt")
+    ap.add_argument("--variants", default=None,
+                    help="comma-separated substrings: only the variants whose name contains one (float always runs)")
     args = ap.parse_args()
     t_start = time.perf_counter()
     model = load_model(args.model)
@@ -61,14 +64,21 @@ def main() -> int:
     text_ids = np.array(tk.encode(TEXT.read_text()))
     print(f"{model.spec.name}; text {TEXT.name}: {len(TEXT.read_text())} chars, {len(text_ids)} tokens; "
           f"{args.tokens} greedy tokens x {len(PROMPTS)} prompts")
-    variants = {
-        "float": Reference(model),
-        "file+A8": Reference(model, act_quant=True),
-        "W8A8 int8-ch": Reference(quantize_model(model, INT8_PER_CHANNEL), act_quant=True),
-        "W4A8 int4-g32-min": Reference(quantize_model(model, int4_group(32, True)), act_quant=True),
-        "W4A8 int4-g64-min": Reference(quantize_model(model, int4_group(64, True)), act_quant=True),
-        "W4A8 int4-g64": Reference(quantize_model(model, int4_group(64)), act_quant=True),
+    recipes = {   # name -> (weight scheme or None for the file's own, INT8 activations?)
+        "float": (None, False),
+        "file+A8": (None, True),
+        "W8A8 int8-ch": (INT8_PER_CHANNEL, True),
+        "W4A8 int4-g32-min": (int4_group(32, True), True),
+        "W4A8 int4-g64-min": (int4_group(64, True), True),
+        "W4A8 int4-g64": (int4_group(64), True),
+        "W8A16 int8-ch": (INT8_PER_CHANNEL, False),
+        "W4A16 int4-g32-min": (int4_group(32, True), False),
     }
+    if args.variants:
+        keys = args.variants.split(",")
+        recipes = {n: r for n, r in recipes.items() if n == "float" or any(k in n for k in keys)}
+    variants = {n: Reference(model if s is None else quantize_model(model, s), act_quant=a)
+                for n, (s, a) in recipes.items()}
     float_ref = variants["float"]
     float_text = float_ref.logits(text_ids[:-1])
     float_gen = [float_ref.generate(tk.encode(p), args.tokens, stop_at_eos=False).ids for p in PROMPTS]
