@@ -318,16 +318,17 @@ def _rs(x: int, s: int) -> int:
 
 
 def stats(p: NormParams, x) -> NormStats:
-    x = [int(v) for v in np.asarray(x, dtype=np.int64).reshape(-1)]
-    n = len(x)
+    x = np.asarray(x, dtype=np.int64).reshape(-1)
+    n = int(x.size)
     if not 1 <= n <= p.max_len or n % p.lanes:
         raise ValueError(f"vector length must be a multiple of lanes={p.lanes} in "
                          f"[1, {p.max_len}], got {n}")
     lo, hi = smin(p.in_width), smax(p.in_width)
-    if min(x) < lo or max(x) > hi:
+    if x.min() < lo or x.max() > hi:
         raise ValueError(f"x must be in [{lo}, {hi}] (in_width={p.in_width})")
-    s1 = sum(x)
-    s2 = sum(v * v for v in x)
+    # exact in int64: |x| < 2**23 and n <= 2**16, so S2 < 2**62
+    s1 = int(x.sum())
+    s2 = int((x * x).sum())
     c = n * s2 - (s1 * s1 if p.kind is NormKind.LAYER else 0)
     d = (c << p.eps_shift) + n * n * p.eps_q
     j, m, y = rsqrt_mantissa(p, d)
