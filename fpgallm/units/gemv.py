@@ -475,7 +475,7 @@ def packed_products(m: Module, hi, lo, x, name: str):
     Valid for |lo * x| < 2**17 (8-bit weights and activations): the low 18 bits of the
     product are ``lo * x`` as a signed number; the high part is the rest plus its borrow.
     Returns the register of the wide product and the two split values (combinational)."""
-    a = Signal(signed(len(hi) + 18), name=f"{name}_a")
+    a = Signal(signed(len(hi) + 19), name=f"{name}_a")
     m.d.comb += a.eq((hi.as_signed() << 18) + lo.as_signed())
     return a
 
