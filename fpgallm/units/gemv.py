@@ -89,7 +89,7 @@ class GemvParams:
         if not isinstance(self.output, GemvOutput):
             raise ValueError(f"{c}.output must be a GemvOutput, got {self.output!r}")
         _check_int(c, "lanes", self.lanes, 1, 64)
-        _check_int(c, "word_bits", self.word_bits, 8, 4096)
+        _check_int(c, "word_bits", self.word_bits, 4, 4096)
         _check_int(c, "max_cols", self.max_cols, 1, 1 << 16)
         _check_int(c, "max_rows", self.max_rows, 1, 1 << 20)
         _check_int(c, "scale_bits", self.scale_bits, 2, 24)
@@ -118,7 +118,7 @@ class GemvParams:
             raise ValueError(f"{c}: max_rows {self.max_rows} is not a multiple of lanes {self.lanes}")
         if self.dsp_pack and self.lanes % 2:
             raise ValueError(f"{c}: dsp_pack needs an even number of lanes, got {self.lanes}")
-        lim = 62 - (self.out_mult_bits + 1 if self.output is GemvOutput.INT8 else 0)
+        lim = 62 - (self.out_mult_bits if self.output is GemvOutput.INT8 else 0)
         if self.acc_width > lim:
             raise ValueError(f"{c}: accumulator width {self.acc_width} exceeds {lim} bits")
 
