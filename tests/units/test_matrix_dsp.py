@@ -37,9 +37,16 @@ GEMV_CASES = [
     # packed: 4 multipliers of 27 x 8 (one DSP48E2 each, two MULT18X18D each) + 2 scale
     ("int8row-2x4-pack", GemvParams(fmt=WeightFormat.INT8_ROW, lanes=2, word_bits=64,
                                     max_cols=64, max_rows=16, dsp_pack=True), 6, 12),
+    # Q4_0 group 32: 2 x 8 int4 x int8 MACs + 2 scale multipliers (17 x 12 bits)
+    ("q4g32-2x8", GemvParams(fmt=WeightFormat.INT4_GROUP, group=32, lanes=2, word_bits=64,
+                             max_cols=64, max_rows=16), 18, 18),
+    ("q4g32-2x8-pack", GemvParams(fmt=WeightFormat.INT4_GROUP, group=32, lanes=2, word_bits=64,
+                                  max_cols=64, max_rows=16, dsp_pack=True), 10, 18),
 ]
 GEMM_CASES = [
     ("2x2-int8", GemmParams(rows=2, cols=2, max_k=64), 4, 4),
+    # packed: one 27 x 8 multiplier per pair of columns (two MULT18X18D on ECP5)
+    ("2x2-int8-pack", GemmParams(rows=2, cols=2, max_k=64, dsp_pack=True), 2, 4),
 ]
 
 
