@@ -19,7 +19,7 @@ multiplies (registered), accumulates, and at the tile's last k copies its sum to
 register.  When the bottom-right PE is done the whole R x C tile is copied into a shadow
 bank that drains R beats while the next tile computes, so the array never waits for the
 output unless ``o`` stalls.  With ``dsp_pack`` a PE serves two adjacent columns with one
-multiplier: ``((b0 << 18) + b1) * a`` (the two products share the activation; DSP48E2 27x18).
+multiplier: ``((b1 << 18) + b0) * a`` for columns 0, 1 of the pair (the two products share the activation; DSP48E2 27x18).
 
 A job of ``M x K`` by ``K x N`` runs as ``(M/R) * (N/C)`` tiles (:func:`tile_streams`);
 :meth:`GemmParams.cycles` gives its cycles from the first beat in to the last beat out.
@@ -239,7 +239,7 @@ class Gemm(wiring.Component):
                 if p.dsp_pack:
                     plo = prod[:18].as_signed()
                     phi = (prod >> 18) + plo[17]
-                    products = [phi, plo]  # columns 2j, 2j+1
+                    products = [plo, phi]  # columns 2j (low field), 2j+1 (high field)
                 else:
                     products = [prod]
                 v1, f1, l1 = tok_o[8], tok_o[9], tok_o[10]
