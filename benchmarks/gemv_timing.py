@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from amaranth.hdl import Cat, Module, Signal
+from amaranth.hdl import Cat, Module, Signal, Value
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -47,7 +47,7 @@ class Harness(wiring.Component):
         m.submodules.engine = eng = self.inner
         ins, outs = [], []
         for _path, member, value in eng.signature.flatten(eng):
-            (ins if member.flow == In else outs).append(value)
+            (ins if member.flow == In else outs).append(Value.cast(value))
         n = sum(len(v) for v in ins)
         sr = Signal(n)
         m.d.sync += sr.eq(Cat(self.sin, sr[:-1]))
