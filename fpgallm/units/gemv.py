@@ -37,13 +37,13 @@ import enum
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from fpgallm.hdl.emit import Emitted, to_verilog
-from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate, round_shift, saturate
+from fpgallm.hdl.fixed import hdl_saturate, round_shift, saturate
 from fpgallm.units.weights import WeightFormat, align, mant_exp
 
 __all__ = ["WeightFormat", "GemvOutput", "GemvParams", "PackedMatrix", "pack", "quantize",
@@ -191,11 +191,22 @@ class GemvParams:
         return (levels + 1) // 2
 
     @property
+    def scale_stages(self) -> int:
+        """Register stages of the (split, pipelined) scale multipliers."""
+        s = wide_mul_stages(self.dot_width)
+        if self.fmt.has_min:
+            s = max(s, wide_mul_stages(self.xsum_width))
+        return s
+
+    @property
     def latency(self) -> int:
         """Cycles from accepting a row tile's last word to its output beat (no stall)."""
-        # in-regs/RAM, multiply, tree, group acc, scale mult, bias, shift, row acc (+ requant)
-        base = 1 + 1 + self.tree_stages + 1 + 1 + 1 + 1 + 1
-        return base + (3 if self.output is GemvOutput.INT8 else 0)
+        # in regs + RAM read, RAM output register, multiply, tree, group acc, scale mult,
+        # bias, shift, row acc (+ requant: split multiply, bias, shift + saturate)
+        base = 1 + 1 + 1 + self.tree_stages + 1 + self.scale_stages + 1 + 1 + 1
+        if self.output is GemvOutput.INT8:
+            base += wide_mul_stages(self.acc_width) + 2
+        return base
 
     def words(self, rows: int, cols: int) -> int:
         return (rows // self.lanes) * (cols // self.k)
@@ -436,6 +447,51 @@ def requant_params(pm: PackedMatrix, x_scale: float, y_scale: float, mult_bits: 
 # --- RTL ----------------------------------------------------------------------------------
 
 
+def wide_mul_parts(width: int) -> int:
+    """18-bit pieces :func:`wide_mul` splits a ``width``-bit signed operand into."""
+    return 1 if width <= 18 else 1 + -(-(width - 18) // 17)
+
+
+def wide_mul_stages(width: int) -> int:
+    return 1 + (wide_mul_parts(width) - 1).bit_length()
+
+
+def wide_mul(m: Module, a, b, adv, name: str):
+    """Registered ``a * b`` for a wide signed ``a`` and a signed ``b`` of at most 18 bits.
+
+    ``a`` is split into 17-bit unsigned pieces (the top piece signed, at most 18 bits), each
+    piece times ``b`` is one 18 x 18 multiplier (MULT18X18D, DSP48E2) with a registered
+    output, and the shifted partial products are summed pairwise, one register level per
+    adder level: :func:`wide_mul_stages` cycles in all, for timing on small FPGAs.
+    """
+    a, b = Value.cast(a), Value.cast(b)
+    n = len(a)
+    parts, off = [], 0
+    while n - off > 18:
+        parts.append((off, Cat(a[off:off + 17], Const(0, 1)).as_signed()))
+        off += 17
+    parts.append((off, a[off:].as_signed()))
+    regs = []
+    for i, (o, piece) in enumerate(parts):
+        r = Signal(signed(len(piece) + len(b)), name=f"{name}_pp{i}")
+        with m.If(adv):
+            m.d.sync += r.eq(piece * b)
+        regs.append((o, r))
+    level = 0
+    while len(regs) > 1:
+        level += 1
+        nxt = []
+        for j in range(0, len(regs), 2):
+            o0, r0 = regs[j]
+            val = r0 if j + 1 == len(regs) else r0 + (regs[j + 1][1] << (regs[j + 1][0] - o0))
+            r = Signal(signed(min(len(val), n + len(b) + 1)), name=f"{name}_s{level}_{j // 2}")
+            with m.If(adv):
+                m.d.sync += r.eq(val)
+            nxt.append((o0, r))
+        regs = nxt
+    return regs[0][1]
+
+
 def _tree(m: Module, values: list, stages_every: int, name: str, adv):
     """Sum ``values`` in a binary tree registered every ``stages_every`` levels under ``adv``."""
     level = 0
@@ -552,7 +608,12 @@ class Gemv(wiring.Component):
             m.d.sync += [v1.eq(fire), lg1.eq(last_group), lr1.eq(last_row), w1.eq(self.w.payload)]
             with m.If(last_group):
                 m.d.sync += s1.eq(self.s.payload)
-        xv = data.View(p.x_layout(), rp.data)
+        # --- stage 1b: activation RAM output register (block RAM clock-to-out) ----------
+        v1, lg1, lr1 = (_delay(m, v1, 1, adv, "v1b"), _delay(m, lg1, 1, adv, "lg1b"),
+                        _delay(m, lr1, 1, adv, "lr1b"))
+        w1 = _delay(m, w1, 1, adv, "w1b")
+        s1 = _delay(m, s1, 1, adv, "s1b")
+        xv = data.View(p.x_layout(), _delay(m, rp.data, 1, adv, "xram_q"))
 
         # --- stage 2: multipliers (registered) ------------------------------------------
         v2, lg2, lr2 = Signal(), Signal(), Signal()
@@ -622,16 +683,16 @@ class Gemv(wiring.Component):
                     m.d.sync += [gxs.eq(tot), gxa.eq(Mux_(lg3, 0, tot))]
 
         # --- scale multiply -------------------------------------------------------------
-        v5, lr5 = Signal(), Signal()
-        s5 = Signal(p.scale_layout())
-        pd = [Signal(signed(p.dot_width + p.scale_bits), name=f"pd{lane}") for lane in range(P)]
-        pmn = [Signal(signed(p.xsum_width + p.scale_bits), name=f"pm{lane}") for lane in range(P)]
-        with m.If(adv):
-            m.d.sync += [v5.eq(v4), lr5.eq(lr4), s5.eq(s4)]
-            for lane in range(P):
-                m.d.sync += pd[lane].eq(gdot[lane] * s4[lane].dm)
-                if p.fmt.has_min:
-                    m.d.sync += pmn[lane].eq(gxs * s4[lane].mm)
+        ss = p.scale_stages
+        v5, lr5, s5 = (_delay(m, v4, ss, adv, "v5"), _delay(m, lr4, ss, adv, "lr5"),
+                       _delay(m, s4, ss, adv, "s5"))
+        pd, pmn = [], []
+        for lane in range(P):
+            r = wide_mul(m, gdot[lane], s4[lane].dm, adv, f"pd{lane}")
+            pd.append(_delay(m, r, ss - wide_mul_stages(p.dot_width), adv, f"pd{lane}"))
+            if p.fmt.has_min:
+                r = wide_mul(m, gxs, s4[lane].mm, adv, f"pm{lane}")
+                pmn.append(_delay(m, r, ss - wide_mul_stages(p.xsum_width), adv, f"pm{lane}"))
 
         # --- round: bias add, then shift ------------------------------------------------
         v6, lr6 = Signal(), Signal()
@@ -678,18 +739,18 @@ class Gemv(wiring.Component):
             return m
 
         # --- requantize: multiply, bias, shift + saturate -------------------------------
-        v9, v10, v11 = Signal(), Signal(), Signal()
+        rs = wide_mul_stages(p.acc_width)
+        v11 = _delay(m, v8, rs + 2, adv, "v_rq")
         mw = p.acc_width + p.out_mult_bits + 1
-        mul = [Signal(signed(mw), name=f"rq_mul{lane}") for lane in range(P)]
         rb = [Signal(signed(mw + 1), name=f"rq_b{lane}") for lane in range(P)]
         out = [Signal(signed(8), name=f"rq_o{lane}") for lane in range(P)]
         maxs = (1 << p.out_shift_width) - 1
-        with m.If(adv):
-            m.d.sync += [v9.eq(v8), v10.eq(v9), v11.eq(v10)]
-            for lane in range(P):
-                bias = (Const(1, unsigned(maxs + 1)) << self.out_shift) >> 1
-                m.d.sync += [mul[lane].eq(acc[lane] * self.out_mult),
-                             rb[lane].eq(mul[lane] + bias),
+        mult = Cat(self.out_mult, Const(0, 1)).as_signed()
+        for lane in range(P):
+            mul = wide_mul(m, acc[lane], mult, adv, f"rq_mul{lane}")
+            bias = (Const(1, unsigned(maxs + 1)) << self.out_shift) >> 1
+            with m.If(adv):
+                m.d.sync += [rb[lane].eq(mul + bias),
                              out[lane].eq(hdl_saturate(rb[lane] >> self.out_shift, 8))]
         m.d.comb += self.o.valid.eq(v11)
         for lane in range(P):
