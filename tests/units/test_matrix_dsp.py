@@ -2,8 +2,9 @@
 
 Every multiplier must land in a DSP48E2 / MULT18X18D: the counts below are the MAC
 multipliers (P*K for the GEMV, R*C for the GEMM; half of them with ``dsp_pack`` on
-UltraScale+) plus the GEMV's per-lane scale multipliers (``dot x dm``: one DSP48E2, two
-MULT18X18D when the dot product is wider than 18 bits).  Synthesis results are cached by
+UltraScale+, where one 27 x 8 product is two MULT18X18D on ECP5) plus the GEMV's per-lane
+scale multipliers (``dot x dm``, split into 18-bit pieces by ``gemv.wide_mul``: one
+multiplier per piece on both targets).  Synthesis results are cached by
 RTL hash (``~/.cache/fpgallm/synth``).
 """
 
@@ -31,13 +32,13 @@ def _assert_dsp(res, xcup, ecp5):
 
 
 GEMV_CASES = [
-    # P=2 lanes x K=4 int8 MACs = 8 multipliers + 2 scale multipliers (21 x 12 bits)
+    # P=2 lanes x K=4 int8 MACs = 8 multipliers + 2 lanes x 2 pieces of the 21 x 12 scale
     ("int8row-2x4", GemvParams(fmt=WeightFormat.INT8_ROW, lanes=2, word_bits=64, max_cols=64,
-                               max_rows=16), 10, 12),
-    # packed: 4 multipliers of 27 x 8 (one DSP48E2 each, two MULT18X18D each) + 2 scale
+                               max_rows=16), 12, 12),
+    # packed: 4 multipliers of 27 x 8 (one DSP48E2 each, two MULT18X18D each) + 4 scale
     ("int8row-2x4-pack", GemvParams(fmt=WeightFormat.INT8_ROW, lanes=2, word_bits=64,
-                                    max_cols=64, max_rows=16, dsp_pack=True), 6, 12),
-    # Q4_0 group 32: 2 x 8 int4 x int8 MACs + 2 scale multipliers (17 x 12 bits)
+                                    max_cols=64, max_rows=16, dsp_pack=True), 8, 12),
+    # Q4_0 group 32: 2 x 8 int4 x int8 MACs + 2 scale multipliers (17 x 12 bits: one piece)
     ("q4g32-2x8", GemvParams(fmt=WeightFormat.INT4_GROUP, group=32, lanes=2, word_bits=64,
                              max_cols=64, max_rows=16), 18, 18),
     ("q4g32-2x8-pack", GemvParams(fmt=WeightFormat.INT4_GROUP, group=32, lanes=2, word_bits=64,
