@@ -13,6 +13,7 @@ the writer, templates and tests take any :class:`EngineDesign`.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass, field
@@ -126,15 +127,22 @@ def default_lanes(board: Board) -> int:
     return max(1, min(8, board.available["dsp"] // (2 * _MULTS_PER_LANE)))
 
 
+@functools.lru_cache(maxsize=16)
+def _emit_elementwise(params) -> Emitted:
+    from fpgallm.units.elementwise import generate
+
+    return generate(params)
+
+
 def elementwise_design(board: Board, lanes: int | None = None, op: str = "add") -> EngineDesign:
-    from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams, generate
+    from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams
 
     lanes = default_lanes(board) if lanes is None else lanes
     try:
         params = ElementwiseParams(op=ElementwiseOp(op), lanes=lanes)
     except ValueError as exc:
         raise UserError(f"--lanes/--op: {exc}") from None
-    emitted = generate(params)
+    emitted = _emit_elementwise(params)
     need = elementwise_need(params.lanes, params.in_width, params.mult_width, params.out_width)
     return design_from_emitted(
         emitted, name="elementwise", generator="fpgallm.units.elementwise", params=params,
