@@ -22,11 +22,24 @@ class SynthTarget(enum.Enum):
     ECP5 = "ecp5"
     XILINX_US_PLUS = "xcup"
 
-    @property
-    def script(self) -> str:
+    def script(self, top: str) -> str:
+        """The Yosys commands synthesizing ``top`` for this target.
+
+        YoWASP's WebAssembly Yosys cannot run ``abc9`` (YoWASP/yosys issue 29: the process
+        dies at "Running ABC command"), and current ``synth_lattice`` / ``synth_xilinx`` have
+        no switch to avoid it.  So the stock script runs up to its ``map_luts`` label, the
+        LUT mapping is done with the linked-in classic ``abc``, and the stock script resumes.
+        """
         if self is SynthTarget.ECP5:
-            return "synth_ecp5"
-        return "synth_xilinx -family xcup"
+            return (f"synth_ecp5 -top {top} -run :map_luts; "
+                    "techmap -map +/lattice/latches_map.v; abc -lut 4:7 -dress; clean; "
+                    f"synth_ecp5 -top {top} -run map_cells:")
+        return (f"synth_xilinx -family xcup -top {top} -run :map_luts; "
+                "opt_expr -mux_undef -noclkinv; abc -luts 2:2,3,6:5,10,20; clean; "
+                "xilinx_srl -fixed -minlen 3; "
+                "techmap -map +/xilinx/lut_map.v -map +/xilinx/cells_map.v -D LUT_WIDTH=6; "
+                "xilinx_dffopt; opt_lut_ins -tech xilinx; "
+                f"synth_xilinx -family xcup -top {top} -run finalize:")
 
 
 # Cell-name groups per target, for summaries (LUT, FF, DSP, BRAM, carry).
@@ -34,6 +47,7 @@ _GROUPS = {
     SynthTarget.ECP5: {
         "LUT": ("LUT4",), "FF": ("TRELLIS_FF",), "DSP": ("MULT18X18D", "ALU54B"),
         "BRAM": ("DP16KD", "PDPW16KD"), "LUTRAM": ("TRELLIS_DPR16X4",), "CARRY": ("CCU2C",),
+        "MUXF": ("PFUMX", "L6MUX21"),
     },
     SynthTarget.XILINX_US_PLUS: {
         "LUT": ("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6"),
@@ -41,7 +55,7 @@ _GROUPS = {
         "BRAM": ("RAMB18E2", "RAMB36E2"), "URAM": ("URAM288",),
         "LUTRAM": ("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1D",
                    "RAM32M16", "RAM64M8"),
-        "CARRY": ("CARRY8",), "MUXF": ("MUXF7", "MUXF8", "MUXF9"),
+        "CARRY": ("CARRY4", "CARRY8"), "MUXF": ("MUXF7", "MUXF8", "MUXF9"),
     },
 }
 
@@ -82,7 +96,7 @@ def synthesize(design: Emitted, target: SynthTarget, *, extra_sources=(), use_ca
         for name, text in extra_sources:
             (Path(tmp) / name).write_text(text)
             files.append(name)
-        script = (f"read_verilog -sv {' '.join(files)}; {target.script} -top {design.top}; "
+        script = (f"read_verilog -sv {' '.join(files)}; {target.script(design.top)}; "
                   f"tee -q -o stat.json stat -json")
         run_tool("yosys", ["-q", "-p", script], cwd=tmp)
         stat = json.loads((Path(tmp) / "stat.json").read_text())

@@ -1,0 +1,142 @@
+"""``EngineParams``: the knobs of one generated decode engine, validated on construction.
+
+One engine (one bitstream) runs any model whose weights and KV cache fit the board's
+memory and whose dimensions fit the on-chip buffers.  The compiler checks a model against
+these parameters; the project writer checks them against a board.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class ActFormat(enum.Enum):
+    """Activation format fed to the matrix engines (per-vector scale)."""
+
+    INT8 = "int8"
+    INT16 = "int16"
+
+    @property
+    def bits(self) -> int:
+        return 8 if self is ActFormat.INT8 else 16
+
+
+class WeightFormat(enum.Enum):
+    """Weight storage formats the matrix engines consume as stored (GGUF-compatible)."""
+
+    Q8_0 = "q8_0"            # int8 blocks of 32, fp16 scale            (GGUF Q8_0)
+    Q4_0 = "q4_0"            # 4-bit blocks of 32, fp16 scale, offset 8 (GGUF Q4_0)
+    Q4_1 = "q4_1"            # 4-bit blocks of 32, fp16 scale and min   (GGUF Q4_1)
+    INT8_CHANNEL = "int8_channel"  # int8, one scale per output row
+    INT4_G64 = "int4_g64"    # 4-bit groups of 64, scale and min
+    INT4_G128 = "int4_g128"  # 4-bit groups of 128, scale and min
+
+
+class KVFormat(enum.Enum):
+    """Precision of the KV cache in off-chip memory (per-head-vector scale for INT8)."""
+
+    INT8 = "int8"
+    INT16 = "int16"
+
+    @property
+    def bits(self) -> int:
+        return 8 if self is KVFormat.INT8 else 16
+
+
+@dataclass(frozen=True)
+class SystolicSize:
+    rows: int
+    cols: int
+
+    def __post_init__(self):
+        for name in ("rows", "cols"):
+            v = getattr(self, name)
+            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 256:
+                raise ValueError(f"SystolicSize.{name} must be an integer in [1, 256], got {v!r}")
+
+
+def _check_int(owner: str, name: str, v, lo: int, hi: int):
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ValueError(f"{owner}.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+
+
+@dataclass(frozen=True)
+class EngineParams:
+    """Parameters of a decode engine.
+
+    - ``gemv_lanes`` x ``gemv_macs``: output rows computed in parallel x multiply-accumulates
+      per row per cycle.  ``gemv_lanes * gemv_macs * weight bits`` should equal the weight
+      bits arriving per cycle (``mem_ports * port_width``) for a bandwidth-matched engine.
+    - ``systolic``: prefill GEMM array, or None (prefill runs token by token on the GEMV).
+    - ``mem_ports`` x ``port_width``: AXI4 read/write ports to off-chip memory (bits).
+    - ``max_dim`` / ``max_ffn``: largest hidden and FFN widths the on-chip buffers hold;
+      ``vregs``: number of vector registers of ``max(max_dim, max_ffn)`` elements per sequence.
+    - ``max_context``: positions per sequence in the KV cache.
+    - ``batch``: sequences decoded together (1..8); each weight word is fetched once and
+      applied to all of them.
+    - ``vector_lanes``: elements per cycle of the vector units (norms, softmax, RoPE, ...).
+    - ``clock_mhz``: fabric clock target.
+    """
+
+    gemv_lanes: int = 8
+    gemv_macs: int = 32
+    systolic: SystolicSize | None = None
+    act_format: ActFormat = ActFormat.INT8
+    weight_formats: tuple[WeightFormat, ...] = (WeightFormat.Q8_0, WeightFormat.Q4_0,
+                                                WeightFormat.Q4_1)
+    mem_ports: int = 4
+    port_width: int = 256
+    max_dim: int = 4096
+    max_ffn: int = 14336
+    vregs: int = 8
+    max_context: int = 2048
+    kv_format: KVFormat = KVFormat.INT8
+    batch: int = 1
+    vector_lanes: int = 8
+    clock_mhz: float = 200.0
+    max_vocab: int = 131072
+
+    def __post_init__(self):
+        o = "EngineParams"
+        _check_int(o, "gemv_lanes", self.gemv_lanes, 1, 1024)
+        _check_int(o, "gemv_macs", self.gemv_macs, 1, 1024)
+        _check_int(o, "mem_ports", self.mem_ports, 1, 64)
+        _check_int(o, "port_width", self.port_width, 32, 1024)
+        if self.port_width & (self.port_width - 1):
+            raise ValueError(f"{o}.port_width must be a power of two, got {self.port_width}")
+        _check_int(o, "max_dim", self.max_dim, 8, 65536)
+        _check_int(o, "max_ffn", self.max_ffn, 8, 262144)
+        _check_int(o, "vregs", self.vregs, 4, 16)
+        _check_int(o, "max_context", self.max_context, 1, 1 << 20)
+        _check_int(o, "batch", self.batch, 1, 8)
+        _check_int(o, "vector_lanes", self.vector_lanes, 1, 256)
+        _check_int(o, "max_vocab", self.max_vocab, 2, 1 << 20)
+        if self.systolic is not None and not isinstance(self.systolic, SystolicSize):
+            raise ValueError(f"{o}.systolic must be a SystolicSize or None, got {self.systolic!r}")
+        for name, enum_type in (("act_format", ActFormat), ("kv_format", KVFormat)):
+            if not isinstance(getattr(self, name), enum_type):
+                raise ValueError(f"{o}.{name} must be a {enum_type.__name__}, "
+                                 f"got {getattr(self, name)!r}")
+        if not self.weight_formats or not all(isinstance(f, WeightFormat) for f in self.weight_formats):
+            raise ValueError(f"{o}.weight_formats must be a non-empty tuple of WeightFormat, "
+                             f"got {self.weight_formats!r}")
+        if not isinstance(self.clock_mhz, (int, float)) or not 1 <= self.clock_mhz <= 1000:
+            raise ValueError(f"{o}.clock_mhz must be a number in [1, 1000], got {self.clock_mhz!r}")
+
+    @property
+    def bytes_per_cycle(self) -> int:
+        """Peak off-chip bytes per fabric cycle over all ports."""
+        return self.mem_ports * self.port_width // 8
+
+    @property
+    def peak_bandwidth_gbs(self) -> float:
+        return self.bytes_per_cycle * self.clock_mhz * 1e6 / 1e9
+
+    @property
+    def macs_per_cycle(self) -> int:
+        return self.gemv_lanes * self.gemv_macs
+
+    @property
+    def vreg_elems(self) -> int:
+        return max(self.max_dim, self.max_ffn)

@@ -1,0 +1,31 @@
+import pytest
+
+from fpgallm.engine.params import EngineParams, SystolicSize, WeightFormat
+
+
+def test_defaults_and_derived():
+    p = EngineParams()
+    assert p.bytes_per_cycle == 4 * 256 // 8
+    assert p.macs_per_cycle == 8 * 32
+    assert p.peak_bandwidth_gbs == pytest.approx(128 * 200e6 / 1e9)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"batch": 9}, "EngineParams.batch must be an integer in [1, 8], got 9"),
+    ({"port_width": 384}, "EngineParams.port_width must be a power of two, got 384"),
+    ({"gemv_lanes": 0}, "EngineParams.gemv_lanes must be an integer in [1, 1024], got 0"),
+    ({"weight_formats": ()}, "EngineParams.weight_formats must be a non-empty tuple of WeightFormat, got ()"),
+    ({"clock_mhz": 0}, "EngineParams.clock_mhz must be a number in [1, 1000], got 0"),
+    ({"systolic": (4, 4)}, "EngineParams.systolic must be a SystolicSize or None, got (4, 4)"),
+])
+def test_validation_messages(kwargs, message):
+    with pytest.raises(ValueError) as exc:
+        EngineParams(**kwargs)
+    assert str(exc.value) == message
+
+
+def test_systolic_size_validation():
+    with pytest.raises(ValueError, match=r"^SystolicSize.cols must be an integer in \[1, 256\], got 0$"):
+        SystolicSize(4, 0)
+    assert EngineParams(systolic=SystolicSize(8, 8)).systolic.rows == 8
+    assert WeightFormat("q4_1") is WeightFormat.Q4_1
