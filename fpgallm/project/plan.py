@@ -23,6 +23,7 @@ from fpgallm import __version__
 from fpgallm.boards import Board
 from fpgallm.paths import TEMPLATES_DIR
 from fpgallm.project.design import EngineDesign
+from fpgallm.project.engine_plan import planned_engine
 from fpgallm.project.model_ref import ModelRef
 
 OPEN_TOP = "fpgallm_board_top"
@@ -369,6 +370,7 @@ def template_values(board: Board, design: EngineDesign, options: ProjectOptions)
         "command": _command(board, options), "board_memory": board.describe_memory(),
         "design_params": json.dumps(design.params, sort_keys=True),
     })
+    v["engine_plan"] = planned_engine(board)
     v["interface_text"] = _interface_text(board, v, design)
     v["load_text"] = _load_text(board, v)
     return v
@@ -423,6 +425,7 @@ def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) ->
                    "need": design.need, "need_basis": design.need_basis},
         "engine": ("pending: the decode engine (issues 6/7) replaces the stand-in design; "
                    "program, memory image and project testbench come with it") if design.stand_in else "engine",
+        "engine_plan": v["engine_plan"],
         "top": v["top"],
         "clock_mhz": v["clock_mhz_value"],
         "knobs": {k: val for k, val in sorted(options.knobs.items()) if val is not None},

@@ -259,3 +259,17 @@ def test_memory_fit_check():
         check_memory_fit(get_board("icebreaker"), 100 * 2**20, 2**20, 256)
     assert str(exc.value) == ("model does not fit icebreaker off-chip memory: weights 0.0977 GiB + KV cache "
                               "for 256 tokens 0.000977 GiB = 0.0986 GiB, the board has 0 GiB (none)")
+
+
+def test_engine_plan_uses_the_memory_ports_and_fits_dsps(plans):
+    from fpgallm.project.engine_plan import default_engine_params
+
+    u280 = get_board("u280")
+    p = default_engine_params(u280)
+    assert p.mem_ports == 32 and p.peak_bandwidth_gbs >= 460.8
+    assert p.macs_per_cycle <= u280.available["dsp"]
+    m = json.loads(plans["u280"].files["manifest.json"])
+    assert m["engine_plan"]["memory"] == "hbm" and m["engine_plan"]["params"]["mem_ports"] == 32
+    ice = json.loads(plans["icebreaker"].files["manifest.json"])["engine_plan"]
+    assert ice["params"] is None and "no writable off-chip memory" in ice["reason"]
+    assert "No decode engine is planned for this board" in plans["icebreaker"].files["README.md"]
