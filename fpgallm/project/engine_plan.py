@@ -87,6 +87,6 @@ def planned_engine(board: Board) -> dict:
     except NoEngine as exc:
         return {"params": None, "reason": str(exc)}
     mem = engine_memory(board)
-    return {"params": params_dict(p), "memory": mem.name,
-            "peak_bandwidth_gbs": round(p.peak_bandwidth_gbs, 3),
+    return {"params": params_dict(p), "memory": mem.name, "memory_peak_gbps": mem.peak_gbps,
+            "port_capacity_gbs": round(p.peak_bandwidth_gbs, 3),
             "macs_per_cycle": p.macs_per_cycle}
