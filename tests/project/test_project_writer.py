@@ -273,3 +273,22 @@ def test_engine_plan_uses_the_memory_ports_and_fits_dsps(plans):
     ice = json.loads(plans["icebreaker"].files["manifest.json"])["engine_plan"]
     assert ice["params"] is None and "no writable off-chip memory" in ice["reason"]
     assert "No decode engine is planned for this board" in plans["icebreaker"].files["README.md"]
+
+
+def test_synth_is_refused_for_intel_and_boards_show_needs_a_name(tmp_path):
+    r = fpgallm("generate", "--board", "s10mx", "--synth", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2
+    assert r.stderr == ("fpgallm generate: error: --synth: Yosys has no synthesis flow for Intel "
+                        "Stratix 10 / Agilex; generate without --synth and build with Quartus\n")
+    assert not (tmp_path / "p").exists()
+    r = fpgallm("boards", "show")
+    assert r.returncode == 2 and r.stderr == "fpgallm boards: error: boards show needs a board NAME; see: fpgallm boards\n"
+
+
+def test_bad_clock_and_lanes(tmp_path):
+    r = fpgallm("generate", "--clock-mhz", "0", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2 and r.stderr == "fpgallm generate: error: --clock-mhz must be > 0, got 0\n"
+    r = fpgallm("generate", "--lanes", "0", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2
+    assert r.stderr == ("fpgallm generate: error: --lanes/--op: ElementwiseParams.lanes must be an "
+                        "integer in [1, 256], got 0\n")
