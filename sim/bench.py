@@ -39,6 +39,8 @@ class Bench:
     points: tuple[Point, ...]
     generate: Callable[[Any], Emitted]
     test_module: str
+    # optional: write input files into the run directory; returns simulator plusargs
+    prepare: Callable[[Any, Path], tuple[str, ...]] | None = None
 
     def point(self, label: str) -> Point:
         for p in self.points:
@@ -73,5 +75,12 @@ def run_point(bench: Bench, point: Point, *, seed: int | None = None, waves: boo
     design = bench.generate(point.params)
     bld = runner.build(design, waves=waves, log=log)
     env = {PARAMS_ENV: json.dumps(params_dict(point.params), sort_keys=True)}
+    plusargs: tuple[str, ...] = ()
+    if bench.prepare is not None:
+        import tempfile
+
+        test_dir = Path(test_dir) if test_dir else Path(tempfile.mkdtemp(prefix="fpgallm-run-"))
+        test_dir.mkdir(parents=True, exist_ok=True)
+        plusargs = bench.prepare(point.params, test_dir)
     return runner.run(bld, bench.test_module, seed=seed, env=env, test_dir=test_dir,
-                      testcase=testcase, waves=waves)
+                      testcase=testcase, waves=waves, plusargs=plusargs)

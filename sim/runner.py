@@ -178,6 +178,7 @@ def _build_key(design: Emitted, waves: bool, extra_args: tuple[str, ...], extra_
 
     h = hashlib.sha256()
     for part in (str(_BUILD_FORMAT), design.top, design.text, repr(sorted(design.ports)),
+                 repr(design.parameters),
                  str(waves), repr(extra_args), cocotb.__version__, str(verilator_root())):
         h.update(part.encode())
         h.update(b"\0")
@@ -263,6 +264,7 @@ def build(design: Emitted, *, waves: bool | None = None, extra_args: tuple[str, 
             with open(bdir / "build.log", "w") as blog, contextlib.redirect_stdout(blog):
                 runner.build(sources=[str(s) for s in sources], hdl_toplevel=design.top,
                              build_dir=str(bdir), build_args=args, waves=waves, always=True,
+                             parameters=dict(design.parameters),
                              log_file=str(bdir / "build.log"))
         except (SystemExit, subprocess.CalledProcessError, Exception) as exc:
             tail = (bdir / "build.log").read_text()[-3000:] if (bdir / "build.log").exists() else ""
@@ -299,7 +301,8 @@ def default_seed() -> int:
 
 def run(bld: Build, test_module: str, *, testcase: str | list[str] | None = None,
         seed: int | None = None, env: dict[str, str] | None = None,
-        test_dir: Path | None = None, waves: bool | None = None, quiet: bool = True) -> RunReport:
+        test_dir: Path | None = None, waves: bool | None = None, quiet: bool = True,
+        plusargs: tuple[str, ...] = ()) -> RunReport:
     """Run the cocotb tests of ``test_module`` in ``bld``; return their results.
 
     ``env`` is passed to the test process (testbenches read their parameters from it).
@@ -328,12 +331,13 @@ def run(bld: Build, test_module: str, *, testcase: str | list[str] | None = None
                             hdl_toplevel_lang="verilog",
                             seed=seed, extra_env=extra_env, test_dir=str(test_dir),
                             build_dir=str(bld.directory), results_xml=str(results_xml),
-                            waves=waves, log_file=str(log))
+                            waves=waves, log_file=str(log), plusargs=list(plusargs))
         else:
             runner.test(test_module=test_module, hdl_toplevel=bld.top, testcase=testcase,
                             hdl_toplevel_lang="verilog",
                         seed=seed, extra_env=extra_env, test_dir=str(test_dir),
-                        build_dir=str(bld.directory), results_xml=str(results_xml), waves=waves)
+                        build_dir=str(bld.directory), results_xml=str(results_xml), waves=waves,
+                        plusargs=list(plusargs))
     except SystemExit:
         pass  # cocotb raises SystemExit on simulator failure; results say what happened
     finally:

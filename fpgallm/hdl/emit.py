@@ -68,6 +68,7 @@ class Emitted:
     top: str
     text: str
     ports: tuple[str, ...]
+    parameters: tuple[tuple[str, object], ...] = ()  # Verilog parameter overrides of ``top``
 
     @property
     def digest(self) -> str:
