@@ -40,21 +40,12 @@ def main() -> int:
     print(f"prefill {len(ids)} tokens: {dt:.3f} s ({len(ids) / dt:.1f} tokens/s)")
     rates, cpu_rates = [], []
     for r in range(args.repeats):
-        c0 = time.process_time()
-        t0 = time.perf_counter()
-        g = ref.generate(ids, args.tokens + 1, stop_at_eos=False)   # 1 token from prefill + N decode steps
-        t1 = time.perf_counter()
-        c1 = time.process_time()
-        # subtract this run's prefill (measured separately above, re-measured here)
-        c = ref.new_cache(len(ids))
-        tp = time.perf_counter()
-        ref.prefill(ids, c)
-        prefill_s = time.perf_counter() - tp
-        decode_s = (t1 - t0) - prefill_s
-        cpu_prefill = prefill_s * (c1 - c0) / (t1 - t0)       # rough share of CPU time
-        rates.append(args.tokens / decode_s)
-        cpu_rates.append(args.tokens / max(1e-9, (c1 - c0) - cpu_prefill))
-        print(f"run {r + 1}: {args.tokens} decode steps in {decode_s:.2f} s = {rates[-1]:.1f} tokens/s "
+        # 1 token from the prefill's logits + N decode steps, timed inside generate()
+        g = ref.generate(ids, args.tokens + 1, stop_at_eos=False)
+        steps = len(g.ids) - 1
+        rates.append(steps / g.decode_seconds)
+        cpu_rates.append(steps / max(1e-9, g.decode_cpu_seconds))
+        print(f"run {r + 1}: {steps} decode steps in {g.decode_seconds:.2f} s = {rates[-1]:.1f} tokens/s "
               f"(process CPU time: {cpu_rates[-1]:.1f} tokens per CPU-second)")
     print(f"text: {model.tokenizer.decode(g.ids)!r}")
     print(f"decode tokens/s (best of {args.repeats}): {max(rates):.1f}  "

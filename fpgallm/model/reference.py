@@ -24,6 +24,7 @@ Contracts
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,9 @@ class Generation:
     ids: list[int]                      # generated ids (stop token included if hit)
     last_prompt_logits: np.ndarray      # logits after the prompt's last token
     step_logits: list[np.ndarray] = field(default_factory=list)   # logits that chose each token
+    prefill_seconds: float = 0.0        # wall clock of the prefill
+    decode_seconds: float = 0.0         # wall clock of the decode steps (len(ids) - 1 of them)
+    decode_cpu_seconds: float = 0.0     # process CPU time of the decode steps
 
 
 class Reference:
@@ -235,11 +239,15 @@ class Reference:
         if len(prompt_ids) > cap:
             raise ValueError(f"generate: prompt of {len(prompt_ids)} tokens exceeds max_seq_len={self.spec.max_seq_len}")
         cache = self.new_cache(cap)
+        t0 = time.perf_counter()
         last = self.prefill(prompt_ids, cache)[-1]
-        gen = Generation(prompt_ids, [], last.copy())
+        gen = Generation(prompt_ids, [], last.copy(), prefill_seconds=time.perf_counter() - t0)
         logits = last
+        t0, c0 = time.perf_counter(), time.process_time()
         with threadpool_limits(limits=1, user_api="blas"):
             self._greedy(gen, cache, logits, max_new_tokens, stop_at_eos, keep_logits)
+        gen.decode_seconds = time.perf_counter() - t0
+        gen.decode_cpu_seconds = time.process_time() - c0
         return gen
 
     def _greedy(self, gen, cache, logits, max_new_tokens, stop_at_eos, keep_logits):
