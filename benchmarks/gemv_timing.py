@@ -1,0 +1,80 @@
+"""Timing probe: place and route an 8-lane INT8 GEMV engine on an ECP5 LFE5U-85F.
+
+Synthesizes with YoWASP Yosys (the same ``synth_ecp5`` script as :mod:`fpgallm.synth`),
+places and routes with ``nextpnr-ecp5 --85k --package CABGA381 --freq 100
+--timing-allow-fail`` and prints Fmax and the device utilization from nextpnr's JSON report.
+
+    python benchmarks/gemv_timing.py [--lanes 8] [--word-bits 256] [--out DIR] [--json]
+
+Exit status 1 when Fmax < 100 MHz.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from fpgallm.synth import SynthTarget
+from fpgallm.toolchain import run_tool
+from fpgallm.units.gemv import GemvOutput, GemvParams, generate
+from fpgallm.units.weights import WeightFormat
+
+
+def probe(params: GemvParams, out: Path, freq: float = 100.0, seed: int = 1) -> dict:
+    design = generate(params)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{design.top}.v").write_text(design.text)
+    t0 = time.time()
+    script = (f"read_verilog -sv {design.top}.v; {SynthTarget.ECP5.script(design.top)}; "
+              f"tee -q -o stat.json stat -json; write_json {design.top}.json")
+    run_tool("yosys", ["-q", "-p", script], cwd=out)
+    t1 = time.time()
+    run_tool("nextpnr-ecp5", ["--85k", "--package", "CABGA381", "--json", f"{design.top}.json",
+                              "--report", "report.json", "--timing-allow-fail",
+                              "--freq", str(freq), "--seed", str(seed)], cwd=out)
+    t2 = time.time()
+    rep = json.loads((out / "report.json").read_text())
+    fmax = {clk: v["achieved"] for clk, v in rep.get("fmax", {}).items()}
+    util = {k: (v["used"], v["available"]) for k, v in rep.get("utilization", {}).items()
+            if v.get("used")}
+    return {"params": {"fmt": params.fmt.value, "lanes": params.lanes, "k": params.k,
+                       "word_bits": params.word_bits, "output": params.output.value,
+                       "max_cols": params.max_cols},
+            "fmax_mhz": fmax, "utilization": util,
+            "synth_s": round(t1 - t0, 1), "pnr_s": round(t2 - t1, 1)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lanes", type=int, default=8)
+    ap.add_argument("--word-bits", type=int, default=256)
+    ap.add_argument("--max-cols", type=int, default=4096)
+    ap.add_argument("--output", choices=[o.value for o in GemvOutput], default="int8")
+    ap.add_argument("--guard", type=int, default=6)
+    ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    p = GemvParams(fmt=WeightFormat.INT8_ROW, lanes=args.lanes, word_bits=args.word_bits,
+                   max_cols=args.max_cols, max_rows=args.max_cols,
+                   output=GemvOutput(args.output), guard=args.guard)
+    out = args.out or Path(tempfile.mkdtemp(prefix="fpgallm-gemv-timing-"))
+    res = probe(p, out)
+    if args.json:
+        print(json.dumps(res, indent=2, sort_keys=True))
+    else:
+        print(f"GEMV {p.fmt.value}: {p.lanes} lanes x {p.k} MACs ({p.word_bits}-bit weight words), "
+              f"output {p.output.value}, LFE5U-85F (CABGA381)")
+        for clk, f in res["fmax_mhz"].items():
+            print(f"  Fmax {clk}: {f:.1f} MHz (target 100 MHz: {'met' if f >= 100 else 'MISSED'})")
+        for k, (u, a) in sorted(res["utilization"].items()):
+            print(f"  {k:<14} {u:>6} / {a:<6} ({100 * u / a:5.1f}%)")
+        print(f"  synth {res['synth_s']} s, place and route {res['pnr_s']} s; files in {out}")
+    return 0 if all(f >= 100 for f in res["fmax_mhz"].values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

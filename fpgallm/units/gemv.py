@@ -1,0 +1,708 @@
+"""GEMV engine for decode: ``y = W x`` with quantized weights streamed one memory word a cycle.
+
+Contract
+--------
+``lanes`` (P) output rows are computed at once, each lane doing ``k`` (K) multiply-accumulates
+a cycle, ``K = word_bits / (P * weight bits)``: every weight word carries K weights for each
+of the P lanes and is consumed in one cycle.  One *job* multiplies a ``rows x cols`` matrix
+(``rows = row_tiles * P``, ``cols = cols_words * K``, both set on config ports held constant
+during the job) by an INT8 vector:
+
+1. stream ``x``: ``cols_words`` beats of K int8 activations, written into on-chip RAM;
+2. stream ``w``: ``row_tiles * cols_words`` weight words in the layout of :func:`pack`
+   (row tile by row tile, column word by column word); stream ``s``: one scale beat per
+   (row tile, group), taken together with the last weight word of the group;
+3. stream ``o``: one beat per row tile, P values (wide accumulators or INT8).
+
+Arithmetic, exactly :func:`golden`: per row and group ``g`` (``group`` columns, or the whole
+row for ``INT8_ROW``), with the group's activations ``x_g`` and integer weights ``q_g``:
+
+- ``dot = sum(q_g * x_g)``, ``S = sum(x_g)`` (exact integers, INT32 range),
+- ``t = round_shift((dot * dm) << guard, dr)`` plus, for ``INT4_GROUP_MIN``,
+  ``round_shift((S * mm) << guard, mr)``: the scale ``d = dm * 2**(emax - dr)`` and the
+  minimum ``m = mm * 2**(emax - mr)`` in the mantissa/shift form made by :func:`pack`,
+- ``acc = sum_g t``; real value ``acc * 2**acc_exp * x_scale`` (``acc_exp = emax - guard``),
+- output ``acc`` (``WIDE``) or ``sat8(round_shift(acc * out_mult, out_shift))`` (``INT8``).
+
+Rounding is round-half-up (:mod:`fpgallm.hdl.fixed`); the only rounding before the output
+is the per-group ``round_shift`` by ``dr - guard`` bits when positive (exact otherwise).
+
+Timing: no bubbles between rows or groups; :meth:`GemvParams.cycles` gives the cycles from
+the first weight word accepted to the last output beat accepted when nothing stalls.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from fpgallm.hdl.emit import Emitted, to_verilog
+from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate, round_shift, saturate
+from fpgallm.units.weights import WeightFormat, align, mant_exp
+
+__all__ = ["WeightFormat", "GemvOutput", "GemvParams", "PackedMatrix", "pack", "quantize",
+           "golden", "Gemv", "generate"]
+
+
+class GemvOutput(enum.Enum):
+    WIDE = "wide"
+    INT8 = "int8"
+
+
+def _sbits(maxabs: int) -> int:
+    """Signed width holding -maxabs..maxabs."""
+    return max(2, int(maxabs).bit_length() + 1)
+
+
+def _check_int(cls, name, v, lo, hi):
+    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ValueError(f"{cls}.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+
+
+@dataclass(frozen=True)
+class GemvParams:
+    """Parameters of :class:`Gemv`; validated on construction."""
+
+    fmt: WeightFormat = WeightFormat.INT8_ROW
+    lanes: int = 4
+    word_bits: int = 256
+    group: int = 0          # 32/64/128 for the group formats, 0 for INT8_ROW
+    max_cols: int = 4096
+    max_rows: int = 4096
+    scale_bits: int = 12    # signed mantissa of scales and minima (12: fp16 exact)
+    max_shift: int = 24     # largest dr / mr
+    guard: int = 8          # fraction bits kept below the largest scale's LSB
+    output: GemvOutput = GemvOutput.WIDE
+    out_mult_bits: int = 16
+    dsp_pack: bool = False  # two lanes' products in one multiplier sharing the activation
+
+    def __post_init__(self):
+        c = "GemvParams"
+        if not isinstance(self.fmt, WeightFormat):
+            raise ValueError(f"{c}.fmt must be a WeightFormat, got {self.fmt!r}")
+        if not isinstance(self.output, GemvOutput):
+            raise ValueError(f"{c}.output must be a GemvOutput, got {self.output!r}")
+        _check_int(c, "lanes", self.lanes, 1, 64)
+        _check_int(c, "word_bits", self.word_bits, 4, 4096)
+        _check_int(c, "max_cols", self.max_cols, 1, 1 << 16)
+        _check_int(c, "max_rows", self.max_rows, 1, 1 << 20)
+        _check_int(c, "scale_bits", self.scale_bits, 2, 24)
+        _check_int(c, "max_shift", self.max_shift, 0, 40)
+        _check_int(c, "guard", self.guard, 0, 24)
+        _check_int(c, "out_mult_bits", self.out_mult_bits, 1, 24)
+        if not isinstance(self.dsp_pack, bool):
+            raise ValueError(f"{c}.dsp_pack must be a bool, got {self.dsp_pack!r}")
+        if self.word_bits % (self.lanes * self.fmt.bits):
+            raise ValueError(f"{c}: word_bits {self.word_bits} is not a multiple of lanes x weight "
+                             f"bits ({self.lanes} x {self.fmt.bits})")
+        if self.fmt.grouped:
+            if self.group not in (32, 64, 128):
+                raise ValueError(f"{c}.group must be 32, 64 or 128 for {self.fmt.value}, got {self.group!r}")
+            if self.group % self.k:
+                raise ValueError(f"{c}: group {self.group} is not a multiple of k = {self.k} "
+                                 f"(word_bits / (lanes * {self.fmt.bits}))")
+            if self.max_cols % self.group:
+                raise ValueError(f"{c}: max_cols {self.max_cols} is not a multiple of group {self.group}")
+        else:
+            if self.group != 0:
+                raise ValueError(f"{c}.group must be 0 for int8-row, got {self.group!r}")
+        if self.max_cols % self.k:
+            raise ValueError(f"{c}: max_cols {self.max_cols} is not a multiple of k = {self.k}")
+        if self.max_rows % self.lanes:
+            raise ValueError(f"{c}: max_rows {self.max_rows} is not a multiple of lanes {self.lanes}")
+        if self.dsp_pack and self.lanes % 2:
+            raise ValueError(f"{c}: dsp_pack needs an even number of lanes, got {self.lanes}")
+        lim = 62 - (self.out_mult_bits if self.output is GemvOutput.INT8 else 0)
+        if self.acc_width > lim:
+            raise ValueError(f"{c}: accumulator width {self.acc_width} exceeds {lim} bits")
+
+    # --- derived sizes ------------------------------------------------------------------
+    @property
+    def k(self) -> int:
+        """MACs per lane per cycle."""
+        return self.word_bits // (self.lanes * self.fmt.bits)
+
+    @property
+    def group_len(self) -> int:
+        """Columns per scale: ``group`` or the whole row (``max_cols`` bounds it)."""
+        return self.group if self.fmt.grouped else self.max_cols
+
+    @property
+    def q_absmax(self) -> int:
+        return max(-self.fmt.q_min, self.fmt.q_max)
+
+    @property
+    def prod_width(self) -> int:
+        return _sbits(self.q_absmax * 128)
+
+    @property
+    def dot_width(self) -> int:
+        return _sbits(self.group_len * self.q_absmax * 128)
+
+    @property
+    def xsum_width(self) -> int:
+        return _sbits(self.group_len * 128)
+
+    @property
+    def shift_width(self) -> int:
+        return max(1, self.max_shift.bit_length())
+
+    @property
+    def term_width(self) -> int:
+        w = self.dot_width + self.scale_bits + self.guard
+        if self.fmt.has_min:
+            w = max(w, self.xsum_width + self.scale_bits + self.guard) + 1
+        return w
+
+    @property
+    def max_groups(self) -> int:
+        return self.max_cols // self.group_len
+
+    @property
+    def acc_width(self) -> int:
+        return self.term_width + max(0, (self.max_groups - 1).bit_length())
+
+    @property
+    def out_width(self) -> int:
+        return self.acc_width if self.output is GemvOutput.WIDE else 8
+
+    @property
+    def words_width(self) -> int:
+        return max(1, (self.max_cols // self.k).bit_length())
+
+    @property
+    def tiles_width(self) -> int:
+        return max(1, (self.max_rows // self.lanes).bit_length())
+
+    @property
+    def out_shift_width(self) -> int:
+        return max(1, (self.acc_width + self.out_mult_bits).bit_length())
+
+    @property
+    def tree_stages(self) -> int:
+        """Register stages of the per-lane adder tree (one every two levels)."""
+        levels = max(0, (self.k - 1).bit_length())
+        return (levels + 1) // 2
+
+    @property
+    def latency(self) -> int:
+        """Cycles from accepting a row tile's last word to its output beat (no stall)."""
+        # in-regs/RAM, multiply, tree, group acc, scale mult, bias, shift, row acc (+ requant)
+        base = 1 + 1 + self.tree_stages + 1 + 1 + 1 + 1 + 1
+        return base + (3 if self.output is GemvOutput.INT8 else 0)
+
+    def words(self, rows: int, cols: int) -> int:
+        return (rows // self.lanes) * (cols // self.k)
+
+    def cycles(self, rows: int, cols: int) -> int:
+        """Cycles from the first weight word accepted to the last output beat accepted,
+        inclusive, when no stream stalls: one word per cycle plus the pipeline latency."""
+        return self.words(rows, cols) + self.latency
+
+    def load_cycles(self, cols: int) -> int:
+        """Cycles to load the activation vector (one beat of K activations per cycle)."""
+        return cols // self.k
+
+    def utilization(self, rows: int, cols: int, cycles: int) -> float:
+        return rows * cols / (self.lanes * self.k * cycles)
+
+    def check_shape(self, rows: int, cols: int) -> None:
+        if rows <= 0 or rows % self.lanes or rows > self.max_rows:
+            raise ValueError(f"rows must be a positive multiple of {self.lanes} <= {self.max_rows}, got {rows}")
+        unit = self.group if self.fmt.grouped else self.k
+        if cols <= 0 or cols % unit or cols > self.max_cols:
+            raise ValueError(f"cols must be a positive multiple of {unit} <= {self.max_cols}, got {cols}")
+
+    # --- layouts ------------------------------------------------------------------------
+    def scale_lane_layout(self) -> data.StructLayout:
+        fields = {"dm": signed(self.scale_bits), "dr": unsigned(self.shift_width)}
+        if self.fmt.has_min:
+            fields.update({"mm": signed(self.scale_bits), "mr": unsigned(self.shift_width)})
+        return data.StructLayout(fields)
+
+    def scale_layout(self) -> data.ArrayLayout:
+        return data.ArrayLayout(self.scale_lane_layout(), self.lanes)
+
+    def weight_layout(self) -> data.ArrayLayout:
+        shape = signed(self.fmt.bits) if self.fmt.is_signed else unsigned(self.fmt.bits)
+        return data.ArrayLayout(data.ArrayLayout(shape, self.k), self.lanes)
+
+    def x_layout(self) -> data.ArrayLayout:
+        return data.ArrayLayout(signed(8), self.k)
+
+    def out_layout(self) -> data.ArrayLayout:
+        return data.ArrayLayout(signed(self.out_width), self.lanes)
+
+
+# --- packer -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PackedMatrix:
+    """A matrix in the engine's integer form (see :func:`pack`)."""
+
+    params: GemvParams
+    q: np.ndarray      # (rows, cols) integer weights
+    dm: np.ndarray     # (rows, groups) scale mantissas
+    dr: np.ndarray     # (rows, groups) scale right shifts
+    mm: np.ndarray | None
+    mr: np.ndarray | None
+    emax: int          # scale = dm * 2**(emax - dr)
+
+    @property
+    def rows(self) -> int:
+        return self.q.shape[0]
+
+    @property
+    def cols(self) -> int:
+        return self.q.shape[1]
+
+    @property
+    def acc_exp(self) -> int:
+        """The accumulator's LSB is ``2**acc_exp`` (times the activation scale)."""
+        return self.emax - self.params.guard
+
+    def scales(self) -> np.ndarray:
+        """The scales as exact float64 (``dm * 2**(emax - dr)``)."""
+        return np.ldexp(self.dm.astype(np.float64), (self.emax - self.dr).astype(np.int64))
+
+    def mins(self) -> np.ndarray | None:
+        if self.mm is None:
+            return None
+        return np.ldexp(self.mm.astype(np.float64), (self.emax - self.mr).astype(np.int64))
+
+    def weight_words(self) -> list[int]:
+        """The ``w`` stream: for each row tile, for each column word, one ``word_bits`` int.
+
+        Bits ``[(p*K + k)*b, (p*K + k + 1)*b)`` of word ``(t, c)`` hold
+        ``q[t*P + p, c*K + k]`` (``b`` = 4 or 8 bits, two's complement or unsigned).
+        """
+        p = self.params
+        b, K, P = p.fmt.bits, p.k, p.lanes
+        mask = (1 << b) - 1
+        rows, cols = self.q.shape
+        u = (self.q.astype(np.int64) & mask).astype(object)
+        # (tiles, P, words, K) -> (tiles, words, P*K)
+        u = u.reshape(rows // P, P, cols // K, K).transpose(0, 2, 1, 3).reshape(-1, P * K)
+        shifts = [1 << (e * b) for e in range(P * K)]
+        return [int(sum(int(v) * s for v, s in zip(row, shifts))) for row in u]
+
+    def scale_words(self) -> list[int]:
+        """The ``s`` stream: for each row tile, for each group, one beat of P lane entries.
+
+        Lane ``p`` occupies ``lane_bits`` bits from ``p * lane_bits``: ``dm`` (signed
+        ``scale_bits``), ``dr`` (``shift_width``) and for the min format ``mm``, ``mr``.
+        """
+        p = self.params
+        sb, rw = p.scale_bits, p.shift_width
+        fields = [(self.dm, sb), (self.dr, rw)]
+        if p.fmt.has_min:
+            fields += [(self.mm, sb), (self.mr, rw)]
+        lane_bits = sum(w for _, w in fields)
+        P = p.lanes
+        tiles, groups = self.rows // P, self.dm.shape[1]
+        out = []
+        for t in range(tiles):
+            for g in range(groups):
+                word = 0
+                for lane in range(P):
+                    off = lane * lane_bits
+                    for arr, w in fields:
+                        word |= (int(arr[t * P + lane, g]) & ((1 << w) - 1)) << off
+                        off += w
+                out.append(word)
+        return out
+
+
+def pack(p: GemvParams, q, d, m=None, emax: int | None = None) -> PackedMatrix:
+    """Pack integer weights ``q`` (rows x cols) with float scales ``d`` (rows x groups; for
+    ``INT8_ROW`` rows or rows x 1) and for ``INT4_GROUP_MIN`` minima ``m``.
+
+    Scales/minima become ``M * 2**(emax - r)`` (:func:`~fpgallm.units.weights.mant_exp`,
+    exact for fp16 values); ``emax`` defaults to the largest exponent in the matrix.
+    """
+    q = np.asarray(q, dtype=np.int64)
+    if q.ndim != 2:
+        raise ValueError("pack: q must be 2-D")
+    rows, cols = q.shape
+    p.check_shape(rows, cols)
+    if q.min() < p.fmt.q_min or q.max() > p.fmt.q_max:
+        raise ValueError(f"pack: q outside [{p.fmt.q_min}, {p.fmt.q_max}] for {p.fmt.value}")
+    groups = cols // p.group if p.fmt.grouped else 1
+    d = np.asarray(d, dtype=np.float64).reshape(rows, groups)
+    dM, dE = mant_exp(d, p.scale_bits)
+    exps = [dE]
+    if p.fmt.has_min:
+        if m is None:
+            raise ValueError("pack: int4-group-min needs minima m")
+        m = np.asarray(m, dtype=np.float64).reshape(rows, groups)
+        mM, mE = mant_exp(m, p.scale_bits)
+        exps.append(mE)
+    elif m is not None:
+        raise ValueError(f"pack: {p.fmt.value} has no minimum")
+    if emax is None:
+        emax = int(max(e.max() for e in exps))
+        if emax < -900:  # all zero
+            emax = 0
+    dm, dr = align(dM, np.maximum(dE, emax - 1000), emax, p.max_shift)
+    mm = mr = None
+    if p.fmt.has_min:
+        mm, mr = align(mM, np.maximum(mE, emax - 1000), emax, p.max_shift)
+    return PackedMatrix(p, q, dm, dr, mm, mr, emax)
+
+
+def quantize(p: GemvParams, w) -> PackedMatrix:
+    """Quantize a float matrix the way GGUF does (Q8_0 / Q4_0 / Q4_1 rules, any group) or
+    symmetric per row for ``INT8_ROW``; scales rounded to fp16 like GGUF stores them."""
+    w = np.asarray(w, dtype=np.float64)
+    rows, cols = w.shape
+    g = p.group if p.fmt.grouped else cols
+    blk = w.reshape(rows, cols // g, g)
+    f16 = lambda a: a.astype(np.float16).astype(np.float64)  # noqa: E731
+    with np.errstate(divide="ignore", invalid="ignore"):
+        if p.fmt in (WeightFormat.INT8_ROW, WeightFormat.INT8_GROUP):
+            amax = np.abs(blk).max(axis=-1)
+            d = f16(amax / 127.0)
+            q = np.where(d[..., None] > 0, np.round(blk / d[..., None]), 0)
+            return pack(p, np.clip(q, -128, 127).reshape(rows, cols).astype(np.int64), d)
+        if p.fmt is WeightFormat.INT4_GROUP:
+            idx = np.abs(blk).argmax(axis=-1)
+            mx = np.take_along_axis(blk, idx[..., None], -1)[..., 0]
+            d = f16(mx / -8.0)
+            q = np.where(d[..., None] != 0, np.floor(blk / d[..., None] + 8.5), 8)
+            q = np.clip(q, 0, 15) - 8
+            return pack(p, q.reshape(rows, cols).astype(np.int64), d)
+        mn, mx = blk.min(axis=-1), blk.max(axis=-1)
+        d = f16((mx - mn) / 15.0)
+        mnh = f16(mn)
+        q = np.where(d[..., None] > 0, np.floor((blk - mnh[..., None]) / d[..., None] + 0.5), 0)
+        q = np.clip(q, 0, 15)
+        return pack(p, q.reshape(rows, cols).astype(np.int64), d, mnh)
+
+
+# --- golden -------------------------------------------------------------------------------
+
+
+def golden_acc(pm: PackedMatrix, x) -> np.ndarray:
+    """Bit-exact wide accumulators (rows,) for activation vector ``x`` (int8, cols)."""
+    p = pm.params
+    x = np.asarray(x, dtype=np.int64)
+    if x.shape != (pm.cols,) or x.min() < -128 or x.max() > 127:
+        raise ValueError(f"golden: x must be {pm.cols} int8 values")
+    groups = pm.dm.shape[1]
+    g = pm.cols // groups
+    dot = (pm.q.reshape(pm.rows, groups, g) * x.reshape(1, groups, g)).sum(-1)
+    t = round_shift((dot * pm.dm) << p.guard, pm.dr)
+    if p.fmt.has_min:
+        s = x.reshape(groups, g).sum(-1)
+        t = t + round_shift((s[None, :] * pm.mm) << p.guard, pm.mr)
+    return t.sum(-1)
+
+
+def golden(pm: PackedMatrix, x, out_mult: int = 1, out_shift: int = 0) -> np.ndarray:
+    """Bit-exact engine output (rows,) as int64: accumulators, or INT8 after requantization."""
+    p = pm.params
+    acc = golden_acc(pm, x)
+    if p.output is GemvOutput.WIDE:
+        return acc
+    if not 0 <= out_mult < (1 << p.out_mult_bits):
+        raise ValueError(f"out_mult must be in [0, {(1 << p.out_mult_bits) - 1}], got {out_mult}")
+    if not 0 <= out_shift < (1 << p.out_shift_width) or out_shift > 62:
+        raise ValueError(f"out_shift must be in [0, {min(62, (1 << p.out_shift_width) - 1)}], got {out_shift}")
+    return saturate(round_shift(acc * out_mult, out_shift), 8)
+
+
+def requant_params(pm: PackedMatrix, x_scale: float, y_scale: float, mult_bits: int | None = None):
+    """``(out_mult, out_shift)`` so that INT8 output ``y`` means ``y * y_scale``."""
+    mult_bits = mult_bits or pm.params.out_mult_bits
+    ratio = (2.0 ** pm.acc_exp) * x_scale / y_scale
+    frac, ex = np.frexp(ratio)
+    shift = mult_bits - int(ex)
+    mult = int(np.floor(frac * 2.0 ** mult_bits + 0.5))
+    if mult >= 1 << mult_bits:
+        mult >>= 1
+        shift -= 1
+    while shift < 0:
+        mult, shift = mult << 1, shift + 1
+    return mult, shift
+
+
+# --- RTL ----------------------------------------------------------------------------------
+
+
+def _tree(m: Module, values: list, stages_every: int, name: str, adv):
+    """Sum ``values`` in a binary tree registered every ``stages_every`` levels under ``adv``."""
+    level = 0
+    while len(values) > 1:
+        nxt = []
+        for i in range(0, len(values), 2):
+            if i + 1 < len(values):
+                nxt.append(values[i] + values[i + 1])
+            else:
+                nxt.append(values[i])
+        level += 1
+        values = nxt
+        if level % stages_every == 0 or len(values) == 1:
+            regs = []
+            for j, v in enumerate(values):
+                r = Signal(signed(len(v)), name=f"{name}_l{level}_{j}")
+                with m.If(adv):
+                    m.d.sync += r.eq(v)
+                regs.append(r)
+            values = regs
+    return values[0]
+
+
+def _delay(m: Module, value, n: int, adv, name: str):
+    """``value`` delayed by ``n`` advancing steps."""
+    for i in range(n):
+        r = Signal.like(value, name=f"{name}_d{i}")
+        with m.If(adv):
+            m.d.sync += r.eq(value)
+        value = r
+    return value
+
+
+def packed_products(m: Module, hi, lo, x, name: str):
+    """``(hi * x, lo * x)`` from one multiplier: ``((hi << 18) + lo) * x``, registered.
+
+    Valid for |lo * x| < 2**17 (8-bit weights and activations): the low 18 bits of the
+    product are ``lo * x`` as a signed number; the high part is the rest plus its borrow.
+    Returns the register of the wide product and the two split values (combinational)."""
+    a = Signal(signed(len(hi) + 19), name=f"{name}_a")
+    m.d.comb += a.eq((hi.as_signed() << 18) + lo.as_signed())
+    return a
+
+
+class Gemv(wiring.Component):
+    """The RTL of :mod:`fpgallm.units.gemv` (see the module docstring for the contract)."""
+
+    def __init__(self, params: GemvParams):
+        self.params = params
+        p = params
+        super().__init__({
+            "x": In(stream.Signature(p.x_layout())),
+            "w": In(stream.Signature(p.weight_layout())),
+            "s": In(stream.Signature(p.scale_layout())),
+            "o": Out(stream.Signature(p.out_layout())),
+            "cols_words": In(unsigned(p.words_width)),
+            "row_tiles": In(unsigned(p.tiles_width)),
+            "out_mult": In(unsigned(p.out_mult_bits)),
+            "out_shift": In(unsigned(p.out_shift_width)),
+        })
+
+    def elaborate(self, platform):
+        p = self.params
+        P, K = p.lanes, p.k
+        m = Module()
+        adv = Signal()
+        m.d.comb += adv.eq(~self.o.valid | self.o.ready)
+
+        # --- activation RAM and job control --------------------------------------------
+        depth = p.max_cols // K
+        m.submodules.xram = xram = Memory(shape=unsigned(8 * K), depth=depth, init=[])
+        wp = xram.write_port()
+        rp = xram.read_port(domain="sync")
+        running = Signal()
+        waddr = Signal(range(depth + 1))
+        m.d.comb += [self.x.ready.eq(~running), wp.addr.eq(waddr), wp.data.eq(self.x.payload.as_value()),
+                     wp.en.eq(self.x.valid & ~running)]
+        last_load = waddr == self.cols_words - 1
+        with m.If(self.x.valid & ~running):
+            m.d.sync += waddr.eq(Mux_(last_load, 0, waddr + 1))
+            with m.If(last_load):
+                m.d.sync += running.eq(1)
+
+        col = Signal(range(depth + 1))
+        gw = Signal(range(max(2, p.group_len // K + 1)))
+        tile = Signal(p.tiles_width)
+        last_row = col == self.cols_words - 1
+        if p.fmt.grouped:
+            last_group = gw == (p.group // K) - 1
+        else:
+            last_group = last_row
+        last_tile = tile == self.row_tiles - 1
+        fire = Signal()
+        m.d.comb += [
+            fire.eq(running & adv & self.w.valid & (~last_group | self.s.valid)),
+            self.w.ready.eq(running & adv & (~last_group | self.s.valid)),
+            self.s.ready.eq(running & adv & self.w.valid & last_group),
+            rp.addr.eq(col), rp.en.eq(adv),
+        ]
+        with m.If(fire):
+            m.d.sync += col.eq(Mux_(last_row, 0, col + 1))
+            if p.fmt.grouped:
+                m.d.sync += gw.eq(Mux_(last_group, 0, gw + 1))
+            with m.If(last_row):
+                m.d.sync += tile.eq(Mux_(last_tile, 0, tile + 1))
+                with m.If(last_tile):
+                    m.d.sync += running.eq(0)
+
+        # --- stage 1: input registers (RAM read aligned) --------------------------------
+        v1, lg1, lr1 = Signal(), Signal(), Signal()
+        w1 = Signal(p.weight_layout())
+        s1 = Signal(p.scale_layout())
+        with m.If(adv):
+            m.d.sync += [v1.eq(fire), lg1.eq(last_group), lr1.eq(last_row), w1.eq(self.w.payload)]
+            with m.If(last_group):
+                m.d.sync += s1.eq(self.s.payload)
+        xv = data.View(p.x_layout(), rp.data)
+
+        # --- stage 2: multipliers (registered) ------------------------------------------
+        v2, lg2, lr2 = Signal(), Signal(), Signal()
+        s2 = Signal(p.scale_layout())
+        with m.If(adv):
+            m.d.sync += [v2.eq(v1), lg2.eq(lg1), lr2.eq(lr1), s2.eq(s1)]
+
+        def wq(lane, k):
+            q = w1[lane][k]
+            return q if p.fmt.is_signed else Cat(q, Const(0, 1)).as_signed()
+
+        prods = [[None] * K for _ in range(P)]
+        if p.dsp_pack:
+            for lane in range(0, P, 2):
+                for k in range(K):
+                    a = packed_products(m, wq(lane, k), wq(lane + 1, k), xv[k], f"pk{lane}_{k}")
+                    pr = Signal(signed(len(a) + 8), name=f"prod{lane}_{k}")
+                    with m.If(adv):
+                        m.d.sync += pr.eq(a * xv[k])
+                    lo = pr[:18].as_signed()
+                    hi = (pr >> 18) + lo[17]
+                    prods[lane][k] = hi
+                    prods[lane + 1][k] = lo
+        else:
+            for lane in range(P):
+                for k in range(K):
+                    pr = Signal(signed(p.prod_width), name=f"prod{lane}_{k}")
+                    with m.If(adv):
+                        m.d.sync += pr.eq(wq(lane, k) * xv[k])
+                    prods[lane][k] = pr
+        xs = None
+        if p.fmt.has_min:
+            xr = [Signal(signed(8), name=f"xr{k}") for k in range(K)]
+            with m.If(adv):
+                m.d.sync += [xr[k].eq(xv[k]) for k in range(K)]
+
+        # --- adder trees ----------------------------------------------------------------
+        lane_sums = []
+        for lane in range(P):
+            vals = [prods[lane][k][:p.prod_width].as_signed() for k in range(K)]
+            if K == 1:
+                lane_sums.append(vals[0])
+            else:
+                lane_sums.append(_tree(m, vals, 2, f"t{lane}", adv))
+        if p.fmt.has_min:
+            xs = xr[0] if K == 1 else _tree(m, list(xr), 2, "tx", adv)
+        ts = p.tree_stages
+        v3, lg3, lr3 = (_delay(m, v2, ts, adv, "v"), _delay(m, lg2, ts, adv, "lg"),
+                        _delay(m, lr2, ts, adv, "lr"))
+        s3 = _delay(m, s2, ts, adv, "s")
+
+        # --- group accumulate -----------------------------------------------------------
+        v4, lr4 = Signal(), Signal()
+        s4 = Signal(p.scale_layout())
+        gacc = [Signal(signed(p.dot_width), name=f"gacc{lane}") for lane in range(P)]
+        gdot = [Signal(signed(p.dot_width), name=f"gdot{lane}") for lane in range(P)]
+        gxa = Signal(signed(p.xsum_width))
+        gxs = Signal(signed(p.xsum_width))
+        with m.If(adv):
+            m.d.sync += [v4.eq(v3 & lg3), lr4.eq(lr3), s4.eq(s3)]
+            with m.If(v3):
+                for lane in range(P):
+                    tot = gacc[lane] + lane_sums[lane]
+                    m.d.sync += [gdot[lane].eq(tot), gacc[lane].eq(Mux_(lg3, 0, tot))]
+                if p.fmt.has_min:
+                    tot = gxa + xs
+                    m.d.sync += [gxs.eq(tot), gxa.eq(Mux_(lg3, 0, tot))]
+
+        # --- scale multiply -------------------------------------------------------------
+        v5, lr5 = Signal(), Signal()
+        s5 = Signal(p.scale_layout())
+        pd = [Signal(signed(p.dot_width + p.scale_bits), name=f"pd{lane}") for lane in range(P)]
+        pmn = [Signal(signed(p.xsum_width + p.scale_bits), name=f"pm{lane}") for lane in range(P)]
+        with m.If(adv):
+            m.d.sync += [v5.eq(v4), lr5.eq(lr4), s5.eq(s4)]
+            for lane in range(P):
+                m.d.sync += pd[lane].eq(gdot[lane] * s4[lane].dm)
+                if p.fmt.has_min:
+                    m.d.sync += pmn[lane].eq(gxs * s4[lane].mm)
+
+        # --- round: bias add, then shift ------------------------------------------------
+        v6, lr6 = Signal(), Signal()
+        s6 = Signal(p.scale_layout())
+        bw = p.term_width + 1
+        bd = [Signal(signed(bw), name=f"bd{lane}") for lane in range(P)]
+        bm = [Signal(signed(bw), name=f"bm{lane}") for lane in range(P)]
+
+        def biased(val, r):
+            bias = (Const(1, unsigned(p.max_shift + 1)) << r) >> 1
+            return (val.as_signed() << p.guard) + bias
+
+        with m.If(adv):
+            m.d.sync += [v6.eq(v5), lr6.eq(lr5), s6.eq(s5)]
+            for lane in range(P):
+                m.d.sync += bd[lane].eq(biased(pd[lane], s5[lane].dr))
+                if p.fmt.has_min:
+                    m.d.sync += bm[lane].eq(biased(pmn[lane], s5[lane].mr))
+        v7, lr7 = Signal(), Signal()
+        term = [Signal(signed(p.term_width + 1), name=f"term{lane}") for lane in range(P)]
+        with m.If(adv):
+            m.d.sync += [v7.eq(v6), lr7.eq(lr6)]
+            for lane in range(P):
+                t = bd[lane] >> s6[lane].dr
+                if p.fmt.has_min:
+                    t = t + (bm[lane] >> s6[lane].mr)
+                m.d.sync += term[lane].eq(t)
+
+        # --- row accumulate -------------------------------------------------------------
+        v8 = Signal()
+        racc = [Signal(signed(p.acc_width), name=f"racc{lane}") for lane in range(P)]
+        acc = [Signal(signed(p.acc_width), name=f"acc{lane}") for lane in range(P)]
+        with m.If(adv):
+            m.d.sync += v8.eq(v7 & lr7)
+            with m.If(v7):
+                for lane in range(P):
+                    tot = racc[lane] + term[lane]
+                    m.d.sync += [acc[lane].eq(tot), racc[lane].eq(Mux_(lr7, 0, tot))]
+
+        if p.output is GemvOutput.WIDE:
+            m.d.comb += self.o.valid.eq(v8)
+            for lane in range(P):
+                m.d.comb += self.o.payload[lane].eq(acc[lane])
+            return m
+
+        # --- requantize: multiply, bias, shift + saturate -------------------------------
+        v9, v10, v11 = Signal(), Signal(), Signal()
+        mw = p.acc_width + p.out_mult_bits + 1
+        mul = [Signal(signed(mw), name=f"rq_mul{lane}") for lane in range(P)]
+        rb = [Signal(signed(mw + 1), name=f"rq_b{lane}") for lane in range(P)]
+        out = [Signal(signed(8), name=f"rq_o{lane}") for lane in range(P)]
+        maxs = (1 << p.out_shift_width) - 1
+        with m.If(adv):
+            m.d.sync += [v9.eq(v8), v10.eq(v9), v11.eq(v10)]
+            for lane in range(P):
+                bias = (Const(1, unsigned(maxs + 1)) << self.out_shift) >> 1
+                m.d.sync += [mul[lane].eq(acc[lane] * self.out_mult),
+                             rb[lane].eq(mul[lane] + bias),
+                             out[lane].eq(hdl_saturate(rb[lane] >> self.out_shift, 8))]
+        m.d.comb += self.o.valid.eq(v11)
+        for lane in range(P):
+            m.d.comb += self.o.payload[lane].eq(out[lane])
+        return m
+
+
+def Mux_(c, a, b):
+    from amaranth.hdl import Mux
+
+    return Mux(c, a, b)
+
+
+def generate(params: GemvParams, top: str = "fpgallm_gemv") -> Emitted:
+    """Verilog of :class:`Gemv` for ``params``."""
+    return to_verilog(Gemv(params), top, params)
