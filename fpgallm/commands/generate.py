@@ -1,0 +1,58 @@
+"""``fpgallm generate``: write a synthesizable project for a board.
+
+With no arguments it runs on the documented default, ``tiny-llama`` on ``ulx3s``, into
+``./fpgallm-tiny-llama-ulx3s`` (seconds).  Steps: resolve the model and the board, pick the
+design for the board, check the fit, optionally synthesize (``--synth``), plan every file
+(pure), write the folder atomically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fpgallm.errors import UserError
+
+NAME = "generate"
+HELP = "write a synthesizable project (RTL, board top, constraints, toolchain scripts) for a board"
+
+DEFAULT_BOARD = "ulx3s"
+
+
+def configure(p):
+    from fpgallm.project.model_ref import DEFAULT_MODEL
+
+    p.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
+                   help=f"preset name, .gguf / .npz file or Hugging Face folder (default {DEFAULT_MODEL})")
+    p.add_argument("--board", default=DEFAULT_BOARD, help=f"board name, see `fpgallm boards` (default {DEFAULT_BOARD})")
+    p.add_argument("--out", default=None, help="project folder (default ./fpgallm-MODEL-BOARD)")
+    p.add_argument("--force", action="store_true", help="replace a non-empty project folder")
+    p.add_argument("--clock-mhz", type=float, default=None,
+                   help="clock to constrain (default: the board clock on open-source boards, "
+                        "the board's typical fabric clock otherwise)")
+    p.add_argument("--synth", action="store_true",
+                   help="run Yosys synthesis on the design, check the fit with its counts and "
+                        "record them in the manifest")
+    g = p.add_argument_group("engine knobs (the elementwise stand-in until the decode engine exists)")
+    g.add_argument("--lanes", type=int, default=None, help="parallel lanes (default: fits half the board's DSPs)")
+    g.add_argument("--op", choices=("add", "mul"), default=None, help="elementwise operation (default add)")
+
+
+def run(args) -> int:
+    from fpgallm.boards import get_board
+    from fpgallm.project import build
+
+    board = get_board(args.board)
+    if args.clock_mhz is not None and not args.clock_mhz > 0:
+        raise UserError(f"--clock-mhz must be > 0, got {args.clock_mhz:g}")
+    knobs = {"lanes": args.lanes, "op": args.op}
+    model_name = Path(args.model).stem if Path(args.model).exists() else args.model
+    out = Path(args.out) if args.out else Path(f"fpgallm-{model_name}-{board.name}")
+    result = build.generate(args.model, board, out, force=args.force, clock_mhz=args.clock_mhz,
+                            knobs=knobs, synth=args.synth)
+    fit = result.fit
+    short = ", ".join(f"{k.upper()} {v['need']}/{v['available']}" for k, v in fit.items())
+    print(f"wrote {out} ({len(result.plan.files)} files) for {board.name}: {result.design.name} "
+          f"[{result.design.need_basis if not result.synthesis else 'synthesized'}] {short}")
+    if result.design.stand_in:
+        print("note: stand-in design (elementwise unit); the decode engine replaces it once it exists")
+    return 0

