@@ -98,13 +98,28 @@ def quant_params(group: int, out_width: int = 8, lanes: int = 1) -> quant_u.Quan
 @functools.lru_cache(maxsize=None)
 def norm_params(kind: int, n: int, in_frac: int, gamma_frac: int, beta_frac: int,
                 out_frac: int, eps: float) -> norm_u.NormParams:
-    eps_frac = max(2 * in_frac, 20)
-    eps_frac += eps_frac % 2
-    return norm_u.NormParams(kind=norm_u.NormKind.LAYER if kind == C.NORM_LAYER else norm_u.NormKind.RMS,
-                             lanes=1, max_len=n, in_width=NORM_IN_BITS, in_frac=in_frac,
-                             gamma_width=16, gamma_frac=gamma_frac, beta_width=16,
-                             beta_frac=beta_frac, out_width=W, out_frac=out_frac, eps=eps,
-                             eps_frac=eps_frac)
+    """The norm unit's parameters for one input scaling.
+
+    ``eps_frac`` is the largest even value in ``[2*in_frac, max(2*in_frac, 20)]`` for which
+    the unit's exact statistics fit 62 bits; where ``eps`` then rounds to 0 it is raised to
+    one LSB (``2**-eps_frac``; only for inputs so large that the mean square dwarfs it).
+    A small ``in_frac`` makes the normalization shift negative: ``rsqrt_frac`` is raised.
+    """
+    err = None
+    hi = max(2 * in_frac, 20)
+    hi += hi % 2
+    for eps_frac in range(hi, 2 * in_frac - 1, -2):
+        e = max(eps, 2.0 ** -eps_frac)
+        for rsqrt_frac in range(18, 29):
+            try:
+                return norm_u.NormParams(
+                    kind=norm_u.NormKind.LAYER if kind == C.NORM_LAYER else norm_u.NormKind.RMS,
+                    lanes=1, max_len=n, in_width=NORM_IN_BITS, in_frac=in_frac, gamma_width=16,
+                    gamma_frac=gamma_frac, beta_width=16, beta_frac=beta_frac, out_width=W,
+                    out_frac=out_frac, eps=e, eps_frac=eps_frac, rsqrt_frac=rsqrt_frac)
+            except ValueError as ex:
+                err = ex
+    raise err
 
 
 @functools.lru_cache(maxsize=None)
@@ -140,13 +155,11 @@ def gemv_blocked(pm: PackedMatrix, q: np.ndarray, exps: np.ndarray, qf: np.ndarr
     per = (cols // wgroups) // ga
     if qf is None:
         qf = pm.q.astype(np.float32)
-    # per 32-column partial dots as one exact float32 GEMM against a block-diagonal matrix:
-    # every partial sum is an integer below 2**20, so float32 is exact
-    X = np.zeros((cols, Bn * Ga), np.float32)
-    col = np.arange(cols)
-    for b in range(Bn):
-        X[col, b * Ga + col // ga] = q[b]
-    D = (qf @ X).astype(np.int64).reshape(rows, Bn, Ga).transpose(1, 0, 2)
+    # per 32-column partial dots in float32: every partial sum is an integer below 2**20,
+    # so the result is exact whatever the summation order
+    qf3 = qf.reshape(rows, Ga, ga)
+    xf = q.astype(np.float32).reshape(Bn, Ga, ga)
+    D = np.stack([np.einsum("rgk,gk->rg", qf3, xf[b]) for b in range(Bn)]).astype(np.int64)
     D = np.left_shift(D, exps[:, None, :].astype(np.int64))
     D = D.reshape(Bn, rows, wgroups, per).sum(-1)
     t = round_shift((D * pm.dm[None]) << p.guard, pm.dr[None])
