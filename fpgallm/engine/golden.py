@@ -263,6 +263,8 @@ class Machine:
                                    "kf": None, "vf": None}
         self.stored: dict[int, Reg] = {}
         self.cycles = 0
+        self.runs = 0
+        self.B = 1
         self.trace: dict[int, Reg] | None = None
 
     def _weights_f32(self, addr: int, pm: PackedMatrix):
@@ -286,6 +288,7 @@ class Machine:
         self.S[:B, Sreg.POS] = positions
         self.S[:B, Sreg.TOKEN] = tokens
         self.trace = {} if trace else None
+        self.runs += 1
         for pc, ins in enumerate(self.c.program):
             if ins.op is Op.HALT:
                 break
@@ -447,6 +450,15 @@ class GoldenEngine:
         self.eos = model.spec.eos_token_id
         self.last_logits = None
         self.tokens_run = 0
+
+    def report(self) -> dict:
+        """Program runs since the last reset, cycles counted by the cycle model, cycles per
+        run and the tokens/s they mean at the engine's clock (batch sequences per run)."""
+        runs = max(self.machine.runs, 1)
+        cpt = self.machine.cycles / runs
+        p = self.compiled.params
+        return {"runs": self.machine.runs, "cycles": self.machine.cycles, "cycles_per_token": cpt,
+                "tokens_per_s": (self.machine.B if self.machine.runs else 1) * p.clock_mhz * 1e6 / max(cpt, 1)}
 
     def logits(self) -> np.ndarray:
         """Float logits ``(B, vocab)`` of the last run (from the STOREV region)."""

@@ -155,3 +155,13 @@ def test_weight_formats(scheme):
     ref = Reference(quantize_model(m, sch)).logits(ids)
     assert _cos(ref, got).min() >= 0.998
     assert (ref.argmax(1) == got.argmax(1)).mean() >= 0.85
+
+
+def test_report_cycles_per_token():
+    m = load_model("tiny-llama")
+    eng = GoldenEngine(m)
+    ids = m.tokenizer.encode("ab")
+    assert len(eng.generate(ids, 3)) == 3
+    r = eng.report()
+    assert r["runs"] == len(ids) + 2   # prompt token by token, then 2 more steps for 3 tokens
+    assert r["cycles_per_token"] == r["cycles"] / r["runs"] > 0
