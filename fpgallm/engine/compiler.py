@@ -186,14 +186,27 @@ def _frac(maxabs: float) -> int:
     return int(min(MAX_FRAC, max(0, REG_BITS - 1 - ib)))
 
 
+# generic text (prose, punctuation, blank lines, digits, code): delimiter tokens such as a
+# blank line carry the large "massive activations" of small llamas, so they must be seen
+CALIB_TEXT = ("The quick brown fox jumps over the lazy dog. It was a sunny day in the small town.\n\n"
+              "Question: What is 12 + 30?\nAnswer: 42.\n\n"
+              "def add(a, b):\n    return a + b\n\n"
+              "Once upon a time, there was a princess who lived in a castle; she liked books!")
+
+
 def calibrate(model: Model, ids=None) -> dict[str, int]:
     """Fraction bits of every value of the program, from one float-reference pass."""
     from fpgallm.model.reference import Reference
     s = model.spec
     if ids is None:
-        rng = np.random.default_rng(0)
-        ids = ([s.bos_token_id] if s.bos_token_id is not None else []) + \
-            [int(t) for t in rng.integers(0, min(s.vocab_size, 256 if s.vocab_size <= 258 else 20000), 15)]
+        bos = [s.bos_token_id] if s.bos_token_id is not None else []
+        tok = model.tokenizer
+        if tok is not None:
+            ids = tok.encode(CALIB_TEXT)
+        else:
+            rng = np.random.default_rng(0)
+            ids = bos + [int(t) for t in rng.integers(0, s.vocab_size, 31)]
+        ids = [t for t in ids if 0 <= t < s.vocab_size][:min(s.max_seq_len, 96)]
     ref = Reference(model)
     tr: dict = {}
     ref.forward(ids, ref.new_cache(len(ids)), trace=tr)
@@ -215,6 +228,9 @@ def calibrate(model: Model, ids=None) -> dict[str, int]:
         else:
             f[b + "gate"] = _frac(mx(fin @ model.dense(b + "ffn_gate.weight").T))
             f[b + "up"] = _frac(mx(up))
+        # the outputs added into the residual stream get at least the residual's range
+        f[b + "attn_out"] = min(f[b + "attn_out"], f[b + "mid"])
+        f[b + "ffn_out"] = min(f[b + "ffn_out"], f[b + "out"])
     f["output_norm"] = _frac(mx(tr["output_norm"]))
     f["logits"] = _frac(mx(tr["logits"]))
     return f
