@@ -1,6 +1,20 @@
 """SmolLM2-135M through compiler + golden engine against the float reference (issue 6,
 point 5 and 7): 3 prompts x 64 teacher-forced tokens per format, per-layer hidden-state
-cosine >= 0.99, top-1 agreement >= 95%, and under 10 s per decode token."""
+cosine >= 0.99, top-1 agreement >= 95%, and under 10 s per decode token.
+
+Measured (benchmarks/engine_accuracy.py, 2026-11-26, INT8 KV cache):
+
+========  ======  ==================  ===================  =============  ==========
+format    top-1   greedy prefixes     min hidden cosine    min logits cos  s/token
+========  ======  ==================  ===================  =============  ==========
+Q4_1      0.953   19, 6, 5            0.9904               0.9675          1.36
+W8A8      0.979   26, 21, 3           0.9912               0.9719          0.88
+========  ======  ==================  ===================  =============  ==========
+
+(Q4_1: the file's own weights, the reference is the float model of the same weights, so
+the error is the activation / KV / fixed-point arithmetic alone; W8A8: every matrix
+re-quantized to Q8_0.  Q4_1 passes the 95% bar with 61/64 per prompt: little margin.)
+"""
 
 import pytest
 
