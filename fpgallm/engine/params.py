@@ -10,6 +10,10 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from fpgallm.units.weights import WeightFormat  # the hardware formats (one definition)
+
+__all__ = ["ActFormat", "WeightFormat", "KVFormat", "SystolicSize", "EngineParams"]
+
 
 class ActFormat(enum.Enum):
     """Activation format fed to the matrix engines (per-vector scale)."""
@@ -20,17 +24,6 @@ class ActFormat(enum.Enum):
     @property
     def bits(self) -> int:
         return 8 if self is ActFormat.INT8 else 16
-
-
-class WeightFormat(enum.Enum):
-    """Weight storage formats the matrix engines consume as stored (GGUF-compatible)."""
-
-    Q8_0 = "q8_0"            # int8 blocks of 32, fp16 scale            (GGUF Q8_0)
-    Q4_0 = "q4_0"            # 4-bit blocks of 32, fp16 scale, offset 8 (GGUF Q4_0)
-    Q4_1 = "q4_1"            # 4-bit blocks of 32, fp16 scale and min   (GGUF Q4_1)
-    INT8_CHANNEL = "int8_channel"  # int8, one scale per output row
-    INT4_G64 = "int4_g64"    # 4-bit groups of 64, scale and min
-    INT4_G128 = "int4_g128"  # 4-bit groups of 128, scale and min
 
 
 class KVFormat(enum.Enum):
@@ -77,14 +70,19 @@ class EngineParams:
       applied to all of them.
     - ``vector_lanes``: elements per cycle of the vector units (norms, softmax, RoPE, ...).
     - ``clock_mhz``: fabric clock target.
+    - ``mem_bytes``: off-chip memory the engine may use (weights, tables, KV cache).
+    - ``weight_formats``: the GEMV's hardware formats (:class:`fpgallm.units.weights.WeightFormat`;
+      the compiler maps a model's ``QuantScheme`` onto them: Q8_0 -> INT8_GROUP, Q4_0 ->
+      INT4_GROUP, Q4_1 -> INT4_GROUP_MIN, per-channel INT8 -> INT8_ROW).
     """
 
     gemv_lanes: int = 8
     gemv_macs: int = 32
     systolic: SystolicSize | None = None
     act_format: ActFormat = ActFormat.INT8
-    weight_formats: tuple[WeightFormat, ...] = (WeightFormat.Q8_0, WeightFormat.Q4_0,
-                                                WeightFormat.Q4_1)
+    weight_formats: tuple[WeightFormat, ...] = (WeightFormat.INT8_ROW, WeightFormat.INT8_GROUP,
+                                                WeightFormat.INT4_GROUP,
+                                                WeightFormat.INT4_GROUP_MIN)
     mem_ports: int = 4
     port_width: int = 256
     max_dim: int = 4096
@@ -96,6 +94,7 @@ class EngineParams:
     vector_lanes: int = 8
     clock_mhz: float = 200.0
     max_vocab: int = 131072
+    mem_bytes: int = 4 << 30
 
     def __post_init__(self):
         o = "EngineParams"
@@ -112,6 +111,7 @@ class EngineParams:
         _check_int(o, "batch", self.batch, 1, 8)
         _check_int(o, "vector_lanes", self.vector_lanes, 1, 256)
         _check_int(o, "max_vocab", self.max_vocab, 2, 1 << 20)
+        _check_int(o, "mem_bytes", self.mem_bytes, 1 << 16, 1 << 40)
         if self.systolic is not None and not isinstance(self.systolic, SystolicSize):
             raise ValueError(f"{o}.systolic must be a SystolicSize or None, got {self.systolic!r}")
         for name, enum_type in (("act_format", ActFormat), ("kv_format", KVFormat)):

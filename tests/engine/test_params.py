@@ -28,4 +28,5 @@ def test_systolic_size_validation():
     with pytest.raises(ValueError, match=r"^SystolicSize.cols must be an integer in \[1, 256\], got 0$"):
         SystolicSize(4, 0)
     assert EngineParams(systolic=SystolicSize(8, 8)).systolic.rows == 8
-    assert WeightFormat("q4_1") is WeightFormat.Q4_1
+    assert WeightFormat("int4-group-min") is WeightFormat.INT4_GROUP_MIN
+    assert WeightFormat.INT4_GROUP_MIN in EngineParams().weight_formats

@@ -1,0 +1,93 @@
+"""Cycle model of the decode engine: cycles per instruction, from the units' timing
+(``latency``, ``cycles``, ``vector_cycles``) and the memory ports' bandwidth.
+
+Model (first order, no overlap between instructions: an upper bound the RTL of issue 7
+must beat or match; overlap of a GEMV's weight stream with vector work is the next step):
+
+* ``GEMV``: ``max(weight words, bytes / bytes_per_cycle) + activation load + latency`` with
+  the GEMV's ``words(rows, cols)`` (one memory word of all ports per cycle) and the bytes of
+  the packed weights and scales; batch B reuses each word for all B vectors (B MAC sets).
+* vector units (``NORM``, ``QUANT``, ``ACT``, ``EWADD``, ``EWMUL``, ``ROPE``, ``ARGMAX``,
+  ``LOADV``/``STOREV``/``EMBED``): ``B x`` the unit's cycles for ``n`` elements at
+  ``vector_lanes`` elements per cycle, plus its latency (memory-bound ones: bytes / port bytes).
+* ``KVAPPEND``: the K and V bytes written; ``ATTN``: ``max(KV bytes read / bytes_per_cycle,
+  score and weighted-sum MACs / (vector_lanes MACs a cycle))`` plus one softmax per head.
+"""
+
+from __future__ import annotations
+
+from fpgallm.engine import compiler as C
+from fpgallm.engine.isa import Instruction, Op
+from fpgallm.units.activation import ActivationParams
+from fpgallm.units.argmax import ArgmaxParams
+from fpgallm.units.elementwise import ElementwiseParams
+from fpgallm.units.norm import NormParams
+from fpgallm.units.quantize import QuantizeParams
+from fpgallm.units.softmax import SoftmaxParams
+
+
+class CycleModel:
+    def __init__(self, compiled: C.Compiled):
+        self.c = compiled
+        p = compiled.params
+        self.p = p
+        L = p.vector_lanes
+        self.bpc = p.bytes_per_cycle
+        self.L = L
+        self.norm = NormParams(lanes=1 if compiled.spec.d_model % L else L,
+                               max_len=compiled.spec.d_model)
+        self.quant = QuantizeParams(lanes=L if C.ACT_GROUP % L == 0 else 1, group=C.ACT_GROUP)
+        self.act = ActivationParams(lanes=L)
+        self.ew = ElementwiseParams(lanes=L)
+        self.argmax = ArgmaxParams(lanes=L)
+        self.softmax = SoftmaxParams(lanes=L, max_length=max(compiled.context, 1))
+
+    def _vec(self, n: int, lanes: int, latency: int) -> int:
+        return -(-n // lanes) + latency
+
+    def cost(self, ins: Instruction, length: int) -> int:
+        """Cycles of ``ins`` when the sequences attend over ``length`` positions."""
+        p, B, op = self.p, self.p.batch, ins.op
+        if op is Op.GEMV:
+            r = self.c.image.by_addr[ins.addr]
+            pm = r.data
+            gp = pm.params
+            words = gp.words(pm.rows, ins.m)
+            mem = -(-r.nbytes // self.bpc)
+            return max(words, mem) + gp.load_cycles(ins.m) * B + gp.latency
+        if op is Op.NORM:
+            return B * (self.norm.vector_cycles(ins.n) + self.norm.latency)
+        if op is Op.QUANT:
+            return B * self._vec(ins.n, self.quant.lanes, self.quant.latency)
+        if op is Op.ACT:
+            return B * self._vec(ins.n, self.act.lanes, self.act.latency)
+        if op in (Op.EWADD, Op.EWMUL):
+            return B * self._vec(ins.n, self.ew.lanes, self.ew.latency)
+        if op is Op.ROPE:
+            return B * self._vec(ins.n * ins.m, self.L, 4)
+        if op is Op.ARGMAX:
+            return B * self._vec(ins.n, self.argmax.lanes, self.argmax.latency)
+        if op in (Op.LOADV, Op.STOREV, Op.EMBED):
+            return B * (-(-4 * ins.n // self.bpc) + 8)
+        if op is Op.KVAPPEND:
+            return B * (-(-2 * ins.n * p.kv_format.bits // 8 // self.bpc) + 8)
+        if op is Op.ATTN:
+            hd, H, KVH = ins.n, ins.m & 0x3FF, ins.m >> 10
+            kv_bytes = 2 * KVH * length * (hd * p.kv_format.bits // 8 + 1)
+            macs = 2 * H * length * hd
+            soft = H * self.softmax.cycles(length)
+            return B * (max(-(-kv_bytes // self.bpc), -(-macs // self.L)) + soft)
+        return 1
+
+
+def cycles_per_token(compiled: C.Compiled, length: int) -> dict:
+    """Cycles of one program run at attention length ``length``, total and per opcode."""
+    cm = CycleModel(compiled)
+    per: dict[str, int] = {}
+    for ins in compiled.program:
+        if ins.op is Op.HALT:
+            break
+        per[ins.op.name] = per.get(ins.op.name, 0) + cm.cost(ins, length)
+    total = sum(per.values())
+    return {"cycles": total, "by_op": per,
+            "tokens_per_s": compiled.params.batch * compiled.params.clock_mhz * 1e6 / total}

@@ -1,0 +1,518 @@
+"""The golden decode engine: executes a compiled program bit-exactly in NumPy.
+
+The arithmetic of every instruction is the golden model of the hardware unit that runs it
+(:mod:`fpgallm.units`); where the engine needs something a unit's golden does not offer, the
+adaptation is a small, documented function here (see "Adaptations" below) that the RTL of
+issue 7 must implement the same way.
+
+Machine state per sequence ``b`` of the batch: vector registers (``int64`` arrays with a
+format tag: fixed point with ``frac`` fraction bits, or block-scaled INT8 with per-group
+exponents), scalar registers ``S[b]``, and the KV cache regions of the memory image.
+
+Prefill runs the program once per prompt token (token by token, as the ISA allows); the
+argmax of the last prompt token is the first generated token.
+
+Adaptations (what the units should offer; reported to their owners)
+--------------------------------------------------------------------
+* GEMV with block-scaled activations: :func:`fpgallm.units.gemv.golden_acc` takes one INT8
+  vector with a single scale; the activation format has one power-of-two exponent per group
+  of 32.  :func:`gemv_blocked` shifts each 32-column partial dot product (and, for Q4_1, the
+  partial activation sum) left by its group's exponent before the weight group's scale
+  multiply; with all exponents 0 it equals ``golden_acc`` (tested).  The unit should take the
+  exponent stream beside ``x`` and widen ``dot_width`` / ``xsum_width`` by the largest
+  exponent (17 bits for 24-bit registers).
+* NORM: the norm unit's statistics limit its input to about 18 bits for 4096-element
+  vectors; the 24-bit register is first brought to 18 bits by the quantize unit's exponent
+  rule with the whole vector as one group (:func:`norm_input`), the input fraction bits
+  drop by that exponent.
+* EWADD: the elementwise unit's multipliers are 16 bits, so scale ratios above 2**15 are
+  handled by pre-rounding the finer input (:func:`ew_add`).
+* ROPE: no rope unit golden yet; :func:`rope` defines the integer arithmetic
+  (TODO: swap in ``fpgallm.units.rope.golden`` when it lands).
+* ATTN: q is quantized to INT16 per head (quantize unit, group = head_dim), K and V are INT8
+  (``kv_format``) per head vector with a power-of-two exponent (quantize unit, group =
+  head_dim); scores are exact integer dot products, scaled by ``round(2**16/sqrt(head_dim))``
+  into the softmax unit's Q.10 input, and the probabilities (Q.15) weight V exactly.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from fpgallm.engine import compiler as C
+from fpgallm.engine.isa import Instruction, Op, Sreg
+from fpgallm.engine.params import EngineParams
+from fpgallm.hdl.fixed import round_shift, saturate
+from fpgallm.units import activation as act_u
+from fpgallm.units import argmax as argmax_u
+from fpgallm.units import elementwise as ew_u
+from fpgallm.units import norm as norm_u
+from fpgallm.units import quantize as quant_u
+from fpgallm.units import softmax as softmax_u
+from fpgallm.units.gemv import PackedMatrix
+
+W = C.REG_BITS
+SCORE_FRAC = 10
+SCORE_MULT_BITS = 16
+NORM_IN_BITS = 18
+Q_BITS = 16
+
+
+@dataclass
+class Reg:
+    v: np.ndarray            # (B, n) int64
+    frac: int                # value = v * 2**(exps) * 2**-frac
+    exps: np.ndarray | None = None   # (B, n // 32) for block-scaled INT8
+
+
+def shift_to(x, sh: int, width: int = W) -> np.ndarray:
+    """``x * 2**sh`` rounded half up and saturated to ``width`` bits."""
+    x = np.asarray(x, dtype=np.int64)
+    if sh >= 0:
+        lim = 1 << (width - 1)
+        return saturate(np.clip(x, -lim, lim) << min(sh, 40), width)
+    return saturate(round_shift(x, -sh), width)
+
+
+def shift_by(x, sh) -> np.ndarray:
+    """Elementwise :func:`shift_to` with a per-element shift array."""
+    x = np.asarray(x, dtype=np.int64)
+    sh = np.asarray(sh, dtype=np.int64)
+    lim = 1 << (W - 1)
+    left = np.clip(x, -lim, lim) << np.clip(sh, 0, 40)
+    right = round_shift(x, np.maximum(-sh, 0))
+    return saturate(np.where(sh >= 0, left, right), W)
+
+
+# --- unit parameter objects (cached) --------------------------------------------------------
+
+@functools.lru_cache(maxsize=None)
+def quant_params(group: int, out_width: int = 8, lanes: int = 1) -> quant_u.QuantizeParams:
+    return quant_u.QuantizeParams(lanes=lanes, group=group, in_width=W, out_width=out_width)
+
+
+@functools.lru_cache(maxsize=None)
+def norm_params(kind: int, n: int, in_frac: int, gamma_frac: int, beta_frac: int,
+                out_frac: int, eps: float) -> norm_u.NormParams:
+    """The norm unit's parameters for one input scaling.
+
+    ``eps_frac`` is the largest even value in ``[2*in_frac, max(2*in_frac, 20)]`` for which
+    the unit's exact statistics fit 62 bits; where ``eps`` then rounds to 0 it is raised to
+    one LSB (``2**-eps_frac``; only for inputs so large that the mean square dwarfs it).
+    A small ``in_frac`` makes the normalization shift negative: ``rsqrt_frac`` is raised.
+    """
+    err = None
+    hi = max(2 * in_frac, 20)
+    hi += hi % 2
+    for eps_frac in range(hi, 2 * in_frac - 1, -2):
+        e = max(eps, 2.0 ** -eps_frac)
+        for rsqrt_frac in range(18, 29):
+            try:
+                return norm_u.NormParams(
+                    kind=norm_u.NormKind.LAYER if kind == C.NORM_LAYER else norm_u.NormKind.RMS,
+                    lanes=1, max_len=n, in_width=NORM_IN_BITS, in_frac=in_frac, gamma_width=16,
+                    gamma_frac=gamma_frac, beta_width=16, beta_frac=beta_frac, out_width=W,
+                    out_frac=out_frac, eps=e, eps_frac=eps_frac, rsqrt_frac=rsqrt_frac)
+            except ValueError as ex:
+                err = ex
+    raise err
+
+
+@functools.lru_cache(maxsize=None)
+def act_params(kind: int, in_frac: int, out_frac: int) -> act_u.ActivationParams:
+    return act_u.ActivationParams(
+        kind=act_u.ActivationKind.GELU_TANH if kind == C.ACT_GELU else act_u.ActivationKind.SILU,
+        lanes=1, in_width=W, in_frac=in_frac, out_width=W, out_frac=out_frac, range_log2=4,
+        seg_log2=min(9, in_frac + 4), tab_frac=max(22, in_frac, out_frac))
+
+
+@functools.lru_cache(maxsize=None)
+def softmax_params(max_length: int) -> softmax_u.SoftmaxParams:
+    return softmax_u.SoftmaxParams(lanes=1, in_width=W, in_frac=SCORE_FRAC, max_length=max_length)
+
+
+EW_ADD = ew_u.ElementwiseParams(op=ew_u.ElementwiseOp.ADD, lanes=1, in_width=W, out_width=W,
+                                mult_width=16, max_shift=62)
+EW_MUL = ew_u.ElementwiseParams(op=ew_u.ElementwiseOp.MUL, lanes=1, in_width=W, out_width=W,
+                                mult_width=1, max_shift=62)
+
+
+# --- instruction arithmetic -------------------------------------------------------------------
+
+def gemv_blocked(pm: PackedMatrix, q: np.ndarray, exps: np.ndarray, qf: np.ndarray | None = None) -> np.ndarray:
+    """GEMV accumulators ``(B, rows)`` for block-scaled INT8 activations ``q`` ``(B, cols)``
+    with exponents ``exps`` ``(B, cols // 32)`` (see the module docstring)."""
+    p = pm.params
+    rows, cols = pm.q.shape
+    ga = C.ACT_GROUP
+    Ga = cols // ga
+    Bn = q.shape[0]
+    wgroups = pm.dm.shape[1]
+    per = (cols // wgroups) // ga
+    if qf is None:
+        qf = pm.q.astype(np.float32)
+    # per 32-column partial dots in float32: every partial sum is an integer below 2**20,
+    # so the result is exact whatever the summation order
+    qf3 = qf.reshape(rows, Ga, ga)
+    xf = q.astype(np.float32).reshape(Bn, Ga, ga)
+    D = np.stack([np.einsum("rgk,gk->rg", qf3, xf[b]) for b in range(Bn)]).astype(np.int64)
+    D = np.left_shift(D, exps[:, None, :].astype(np.int64))
+    D = D.reshape(Bn, rows, wgroups, per).sum(-1)
+    t = round_shift((D * pm.dm[None]) << p.guard, pm.dr[None])
+    if p.fmt.has_min:
+        S = np.left_shift(q.astype(np.int64).reshape(Bn, Ga, ga).sum(-1), exps.astype(np.int64))
+        S = S.reshape(Bn, wgroups, per).sum(-1)
+        t = t + round_shift((S[:, None, :] * pm.mm[None]) << p.guard, pm.mr[None])
+    return t.sum(-1)
+
+
+def embed_row(pm: PackedMatrix, row: int, frac: int) -> np.ndarray:
+    """Row ``row`` of a packed table as fixed point with ``frac`` fraction bits (one rounding)."""
+    p = pm.params
+    groups = pm.dm.shape[1]
+    g = pm.cols // groups
+    q = pm.q[row].astype(np.int64).reshape(groups, g)
+    top = p.max_shift
+    t = (q * pm.dm[row][:, None]) << (top - pm.dr[row])[:, None]
+    if p.fmt.has_min:
+        t = t + (pm.mm[row] << (top - pm.mr[row]))[:, None]
+    return shift_to(t.reshape(-1), pm.emax - top + frac)
+
+
+def norm_input(x: np.ndarray, frac: int) -> tuple[np.ndarray, int]:
+    """24-bit register -> (18-bit norm input, its fraction bits) with one exponent per vector."""
+    # the quantize unit's exponent rule (max(0, bit_length(max|x|) - (width - 1))) at 18 bits
+    e = max(0, int(np.abs(x).max()).bit_length() - (NORM_IN_BITS - 1))
+    in_frac = frac - e
+    if in_frac < 0:
+        e, in_frac = frac, 0
+    elif in_frac > 24:
+        e, in_frac = frac - 24, 24
+    return shift_to(x, -e, NORM_IN_BITS), in_frac
+
+
+def ew_add(a: Reg, b: Reg, fd: int) -> np.ndarray:
+    fa, fb = a.frac, b.frac
+    fm = min(max(fa, fb, fd), min(fa, fb) + 15)
+    xa = a.v if fa <= fm else shift_to(a.v, fm - fa)
+    xb = b.v if fb <= fm else shift_to(b.v, fm - fb)
+    ma, mb = 1 << (fm - min(fa, fm)), 1 << (fm - min(fb, fm))
+    if fd <= fm:
+        return ew_u.golden(EW_ADD, xa, xb, ma, mb, fm - fd)
+    return shift_to(ew_u.golden(EW_ADD, xa, xb, ma, mb, 0), fd - fm)
+
+
+def rope(x: np.ndarray, pos: np.ndarray, heads: int, hd: int, style: int, table: dict) -> np.ndarray:
+    """Integer RoPE: ``(x0*c - x1*s, x0*s + x1*c)`` rounded by ``ROPE_FRAC`` bits, with the
+    Q1.14 cos/sin table of the memory image.  TODO: swap in the rope unit's golden."""
+    B = x.shape[0]
+    xv = x.reshape(B, heads, hd)
+    c = table["cos"][pos][:, None, :]
+    s = table["sin"][pos][:, None, :]
+    if style == C.ROPE_ADJACENT:
+        x0, x1 = xv[..., 0::2], xv[..., 1::2]
+    else:
+        x0, x1 = xv[..., :hd // 2], xv[..., hd // 2:]
+    y0 = saturate(round_shift(x0 * c - x1 * s, C.ROPE_FRAC), W)
+    y1 = saturate(round_shift(x0 * s + x1 * c, C.ROPE_FRAC), W)
+    out = np.empty_like(xv)
+    if style == C.ROPE_ADJACENT:
+        out[..., 0::2], out[..., 1::2] = y0, y1
+    else:
+        out[..., :hd // 2], out[..., hd // 2:] = y0, y1
+    return out.reshape(B, heads * hd)
+
+
+def score_mult(hd: int) -> int:
+    return int(math.floor(2.0 ** SCORE_MULT_BITS / math.sqrt(hd) + 0.5))
+
+
+# --- the engine ----------------------------------------------------------------------------------
+
+class EngineError(RuntimeError):
+    pass
+
+
+class Machine:
+    """Executes a :class:`~fpgallm.engine.compiler.Compiled` program for up to ``batch`` sequences."""
+
+    def __init__(self, compiled: C.Compiled, cache_weights: bool = True):
+        self.c = compiled
+        self.p: EngineParams = compiled.params
+        self.spec = compiled.spec
+        self._qf: dict[int, np.ndarray] = {}
+        self.cache_weights = cache_weights
+        from fpgallm.engine.cycles import CycleModel
+        self.cycle_model = CycleModel(compiled)
+        self.reset()
+
+    def reset(self):
+        s, ctx, B = self.spec, self.c.context, self.p.batch
+        self.S = np.zeros((B, 16), np.int64)
+        self.V: dict[int, Reg] = {}
+        self.kv = {}
+        for r in self.c.image.regions:
+            if r.kind == "kv":
+                shape = (B, s.n_kv_heads, ctx, s.head_dim)
+                self.kv[r.addr] = {"k": np.zeros(shape, np.int64), "v": np.zeros(shape, np.int64),
+                                   "ke": np.zeros(shape[:3], np.int64), "ve": np.zeros(shape[:3], np.int64),
+                                   "kf": None, "vf": None}
+        self.stored: dict[int, Reg] = {}
+        self.cycles = 0
+        self.runs = 0
+        self.B = 1
+        self.trace: dict[int, Reg] | None = None
+
+    def _weights_f32(self, addr: int, pm: PackedMatrix):
+        qf = self._qf.get(addr)
+        if qf is None:
+            qf = pm.q.astype(np.float32)
+            if self.cache_weights:
+                self._qf[addr] = qf
+        return qf
+
+    def run(self, tokens, positions, trace: bool = False) -> np.ndarray:
+        """One program run for ``len(tokens)`` sequences (rows 0..B-1); returns the next tokens."""
+        tokens = np.asarray(tokens, np.int64).reshape(-1)
+        positions = np.asarray(positions, np.int64).reshape(-1)
+        B = tokens.size
+        if not 1 <= B <= self.p.batch or positions.size != B:
+            raise EngineError(f"run: 1..{self.p.batch} sequences with one position each")
+        if positions.max() >= self.c.context or positions.min() < 0:
+            raise EngineError(f"position {int(positions.max())} outside the KV cache (context {self.c.context})")
+        self.B = B
+        self.S[:B, Sreg.POS] = positions
+        self.S[:B, Sreg.TOKEN] = tokens
+        self.trace = {} if trace else None
+        self.runs += 1
+        for pc, ins in enumerate(self.c.program):
+            if ins.op is Op.HALT:
+                break
+            self.cycles += self.cycle_model.cost(ins, int(positions.max()) + 1)
+            getattr(self, "op_" + ins.op.name)(ins)
+            if self.trace is not None and ins.op not in (Op.STOREV, Op.KVAPPEND, Op.ARGMAX):
+                self.trace[pc] = self.V[ins.dst]
+        return self.S[:B, Sreg.TOKEN].copy()
+
+    # instructions --------------------------------------------------------------------------------
+    def _region(self, addr):
+        return self.c.image.by_addr[addr]
+
+    def op_NOP(self, ins):
+        pass
+
+    def op_SYNC(self, ins):
+        pass
+
+    def op_SETS(self, ins):
+        self.S[:self.B, ins.dst] = ins.imm
+
+    def op_ADDS(self, ins):
+        imm = ins.imm - (1 << 24) if ins.imm >> 23 else ins.imm
+        self.S[:self.B, ins.dst] = self.S[:self.B, ins.a] + imm
+
+    def op_EMBED(self, ins):
+        pm = self._region(ins.addr).data
+        rows = [embed_row(pm, int(t), ins.imm & 0xFF)[:ins.n] for t in self.S[:self.B, Sreg.TOKEN]]
+        self.V[ins.dst] = Reg(np.stack(rows), ins.imm & 0xFF)
+
+    def op_LOADV(self, ins):
+        r = self._region(ins.addr)
+        if ins.mode == C.LOADV_POSROW:
+            v = r.data[self.S[:self.B, Sreg.POS]][:, :ins.n]
+        else:
+            v = np.broadcast_to(r.data[:ins.n], (self.B, ins.n))
+        self.V[ins.dst] = Reg(np.array(v, np.int64), r.meta["frac"])
+
+    def op_STOREV(self, ins):
+        a = self.V[ins.a]
+        self.stored[ins.addr] = Reg(a.v[:, :ins.n].copy(), a.frac)
+
+    def op_GEMV(self, ins):
+        a = self.V[ins.a]
+        if a.exps is None:
+            raise EngineError(f"GEMV source V{ins.a} is not in the INT8 activation format (QUANT it)")
+        pm = self._region(ins.addr).data
+        acc = gemv_blocked(pm, a.v[:, :ins.m], a.exps[:, :ins.m // C.ACT_GROUP],
+                           self._weights_f32(ins.addr, pm))[:, :ins.n]
+        self.V[ins.dst] = Reg(shift_to(acc, pm.acc_exp - a.frac + ins.imm), ins.imm)
+
+    def op_NORM(self, ins):
+        a = self.V[ins.a]
+        data = self._region(ins.addr).data
+        out_frac, gf, bf = ins.imm & 0xFF, (ins.imm >> 8) & 0xFF, (ins.imm >> 16) & 0xFF
+        rows = []
+        for b in range(self.B):
+            x, in_frac = norm_input(a.v[b, :ins.n], a.frac)
+            p = norm_params(ins.mode, ins.n, in_frac, gf, bf, out_frac, float(self.spec.norm_eps))
+            rows.append(norm_u.golden(p, x, data["gamma"], data.get("beta")))
+        self.V[ins.dst] = Reg(np.stack(rows), out_frac)
+
+    def op_QUANT(self, ins):
+        a = self.V[ins.a]
+        qp = quant_params(C.ACT_GROUP)
+        q, e = quant_u.golden(qp, a.v[:, :ins.n].reshape(-1))
+        self.V[ins.dst] = Reg(q.reshape(self.B, ins.n), a.frac, e.reshape(self.B, -1))
+
+    def op_ROPE(self, ins):
+        a = self.V[ins.a]
+        tab = self._region(ins.addr).data
+        v = rope(a.v[:, :ins.n * ins.m], self.S[:self.B, Sreg.POS], ins.m, ins.n, ins.mode, tab)
+        self.V[ins.dst] = Reg(v, a.frac)
+
+    def op_ACT(self, ins):
+        a = self.V[ins.a]
+        p = act_params(ins.mode, a.frac, ins.imm)
+        self.V[ins.dst] = Reg(act_u.golden(p, a.v[:, :ins.n]), ins.imm)
+
+    def op_EWADD(self, ins):
+        a, b = self.V[ins.a], self.V[ins.b]
+        n = ins.n
+        self.V[ins.dst] = Reg(ew_add(Reg(a.v[:, :n], a.frac), Reg(b.v[:, :n], b.frac), ins.imm), ins.imm)
+
+    def op_EWMUL(self, ins):
+        a, b = self.V[ins.a], self.V[ins.b]
+        n, fd = ins.n, ins.imm
+        sh = a.frac + b.frac - fd
+        y = ew_u.golden(EW_MUL, a.v[:, :n], b.v[:, :n], 1, 0, max(sh, 0))
+        self.V[ins.dst] = Reg(y if sh >= 0 else shift_to(y, -sh), fd)
+
+    def op_ARGMAX(self, ins):
+        a = self.V[ins.a]
+        p = argmax_u.ArgmaxParams(lanes=1, in_width=W, max_length=max(ins.n, 2))
+        for b in range(self.B):
+            self.S[b, ins.dst] = argmax_u.golden(p, a.v[b, :ins.n])[0]
+
+    def op_KVAPPEND(self, ins):
+        kreg, vreg = self.V[ins.a], self.V[ins.b]
+        kv = self.kv[ins.addr]
+        s = self.spec
+        hd, kvh = s.head_dim, s.n_kv_heads
+        bits = self.p.kv_format.bits
+        qp = quant_params(hd, bits)
+        for key, reg in (("k", kreg), ("v", vreg)):
+            if kv[key + "f"] is None:
+                kv[key + "f"] = reg.frac
+            elif kv[key + "f"] != reg.frac:
+                raise EngineError("KVAPPEND: format of the cached vectors changed")
+            q, e = quant_u.golden(qp, reg.v[:, :ins.n].reshape(-1))
+            q, e = q.reshape(self.B, kvh, hd), e.reshape(self.B, kvh)
+            for b in range(self.B):
+                pos = self.S[b, Sreg.POS]
+                kv[key][b, :, pos] = q[b]
+                kv[key + "e"][b, :, pos] = e[b]
+
+    def op_ATTN(self, ins):
+        kv = self.kv[ins.addr]
+        hd = ins.n
+        H, KVH = ins.m & 0x3FF, ins.m >> 10
+        G = H // KVH
+        a = self.V[ins.a]
+        out_frac = ins.imm & 0xFF
+        qq, qe = quant_u.golden(quant_params(hd, Q_BITS), a.v[:, :H * hd].reshape(-1))
+        qq, qe = qq.reshape(self.B, H, hd), qe.reshape(self.B, H)
+        mult = score_mult(hd)
+        smp = softmax_params(self.c.context)
+        out = np.zeros((self.B, H * hd), np.int64)
+        for b in range(self.B):
+            L = int(self.S[b, Sreg.POS]) + 1
+            for kh in range(KVH):
+                K, ke = kv["k"][b, kh, :L], kv["ke"][b, kh, :L]
+                Vv, ve = kv["v"][b, kh, :L], kv["ve"][b, kh, :L]
+                for g in range(G):
+                    h = kh * G + g
+                    s = K @ qq[b, h]                       # exact integers (L,)
+                    # value: s * 2**(qe + ke) * 2**-(fq + fk); to Q.SCORE_FRAC with the 1/sqrt(hd) multiplier
+                    sh = a.frac + kv["kf"] - int(qe[b, h]) - ke + SCORE_MULT_BITS - SCORE_FRAC
+                    x = shift_by(s * mult, -sh)
+                    p = softmax_u.golden(smp, x)           # Q.15
+                    o = (p[:, None] * np.left_shift(Vv, ve[:, None])).sum(0)
+                    out[b, h * hd:(h + 1) * hd] = shift_to(o, out_frac - 15 - kv["vf"])
+        self.V[ins.dst] = Reg(out, out_frac)
+
+
+class GoldenEngine:
+    """``fpgallm run --engine golden``: compile the model, then greedy generation on the machine."""
+
+    def __init__(self, model, params: EngineParams | None = None, scheme=None, context: int | None = None):
+        if params is None:
+            s = model.spec
+            params = EngineParams(max_dim=max(s.d_model, 64), max_ffn=max(s.d_ffn, 64),
+                                  max_vocab=max(s.vocab_size, 2),
+                                  max_context=min(s.max_seq_len, context or 1024))
+        self.compiled = C.compile_model(model, params, scheme=scheme, context=context)
+        self.machine = Machine(self.compiled)
+        self.spec = model.spec
+        self.eos = model.spec.eos_token_id
+        self.last_logits = None
+        self.tokens_run = 0
+
+    def report(self) -> dict:
+        """Program runs since the last reset, cycles counted by the cycle model, cycles per
+        run and the tokens/s they mean at the engine's clock (batch sequences per run)."""
+        runs = max(self.machine.runs, 1)
+        cpt = self.machine.cycles / runs
+        p = self.compiled.params
+        return {"runs": self.machine.runs, "cycles": self.machine.cycles, "cycles_per_token": cpt,
+                "tokens_per_s": (self.machine.B if self.machine.runs else 1) * p.clock_mhz * 1e6 / max(cpt, 1)}
+
+    def logits(self) -> np.ndarray:
+        """Float logits ``(B, vocab)`` of the last run (from the STOREV region)."""
+        r = next(iter(self.machine.stored.values()))
+        return r.v.astype(np.float64) * 2.0 ** -r.frac
+
+    def step(self, tokens, positions, trace: bool = False) -> np.ndarray:
+        nxt = self.machine.run(tokens, positions, trace)
+        self.tokens_run += 1
+        return nxt
+
+    def teacher_forced(self, ids, trace_marks: bool = False):
+        """Logits ``(len(ids), vocab)`` of every position, feeding ``ids`` (batch 1)."""
+        self.machine.reset()
+        out, traces = [], []
+        for pos, t in enumerate(ids):
+            self.step([t], [pos], trace=trace_marks)
+            out.append(self.logits()[0])
+            if trace_marks:
+                traces.append({k: self.machine.trace[pc] for k, pc in self.compiled.marks.items()})
+        return (np.stack(out), traces) if trace_marks else np.stack(out)
+
+    def generate_batch(self, prompts: list[list[int]], max_new_tokens: int, stop_at_eos: bool = True):
+        """Greedy generation of up to ``batch`` prompts together (prefill token by token;
+        sequences still in their prompt are fed the prompt's next token)."""
+        B = len(prompts)
+        if not 1 <= B <= self.compiled.params.batch:
+            raise ValueError(f"generate_batch: 1..{self.compiled.params.batch} prompts")
+        if any(not p for p in prompts):
+            raise ValueError("generate_batch: empty prompt")
+        self.machine.reset()
+        ctx = self.compiled.context
+        pos = [0] * B
+        outs: list[list[int]] = [[] for _ in range(B)]
+        done = [False] * B
+        cur = [p[0] for p in prompts]
+        while not all(done):
+            nxt = self.step(cur, [min(p, ctx - 1) for p in pos])
+            for b in range(B):
+                if done[b]:
+                    continue
+                pos[b] += 1
+                if pos[b] < len(prompts[b]):
+                    cur[b] = prompts[b][pos[b]]
+                    continue
+                t = int(nxt[b])
+                outs[b].append(t)
+                cur[b] = t
+                if len(outs[b]) >= max_new_tokens or pos[b] >= ctx or \
+                        (stop_at_eos and self.eos is not None and t == self.eos):
+                    done[b] = True
+        return outs
+
+    def generate(self, prompt_ids, max_new_tokens):
+        if max_new_tokens <= 0:
+            return []
+        return self.generate_batch([list(prompt_ids)], max_new_tokens)[0]
