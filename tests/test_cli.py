@@ -41,8 +41,8 @@ def test_unknown_unit_is_exit_2_one_line():
 def test_fpgallm_test_runs_one_point(tmp_path):
     out = fpgallm("test", "elementwise", "--point", "add-1lane", "--seed", "5", "--out", str(tmp_path))
     assert out.returncode == 0, out.stdout + out.stderr
-    assert "PASS elementwise[add-1lane] 11/11 tests" in out.stdout
-    assert out.stdout.strip().splitlines()[-1] == "11 passed, 0 failed"
+    assert "PASS elementwise[add-1lane] 12/12 tests" in out.stdout
+    assert out.stdout.strip().splitlines()[-1] == "12 passed, 0 failed"
     assert "seed 5" in out.stdout
 
 

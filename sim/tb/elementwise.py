@@ -94,3 +94,34 @@ for _pin, _pout in itertools.product(ALL_PATTERNS, ALL_PATTERNS):
 test_saturate = _make("test_saturate", Pattern.RANDOM, Pattern.BURSTY, "saturate")
 test_identity = _make("test_identity", Pattern.NONE, Pattern.NONE, "identity")
 del _pin, _pout, _name
+
+
+@cocotb.test()
+async def test_latency_and_throughput(dut):
+    """No idling, no backpressure: each output `latency` cycles after its input, one beat
+    per cycle."""
+    from cocotb.triggers import ReadOnly, RisingEdge
+
+    p = params_from_env(ElementwiseParams)
+    dut.mult_a.value = 1
+    dut.mult_b.value = 1
+    dut.shift.value = 0
+    await start_clock(dut)
+    dut.o__ready.value = 1
+    beats = 20
+    accepted, outputs = [], []
+    cycle = k = 0
+    while len(outputs) < beats:
+        dut.i__valid.value = int(k < beats)
+        dut.i__payload.value = k
+        await ReadOnly()
+        if k < beats and dut.i__ready.value:
+            accepted.append(cycle)
+            k += 1
+        if dut.o__valid.value:
+            outputs.append(cycle)
+        await RisingEdge(dut.clk)
+        cycle += 1
+        assert cycle < 1000, "timeout"
+    assert [o - a for a, o in zip(accepted, outputs)] == [p.latency] * beats
+    assert outputs == list(range(outputs[0], outputs[0] + beats)), "not one beat per cycle"

@@ -13,8 +13,8 @@ from tests.benchutil import assert_bench_passes, bench_points
 @pytest.mark.parametrize("bench,point", bench_points("elementwise"))
 def test_rtl_bit_exact_under_backpressure(bench, point, seed, tmp_path):
     report = assert_bench_passes(bench, point, seed, tmp_path)
-    # 9 idle/backpressure combinations + saturation + identity
-    assert len(report.tests) == 11
+    # 9 idle/backpressure combinations + saturation + identity + timing
+    assert len(report.tests) == 12
 
 
 @pytest.mark.parametrize("op", list(ElementwiseOp))
