@@ -23,7 +23,8 @@ def configure(p):
     p.add_argument("--chat", action="store_true",
                    help="wrap the prompt in the ChatML template (<|im_start|>user ... assistant) of instruct models")
     p.add_argument("--json", action="store_true",
-                   help="one JSON document: model, engine, prompt ids, generated ids, text, seconds")
+                   help="one JSON document: model, engine, prompt ids, generated ids, text, seconds "
+                        "(and, for the golden and rtl engines, cycles per token)")
 
 
 def run(args) -> int:
@@ -58,7 +59,8 @@ def run(args) -> int:
     if args.json:
         print(json.dumps({"model": model.spec.name, "engine": args.engine, "prompt": args.prompt,
                           "prompt_ids": ids, "generated_ids": out, "text": text,
-                          "seconds": round(seconds, 4)}))
+                          "seconds": round(seconds, 4),
+                          **({"engine_report": engine.report()} if hasattr(engine, "report") else {})}))
     else:
         print(text)
     return 0

@@ -435,15 +435,18 @@ class Machine:
         self.V[ins.dst] = Reg(out, out_frac)
 
 
+def default_params(s, context: int | None = None) -> EngineParams:
+    """The engine ``fpgallm run --engine golden|rtl`` compiles a model for: the default
+    :class:`EngineParams` with buffers sized to the model."""
+    return EngineParams(max_dim=max(s.d_model, 64), max_ffn=max(s.d_ffn, 64),
+                        max_vocab=max(s.vocab_size, 2), max_context=min(s.max_seq_len, context or 1024))
+
+
 class GoldenEngine:
     """``fpgallm run --engine golden``: compile the model, then greedy generation on the machine."""
 
     def __init__(self, model, params: EngineParams | None = None, scheme=None, context: int | None = None):
-        if params is None:
-            s = model.spec
-            params = EngineParams(max_dim=max(s.d_model, 64), max_ffn=max(s.d_ffn, 64),
-                                  max_vocab=max(s.vocab_size, 2),
-                                  max_context=min(s.max_seq_len, context or 1024))
+        params = params or default_params(model.spec, context)
         self.compiled = C.compile_model(model, params, scheme=scheme, context=context)
         self.machine = Machine(self.compiled)
         self.spec = model.spec

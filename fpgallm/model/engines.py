@@ -65,3 +65,4 @@ class FloatEngine:
 
 register_engine("float", "fpgallm.model.engines:FloatEngine", "float32 NumPy reference transformer")
 register_engine("golden", "fpgallm.engine.golden:GoldenEngine", "bit-exact quantized engine (compiler + golden model of the decode engine)")
+register_engine("rtl", "fpgallm.engine.rtl_engine:RtlEngine", "the engine RTL in Verilator (bit-exact with golden)")

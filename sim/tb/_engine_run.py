@@ -7,14 +7,14 @@ The job (JSON at ``$FPGALLM_ENGINE_JOB``) gives the program address, and either 
 through AXI4-Lite (cocotbext-axi), starts the engine, waits for the ``done`` wire (the
 clocks run in Verilator meanwhile), reads ``TOKEN`` and the cycle counter, and pulses the
 memory models' ``dump`` for the asked ranges.  Results go to the job's ``out`` JSON file.
-Progress (run, cycles) is printed to stderr for long runs.
+Progress (run, cycles, seconds) is appended to the job's ``progress`` file, which
+:class:`~fpgallm.engine.rtl.simrun.RtlSim` echoes to the terminal.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
 import cocotb
@@ -33,6 +33,7 @@ class Host:
         self.job = job
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "axil_"), dut.clk, dut.rst)
         self.results = []
+        self.rams = attach_rams(dut, job) if job.get("memory") == "cocotbext" else []
         self.dumps = 0
         self.t0 = time.time()
 
@@ -41,6 +42,23 @@ class Host:
         await self.axil.write_dword(csr.REG_PROG_HI, self.job["prog_addr"] >> 32)
         magic = await self.axil.read_dword(csr.REG_MAGIC)
         assert magic == csr.MAGIC, f"MAGIC register reads {magic:#x}, expected {csr.MAGIC:#x}"
+
+    async def reset_during_run(self, step):
+        """Start a run, assert reset ``reset_after`` cycles later, then set up again."""
+        dut, ax = self.dut, self.axil
+        await ax.write_dword(csr.REG_NSEQ, len(step["tokens"]))
+        for b, (t, p) in enumerate(zip(step["tokens"], step["positions"])):
+            await ax.write_dword(csr.REG_SEQ + 8 * b, int(p))
+            await ax.write_dword(csr.REG_SEQ + 8 * b + 4, int(t))
+        await ax.write_dword(csr.REG_CTRL, 1)
+        await ClockCycles(dut.clk, int(step["reset_after"]))
+        assert int(dut.busy.value), "the run finished before the reset; choose a smaller reset_after"
+        dut.rst.value = 1
+        await ClockCycles(dut.clk, 3)
+        dut.rst.value = 0
+        await ClockCycles(dut.clk, 2)
+        assert not int(dut.busy.value), "busy after reset"
+        await self.setup()
 
     async def step(self, tokens, positions):
         dut, ax = self.dut, self.axil
@@ -66,7 +84,9 @@ class Host:
         lo = await ax.read_dword(csr.REG_CYCLES_LO)
         hi = await ax.read_dword(csr.REG_CYCLES_HI)
         out = [await ax.read_dword(csr.REG_SEQ + 8 * b + 4) for b in range(n)]
-        for lo_w, hi_w in self.job["dumps"]:
+        if self.rams:
+            read_back(self.job, self.rams, len(self.results))
+        for lo_w, hi_w in ([] if self.rams else self.job["dumps"]):
             dut.dump_lo.value = lo_w
             dut.dump_hi.value = hi_w
             dut.dump.value = 1
@@ -75,9 +95,45 @@ class Host:
             await RisingEdge(dut.clk)
         cycles = lo | (hi << 32)
         self.results.append({"tokens": out, "cycles": cycles})
-        print(f"fpgallm: run {len(self.results)}: {cycles} cycles "
-              f"({time.time() - self.t0:.1f} s)", file=sys.stderr, flush=True)
+        with open(self.job["progress"], "a") as fh:
+            fh.write(f"fpgallm: rtl run {len(self.results)} (positions {list(positions)}): {cycles} cycles, "
+                     f"{time.time() - self.t0:.1f} s\n")
         return out
+
+
+def attach_rams(dut, job) -> list:
+    """cocotbext-axi AXI RAMs on the engine's memory ports, loaded with the per-port images,
+    with random pauses on every channel when ``job["backpressure"]`` (seeded)."""
+    import random
+
+    from cocotbext.axi import AxiBus, AxiRam
+
+    rng = random.Random(int(os.environ.get("FPGALLM_SEED", "1")))
+    rams = []
+    for j, path in enumerate(job["port_images"]):
+        data = open(path, "rb").read()
+        size = 1 << max(12, (len(data) - 1).bit_length())
+        ram = AxiRam(AxiBus.from_prefix(dut, f"axi{j}_"), dut.clk, dut.rst, size=size)
+        ram.write(0, data)
+        if job.get("backpressure"):
+            def pauses(seed):
+                r = random.Random(seed)
+                while True:
+                    yield r.random() < 0.3
+            for ch in (ram.write_if.aw_channel, ram.write_if.w_channel, ram.write_if.b_channel,
+                       ram.read_if.ar_channel, ram.read_if.r_channel):
+                ch.set_pause_generator(pauses(rng.getrandbits(32)))
+        rams.append(ram)
+    return rams
+
+
+def read_back(job, rams, index: int) -> None:
+    """Write the asked regions of every port RAM to ``<dir>/ram<j>.<index>.bin``."""
+    for j, ram in enumerate(rams):
+        for k, (lo, hi) in enumerate(job["dumps"]):
+            B = job["port_bytes"]
+            with open(f"{job['dump_dir']}/ram{j}.{index * len(job['dumps']) + k}.bin", "wb") as fh:
+                fh.write(ram.read(lo * B, (hi - lo + 1) * B))
 
 
 def _internal_state(dut) -> str:
@@ -110,14 +166,18 @@ def _internal_state(dut) -> str:
 @cocotb.test()
 async def run_job(dut):
     job = json.loads(open(os.environ["FPGALLM_ENGINE_JOB"]).read())
-    dut.dump.value = 0
+    if job.get("memory") != "cocotbext":
+        dut.dump.value = 0
     await start_clock(dut)
     host = Host(dut, job)
     await host.setup()
     result = {}
     if job["mode"] == "steps":
-        for tokens, positions in job["steps"]:
-            await host.step(tokens, positions)
+        for step in job["steps"]:
+            if isinstance(step, dict):          # {"reset_after": N, "tokens": [...], "positions": [...]}
+                await host.reset_during_run(step)
+            else:
+                await host.step(*step)
     else:
         sched = greedy_schedule(job["prompts"], job["max_new_tokens"], job["context"], job["eos"],
                                 job["stop_at_eos"])

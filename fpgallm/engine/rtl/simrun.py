@@ -21,6 +21,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,8 +43,25 @@ class RtlStep:
     regions: dict[str, bytes] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class ResetDuringRun:
+    """A step: start a run with these tokens/positions, reset after ``reset_after`` cycles."""
+
+    tokens: list
+    positions: list
+    reset_after: int
+
+
 class RtlError(RuntimeError):
     pass
+
+
+def engine_design(compiled: Compiled, units=None):
+    """The engine alone (AXI4 ports at the top), for cocotbext-axi memories."""
+    from fpgallm.engine.rtl.top import Engine
+
+    p = compiled.params
+    return to_verilog(Engine(p, units), "fpgallm_engine", {"engine": params_dict(p)})
 
 
 def design(compiled: Compiled, timing: MemTiming = MemTiming(), units=None, words_log2: int | None = None):
@@ -59,13 +77,25 @@ def design(compiled: Compiled, timing: MemTiming = MemTiming(), units=None, word
 
 class RtlSim:
     def __init__(self, compiled: Compiled, *, timing: MemTiming = MemTiming(), units=None,
-                 waves: bool | None = None, log=None):
+                 waves: bool | None = None, log=None, progress: bool = False,
+                 memory: str = "model", backpressure: bool = False):
+        """``memory``: ``"model"`` (the fast Verilog AXI4 memory model, timing from ``timing``)
+        or ``"cocotbext"`` (cocotbext-axi's AXI RAM in Python, random pauses on every channel
+        when ``backpressure``; slow: protocol tests on small configurations)."""
+        if memory not in ("model", "cocotbext"):
+            raise ValueError(f"RtlSim.memory must be 'model' or 'cocotbext', got {memory!r}")
+        self.memory = memory
+        self.backpressure = backpressure
         self.c = compiled
         self.p = compiled.params
+        self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        self.design, self.words_log2 = design(compiled, timing, units)
-        self.build = runner.build(self.design, waves=waves,
-                                  extra_sources=(("fpgallm_axi_mem.v", axi_mem.MODEL_FILE.read_text()),),
+        if memory == "model":
+            self.design, self.words_log2 = design(compiled, timing, units)
+            extra = (("fpgallm_axi_mem.v", axi_mem.MODEL_FILE.read_text()),)
+        else:
+            self.design, extra = engine_design(compiled, units), ()
+        self.build = runner.build(self.design, waves=waves, extra_sources=extra,
                                   public_all=bool(os.environ.get("FPGALLM_RTL_DEBUG")), log=self.log)
         self.image = image_bytes(compiled)
         self.stripe = self.p.mem_ports * self.p.port_width // 8
@@ -83,14 +113,33 @@ class RtlSim:
     def _run(self, job: dict, seed: int | None = None) -> dict:
         d = Path(tempfile.mkdtemp(prefix="fpgallm-rtl-"))
         plus = []
+        bins = []
         for j, part in enumerate(port_images(self.image, self.p)):
-            f = axi_mem.write_image(d / f"mem{j}.hex", part, self.p.port_width)
-            plus += [f"+fpgallm_mem{j}={f}", f"+fpgallm_mem{j}_dump={d / f'dump{j}'}"]
+            if self.memory == "model":
+                f = axi_mem.write_image(d / f"mem{j}.hex", part, self.p.port_width)
+                plus += [f"+fpgallm_mem{j}={f}", f"+fpgallm_mem{j}_dump={d / f'dump{j}'}"]
+            else:
+                (d / f"mem{j}.bin").write_bytes(part)
+                bins.append(str(d / f"mem{j}.bin"))
+        if self.memory == "cocotbext":
+            job = dict(job, memory="cocotbext", backpressure=self.backpressure, port_images=bins,
+                       dump_dir=str(d), port_bytes=self.p.port_width // 8)
         job = dict(job, prog_addr=self.c.symbols["program"], batch=self.p.batch, max_cycles=self.max_cycles,
                    out=str(d / "out.json"))
+        job["progress"] = str(d / "progress.txt")
         (d / "job.json").write_text(json.dumps(job))
-        rep = runner.run(self.build, TB_MODULE, env={"FPGALLM_ENGINE_JOB": str(d / "job.json")},
-                         test_dir=d, plusargs=tuple(plus), seed=seed)
+        stop = threading.Event()
+        watcher = None
+        if self.progress:
+            watcher = threading.Thread(target=self._follow, args=(Path(job["progress"]), stop), daemon=True)
+            watcher.start()
+        try:
+            rep = runner.run(self.build, TB_MODULE, env={"FPGALLM_ENGINE_JOB": str(d / "job.json")},
+                             test_dir=d, plusargs=tuple(plus), seed=seed)
+        finally:
+            stop.set()
+            if watcher:
+                watcher.join()
         if not rep.passed:
             keep = int(os.environ.get("FPGALLM_RTL_MSG", "3000"))
             raise RtlError(f"RTL simulation failed: {rep.tests[0].message[-keep:]}")
@@ -98,10 +147,26 @@ class RtlSim:
         out["dir"] = str(d)
         return out
 
+    def _follow(self, path: Path, stop: threading.Event) -> None:
+        """Print the testbench's progress lines (one per program run) as they appear."""
+        seen = 0
+        while True:
+            done = stop.wait(0.5)
+            if path.exists():
+                lines = path.read_text().splitlines()
+                for line in lines[seen:]:
+                    self.log(line)
+                seen = len(lines)
+            if done:
+                return
+
     def _read_dump(self, d: Path, index: int, nbytes: int) -> bytes:
         B = self.p.port_width // 8
         parts = []
         for j in range(self.p.mem_ports):
+            if self.memory == "cocotbext":
+                parts.append((d / f"ram{j}.{index}.bin").read_bytes())
+                continue
             words = []
             for line in (d / f"dump{j}.{index}.hex").read_text().split():
                 if line.startswith("@") or line.startswith("//"):
@@ -110,11 +175,15 @@ class RtlSim:
             parts.append(b"".join(words))
         return join_ports(parts, self.p)[:nbytes]
 
-    def steps(self, steps: list[tuple[list[int], list[int]]], regions: tuple[str, ...] = ("logits",),
+    def steps(self, steps: list, regions: tuple[str, ...] = ("logits",),
               seed: int | None = None) -> list[RtlStep]:
-        """One program run per ``(tokens, positions)``; ``regions`` are read back after each."""
+        """One program run per ``(tokens, positions)``; ``regions`` are read back after each.
+        A :class:`ResetDuringRun` step starts a run and resets the engine in the middle of
+        it (no result)."""
         dumps = [self._region_words(r) for r in regions]
-        out = self._run({"mode": "steps", "steps": [[list(map(int, t)), list(map(int, p))] for t, p in steps],
+        js = [vars(s) if isinstance(s, ResetDuringRun) else [list(map(int, s[0])), list(map(int, s[1]))]
+              for s in steps]
+        out = self._run({"mode": "steps", "steps": js,
                          "dumps": [[lo, hi] for lo, hi, _n in dumps]}, seed)
         res, k = [], 0
         d = Path(out["dir"])

@@ -141,8 +141,9 @@ class Unit(wiring.Component):
                             m.d.sync += have.eq(1)
                         with m.If(mr.data.payload.last & (part != r - 1)):
                             # a partial last beat: bring its words down to lane 0
-                            m.d.sync += acc.eq(Cat(acc[32 * E:], mr.data.payload.data)
-                                               >> ((r - 1 - part) * 32 * E))
+                            down = Signal(range(r), name="down")
+                            m.d.comb += down.eq(r - 1 - part)
+                            m.d.sync += acc.eq(Cat(acc[32 * E:], mr.data.payload.data) >> (down * (32 * E)))
                     m.d.comb += vw.data.valid.eq(have)
                     with m.If(vw.data.valid & vw.data.ready):
                         m.d.sync += [have.eq(0), part.eq(0), sent.eq(sent + 1)]

@@ -42,3 +42,32 @@ def test_loadv_storev(label, seed):
     rtl, _gold = compare(b, steps, units=[x_move])
     assert all(s.cycles > 0 for s in rtl)
     print(label, "cycles per run:", [s.cycles for s in rtl])
+
+
+def _program(p, rng):
+    b = ProgramBuilder(p)
+    lim = 1 << 23
+    a = b.vector("a", rng.integers(-lim, lim, 40), frac=3)
+    o = b.output("o", 40)
+    b.ins(Op.LOADV, dst=2, n=40, addr=a, imm=3)
+    b.ins(Op.STOREV, a=2, n=40, addr=o)
+    return b
+
+
+def test_axi_protocol_under_backpressure(seed):
+    """cocotbext-axi AXI RAMs with random pauses on every channel of both ports."""
+    p = POINTS["stripe16-L4-b2"]
+    b = _program(p, np.random.default_rng(seed))
+    steps = [([1, 2], [0, 1]), ([3, 4], [2, 5])]
+    compare(b, steps, units=[x_move], memory="cocotbext", backpressure=True)
+
+
+def test_reset_in_the_middle_of_a_run(seed):
+    """A reset during a run returns the engine to idle; the following runs are correct."""
+    from fpgallm.engine.rtl.simrun import ResetDuringRun
+
+    p = POINTS["stripe16-L4-b2"]
+    b = _program(p, np.random.default_rng(seed))
+    steps = [ResetDuringRun([1, 1], [0, 0], reset_after=30), ([1, 1], [0, 0]), ([2, 2], [1, 1])]
+    rtl, _ = compare(b, steps, units=[x_move])
+    assert len(rtl) == 2
