@@ -104,7 +104,7 @@ class Knobs:
 
 
 def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT,
-                    knobs: Knobs = Knobs()) -> tuple[EngineParams, Memory, list[str]]:
+                    knobs: Knobs = Knobs(), spec=None) -> tuple[EngineParams, Memory, list[str]]:
     """Engine parameters for ``board``, the memory they stream from, and notes.
 
     Start: :func:`~fpgallm.project.engine_plan.default_engine_params` (one port per channel
@@ -117,7 +117,10 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
     * the GEMV takes one word of at most ``GEMV_MAX_WORD_BITS`` bits with at most
       ``GEMV_MAX_LANES`` lanes (the unit's limits): the number of ports is cut to fit;
     * ``mem_bytes`` = the memory's capacity, ``max_context`` >= ``context``, ``batch``,
-      ``mem_latency`` from :func:`latency_cycles`.
+      ``mem_latency`` from :func:`latency_cycles`;
+    * with ``spec``: the on-chip buffers are sized to that model (``max_dim``, ``max_ffn``,
+      ``max_vocab`` = its dimensions, ``max_context`` = ``context``): the engine generated for
+      it, whose resources the resource model then checks against the board.
 
     User knobs are taken as given; a port bandwidth above the memory's peak is an error.
     """
@@ -157,6 +160,10 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
     kw = dict(gemv_lanes=lanes, mem_ports=ports, port_width=width, clock_mhz=clock,
               batch=batch, max_context=max(p.max_context, context),
               mem_bytes=min(1 << 40, max(1 << 16, mem.capacity_bytes)))
+    if spec is not None:
+        up = lambda x, m: max(m, -(-x // m) * m)  # noqa: E731
+        kw.update(max_dim=up(spec.d_model, 64), max_ffn=up(spec.d_ffn, 64),
+                  max_vocab=max(2, spec.vocab_size), max_context=context)
     if knobs.macs is not None:
         kw["gemv_macs"] = knobs.macs
     if knobs.vector_lanes is not None:
@@ -167,6 +174,12 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
             kw["kv_format"] = KVFormat(knobs.kv_format)
         except ValueError:
             raise UserError(f"--kv {knobs.kv_format!r}: choose int8 or int16") from None
+    if knobs.clock_mhz is None and ports * width / 8 * clock * 1e6 > mem.peak_gbps * 1e9 * 1.0001:
+        slow = math.floor(mem.peak_gbps * 1e9 / (ports * width / 8) / 1e6 * 10) / 10
+        notes.append(f"clock {clock:g} -> {slow:g} MHz: {ports} x {width}-bit ports (the narrowest) "
+                     f"would outrun the {mem.type}'s {mem.peak_gbps:g} GB/s")
+        clock = slow
+        kw["clock_mhz"] = clock
     try:
         params = dataclasses.replace(p, **kw)
         params = dataclasses.replace(params, mem_latency=latency_cycles(mem, clock))
@@ -284,9 +297,19 @@ class PerfEstimate:
                     f"{self.params.peak_bandwidth_gbs:.1f} GB/s of the {self.memory_peak_gbps:g} GB/s "
                     f"{self.memory})")
         top = max(self.decode_by_op, key=self.decode_by_op.get)
-        return f"{top} ({self.decode_by_op[top] / total:.0%} of cycles; GEMV {gemv / total:.0%}, ATTN {attn / total:.0%})"
+        share = f"{self.decode_by_op[top] / total:.0%} of cycles"
+        if top == "ATTN":
+            kv_cycles = self.attn_bytes / port_bytes
+            if kv_cycles < 0.5 * attn:
+                return (f"attention compute on {self.params.vector_lanes} vector lanes ({share}; its KV "
+                        f"reads need {kv_cycles / attn:.0%} of them): raise --vector-lanes")
+            return f"attention KV-cache reads ({share})"
+        if top == "GEMV":
+            return f"GEMV ({share}; weight streaming needs {stream / total:.0%} of the cycles)"
+        return f"{top} ({share}; GEMV {gemv / total:.0%}, ATTN {attn / total:.0%})"
 
     latency_count: int = 0
+    attn_bytes: int = 0                # KV bytes ATTN reads per run
 
     def as_dict(self) -> dict:
         p = self.params
@@ -354,7 +377,7 @@ def perf_of_compiled(compiled: C.Compiled, context: int, board_name: str = "", m
     p = compiled.params
     cyc, per = program_cycles(compiled, context)
     rd = wr = 0
-    nlat = 0
+    nlat = attn_bytes = 0
     from fpgallm.engine.cycles import MEM_OPS
     for ins in compiled.program:
         if ins.op is Op.HALT:
@@ -363,6 +386,8 @@ def perf_of_compiled(compiled: C.Compiled, context: int, board_name: str = "", m
         rd += r
         wr += w
         nlat += ins.op in MEM_OPS
+        if ins.op is Op.ATTN:
+            attn_bytes += r
     summ = compiled.image.summary()
     weights = summ.get("matrix", 0)
     est = PerfEstimate(model=compiled.model_name, board=board_name, params=p, scheme=scheme,
@@ -374,6 +399,7 @@ def perf_of_compiled(compiled: C.Compiled, context: int, board_name: str = "", m
                        memory=memory, memory_peak_gbps=memory_peak_gbps or p.peak_bandwidth_gbs,
                        mem_latency_cycles=p.mem_latency, notes=list(notes))
     est.latency_count = nlat
+    est.attn_bytes = attn_bytes
     return est
 
 
