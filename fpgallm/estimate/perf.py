@@ -174,7 +174,8 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
             kw["kv_format"] = KVFormat(knobs.kv_format)
         except ValueError:
             raise UserError(f"--kv {knobs.kv_format!r}: choose int8 or int16") from None
-    if knobs.clock_mhz is None and ports * width / 8 * clock * 1e6 > mem.peak_gbps * 1e9 * 1.0001:
+    if (knobs.clock_mhz, knobs.ports, knobs.port_width) == (None, None, None) and \
+            ports * width / 8 * clock * 1e6 > mem.peak_gbps * 1e9 * 1.0001:
         slow = math.floor(mem.peak_gbps * 1e9 / (ports * width / 8) / 1e6 * 10) / 10
         notes.append(f"clock {clock:g} -> {slow:g} MHz: {ports} x {width}-bit ports (the narrowest) "
                      f"would outrun the {mem.type}'s {mem.peak_gbps:g} GB/s")
