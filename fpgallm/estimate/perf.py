@@ -311,6 +311,7 @@ class PerfEstimate:
 
     latency_count: int = 0
     attn_bytes: int = 0                # KV bytes ATTN reads per run
+    macs_per_run: int = 0              # GEMV and attention multiply-accumulates per run
 
     def as_dict(self) -> dict:
         p = self.params
@@ -323,7 +324,7 @@ class PerfEstimate:
                        "mem_latency_cycles": p.mem_latency,
                        "port_bandwidth_gbps": round(p.peak_bandwidth_gbs, 3)},
             "cycles": {"decode_per_run": self.decode_cycles, "decode_by_op": dict(self.decode_by_op),
-                       "prefill": self.prefill_cycles},
+                       "prefill": self.prefill_cycles, "macs_per_run": self.macs_per_run},
             "ttft_s": self.ttft_s,
             "tokens_per_s": self.tokens_per_s,
             "bytes": {"per_run_read": self.bytes_read, "per_run_written": self.bytes_written,
@@ -378,7 +379,7 @@ def perf_of_compiled(compiled: C.Compiled, context: int, board_name: str = "", m
     p = compiled.params
     cyc, per = program_cycles(compiled, context)
     rd = wr = 0
-    nlat = attn_bytes = 0
+    nlat = attn_bytes = macs = 0
     from fpgallm.engine.cycles import MEM_OPS
     for ins in compiled.program:
         if ins.op is Op.HALT:
@@ -389,6 +390,9 @@ def perf_of_compiled(compiled: C.Compiled, context: int, board_name: str = "", m
         nlat += ins.op in MEM_OPS
         if ins.op is Op.ATTN:
             attn_bytes += r
+            macs += p.batch * 2 * (ins.m & 0x3FF) * context * ins.n
+        elif ins.op is Op.GEMV:
+            macs += p.batch * ins.n * ins.m
     summ = compiled.image.summary()
     weights = summ.get("matrix", 0)
     est = PerfEstimate(model=compiled.model_name, board=board_name, params=p, scheme=scheme,
@@ -401,6 +405,7 @@ def perf_of_compiled(compiled: C.Compiled, context: int, board_name: str = "", m
                        mem_latency_cycles=p.mem_latency, notes=list(notes))
     est.latency_count = nlat
     est.attn_bytes = attn_bytes
+    est.macs_per_run = macs
     return est
 
 
