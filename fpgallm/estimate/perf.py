@@ -409,6 +409,17 @@ def perf_of_compiled(compiled: C.Compiled, context: int, board_name: str = "", m
     return est
 
 
+def scheme_names(schemes: dict) -> str:
+    """``Q4_1 (token_embd.weight Q8_0)``: the most common scheme and the exceptions."""
+    from collections import Counter
+
+    most = Counter(s.name for s in schemes.values()).most_common(1)[0][0]
+    odd = [f"{n} {s.name}" for n, s in schemes.items() if s.name != most]
+    if not odd:
+        return most
+    return f"{most} ({', '.join(odd[:3])}{', ...' if len(odd) > 3 else ''})"
+
+
 def _gib(n: int) -> str:
     return f"{n / 2**30:.2f} GiB"
 
@@ -444,7 +455,7 @@ def estimate_perf(spec, board: Board, scheme: QuantScheme | dict | None = None, 
             f"{spec.name} does not fit {board.name}: off-chip memory for weights {_gib(summ.get('matrix', 0))}"
             f" + KV cache for {ctx} tokens x batch {batch} {_gib(summ.get('kv', 0))} + tables and buffers"
             f" = {_gib(need)}, the engine's {mem.type} ({mem.name}) has {_gib(have)}")
-    name = scheme.name if isinstance(scheme, QuantScheme) else "mixed"
+    name = scheme.name if isinstance(scheme, QuantScheme) else scheme_names(scheme)
     compiled.params = params
     return perf_of_compiled(compiled, ctx, board.name, f"{mem.type} ({mem.name})", mem.peak_gbps,
                             name, notes)

@@ -144,3 +144,17 @@ def test_report(tmp_path, capsys):
     assert f"{d['cycles']['decode_per_run']:,d}" in page
     assert "FlightLLM, U280" in page and "arXiv:2410.04466" in page
     assert json.loads((out_dir / "estimate.json").read_text())["tokens_per_s"] == d["tokens_per_s"]
+
+
+def test_model_file_keeps_its_quantization(capsys):
+    from fpgallm.model.load import package_file
+    from fpgallm.model.spec import PRESETS
+
+    f = package_file(PRESETS["smollm2-135m"])
+    assert main(["estimate", str(f), "--board", "kv260", "--context", "128", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["weights"] == "Q4_1 (token_embd.weight Q8_0)"
+    # the preset with all-Q4_1 weights differs only in the LM head (tied embedding) bytes
+    assert main(["estimate", "smollm2-135m", "--board", "kv260", "--context", "128", "--json"]) == 0
+    q = json.loads(capsys.readouterr().out)
+    assert q["weights"] == "Q4_1" and q["bytes"]["weights"] < d["bytes"]["weights"]

@@ -173,3 +173,20 @@ def test_model_too_big_for_board_memory():
         P.estimate_perf(PRESETS["llama3-8b"].spec, get_board("kv260"), Q4_1, context=1024)
     assert str(e.value).startswith("llama3-8b does not fit kv260: off-chip memory for weights 4.73 GiB")
     assert str(e.value).endswith("the engine's DDR4 (ps_ddr) has 4.00 GiB")
+
+
+def test_real_model_with_weights_equals_weights_free():
+    """SmolLM2-135M as shipped (Q4_1 matrices, Q8_0 embedding): the compile of the real
+    weights and the weights-free compile of its spec and per-matrix schemes count the same
+    cycles (decode and prefill) and lay out the same image."""
+    m = load_model("smollm2-135m")
+    p = EngineParams(max_dim=576, max_ffn=1536, max_vocab=49152, max_context=64, mem_latency=40,
+                     vector_lanes=16, batch=2)
+    real = C.compile_model(m, p, context=64)
+    schemes = {n: m.tensors[n].scheme for n in m.spec.matrix_names()}
+    shapes = C.compile_shapes(m.spec, p, schemes, context=64)
+    _same_layout(real, shapes)
+    for length in (1, 17, 64):
+        assert P.program_cycles(real, length) == P.program_cycles(shapes, length)
+    assert P.prefill_cycles(real, 64) == P.prefill_cycles(shapes, 64)
+    assert P.scheme_names(schemes) == "Q4_1 (token_embd.weight Q8_0)"
