@@ -106,6 +106,13 @@ def estimate(spec, board: Board | str, scheme=None, batch: int = 1, context: int
             notes.append(f"GEMV MACs per lane {params.gemv_macs} -> {macs} "
                          f"({params.mem_ports * params.port_width}-bit word / {params.gemv_lanes} lanes / {bits}-bit weights)")
             params = dataclasses.replace(params, gemv_macs=macs)
+    # the engine generated for this model streams only the model's weight formats
+    used_fmts = tuple(dict.fromkeys(scheme_format(s)[0] for s in
+                                    (scheme.values() if isinstance(scheme, dict) else [scheme])))
+    if set(used_fmts) != set(params.weight_formats):
+        notes.append(f"GEMV weight formats: {', '.join(f.value for f in used_fmts)} (those of the model)")
+        import dataclasses
+        params = dataclasses.replace(params, weight_formats=used_fmts)
     res = engine_resources(params, board)
     need = res.total.as_dict()
     fit = check_fit(board, need, "fpgallm estimate of the engine")
