@@ -147,15 +147,8 @@ def matrix_bytes(pm: PackedMatrix) -> int:
     p = pm.params
     wbytes = pm.rows * pm.cols * p.fmt.bits // 8
     lane_bits = (p.scale_bits + p.shift_width) * (2 if p.fmt.has_min else 1)
-    sbytes = (pm.rows // p.lanes) * _scale_groups(pm) * (-(-lane_bits * p.lanes // 8))
+    sbytes = (pm.rows // p.lanes) * pm.dm.shape[1] * (-(-lane_bits * p.lanes // 8))
     return wbytes + sbytes
-
-
-def _scale_groups(pm) -> int:
-    """Scale groups per row of a packed matrix or of a :class:`MatrixShape`."""
-    if isinstance(pm, MatrixShape):
-        return pm.cols // pm.params.group if pm.params.fmt.grouped else 1
-    return pm.dm.shape[1]
 
 
 # compiled result ---------------------------------------------------------------------------
@@ -453,11 +446,17 @@ class TensorShape:
 class MatrixShape:
     """Shape-only stand-in for a :class:`~fpgallm.units.gemv.PackedMatrix` (rows padded to
     the lanes): what the cycle model and :func:`matrix_bytes` read (``params``, ``rows``,
-    ``cols``), without weights."""
+    ``cols``, the shape of ``dm``), without weights."""
 
     params: GemvParams
     rows: int
     cols: int
+
+    @property
+    def dm(self) -> np.ndarray:
+        """A zero-stride array of the scale mantissas' shape ``(rows, groups)`` (no data)."""
+        groups = self.cols // self.params.group if self.params.fmt.grouped else 1
+        return np.broadcast_to(np.int16(0), (self.rows, groups))
 
 
 class _Fracs(dict):
