@@ -439,7 +439,7 @@ def estimate_perf(spec, board: Board, scheme: QuantScheme | dict | None = None, 
     if context is not None and context < 1:
         raise UserError(f"--context {context}: must be at least 1")
     if params is None:
-        params, mem, notes = estimate_params(board, batch, ctx, knobs)
+        params, mem, notes = estimate_params(board, batch, ctx, knobs, spec=spec)
     else:
         from fpgallm.project.engine_plan import engine_memory
         mem, notes = engine_memory(board), []

@@ -117,22 +117,22 @@ def test_llama2_7b_compiles_without_weights():
 def test_tokens_per_s_ceiling_and_bytes_arithmetic():
     spec = PRESETS["llama2-7b"].spec
     board = get_board("u280")
-    e = P.estimate_perf(spec, board, Q4_1, batch=8, context=512)
+    e = P.estimate_perf(spec, board, Q4_1, batch=8, context=256)
     p = e.params
     assert e.tokens_per_s == pytest.approx(8 * p.clock_mhz * 1e6 / e.decode_cycles, rel=1e-12)
     assert e.ttft_s == pytest.approx(e.prefill_cycles / (p.clock_mhz * 1e6), rel=1e-12)
     assert e.ceiling_tokens_per_s == pytest.approx(460.8e9 / (e.bytes_per_run / 8), rel=1e-12)
     assert e.ceiling_fraction == pytest.approx(e.tokens_per_s / e.ceiling_tokens_per_s, rel=1e-12)
     # bytes per run: every layer matrix and the LM head once, one embedding row per sequence,
-    # the KV cache of 512 positions per sequence, plus small vectors (norm weights, RoPE rows,
+    # the KV cache of 256 positions per sequence, plus small vectors (norm weights, RoPE rows,
     # KV appends, the logits)
     gp = C.gemv_params(p, *C.scheme_format(Q4_1))
     embd = C.matrix_bytes(C.MatrixShape(gp, 32000, 4096))
-    kv_read = 8 * 32 * 2 * 32 * 512 * 129
+    kv_read = 8 * 32 * 2 * 32 * 256 * 129
     want = e.weight_bytes - embd + 8 * -(-embd // 32000) + kv_read
     assert 0 < e.bytes_read - want < 2e6, (e.bytes_read, want)
     # batch 8 shares the weights: more tokens/s than batch 1 at the same context
-    e1 = P.estimate_perf(spec, board, Q4_1, batch=1, context=512)
+    e1 = P.estimate_perf(spec, board, Q4_1, batch=1, context=256)
     assert e.tokens_per_s > e1.tokens_per_s
     assert e1.bytes_per_token > e.bytes_per_token
 
