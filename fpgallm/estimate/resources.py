@@ -56,7 +56,8 @@ The engine RTL (``fpgallm/engine/rtl/``) is being written; :func:`engine_resourc
 from its units: one GEMV per weight format it streams (``gemv_lanes`` x ``gemv_macs``), the
 systolic GEMM if any, the vector units at ``vector_lanes`` (RMSNorm, SiLU, RoPE, softmax,
 argmax, residual add, multiply, quantizer), the vector register file (``batch * (vregs *
-vreg_elems + max_vocab)`` elements of 24 bits, two copies for its two read ports) and the
+vreg_elems + max_vocab)`` elements of 24 bits, two copies for its two read ports, in URAM
+where the board has URAM, else block RAM) and the
 exponent file (5 bits per 32 elements), the memory system (per AXI port a read and a write
 FIFO of ``port_width`` bits and the stripe registers) and the controller.  The memory-system
 and controller figures are sized from their register and FIFO bits, not synthesized.
@@ -69,7 +70,8 @@ import math
 from dataclasses import dataclass, field, fields
 
 __all__ = ["Family", "Resources", "ResourceEstimate", "family_of", "unit_resources",
-           "engine_resources", "map_memory", "synth_resources", "gemv_features", "COEFFS"]
+           "engine_resources", "map_memory", "synth_resources", "gemv_features", "GemvShape",
+           "unit_key", "unit_memories", "memory_resources", "COEFFS"]
 
 
 class Family(enum.Enum):
@@ -240,64 +242,57 @@ def _sbits(maxabs: int) -> int:
 
 @dataclass(frozen=True)
 class GemvShape:
-    """What sets a GEMV's size (from :class:`~fpgallm.units.gemv.GemvParams` or the engine)."""
+    """What sets a GEMV's size: from :class:`~fpgallm.units.gemv.GemvParams` (:meth:`of`, its
+    own width properties) or from the engine's knobs (:meth:`make`)."""
 
     fmt: object           # WeightFormat
     lanes: int
     k: int
     max_cols: int
-    group_len: int
-    scale_bits: int = 12
-    guard: int = 8
-    max_shift: int = 24
+    prod_width: int
+    dot_width: int
+    xsum_width: int
+    term_width: int
+    acc_width: int
+    scale_lane_bits: int
     int8_out: bool = False
     out_mult_bits: int = 16
     dsp_pack: bool = False
 
     @property
-    def q_absmax(self) -> int:
-        return max(-self.fmt.q_min, self.fmt.q_max)
-
-    @property
-    def prod_width(self) -> int:
-        return _sbits(self.q_absmax * 128)
-
-    @property
-    def dot_width(self) -> int:
-        return _sbits(self.group_len * self.q_absmax * 128)
-
-    @property
-    def xsum_width(self) -> int:
-        return _sbits(self.group_len * 128)
-
-    @property
-    def term_width(self) -> int:
-        w = self.dot_width + self.scale_bits + self.guard
-        if self.fmt.has_min:
-            w = max(w, self.xsum_width + self.scale_bits + self.guard) + 1
-        return w
-
-    @property
-    def acc_width(self) -> int:
-        return self.term_width + max(0, (self.max_cols // self.group_len - 1).bit_length())
-
-    @property
     def word_bits(self) -> int:
         return self.lanes * self.k * self.fmt.bits
-
-    @property
-    def scale_lane_bits(self) -> int:
-        sw = max(1, self.max_shift.bit_length())
-        return (self.scale_bits + sw) * (2 if self.fmt.has_min else 1)
 
     @classmethod
     def of(cls, p) -> "GemvShape":
         from fpgallm.units.gemv import GemvOutput
 
-        return cls(fmt=p.fmt, lanes=p.lanes, k=p.k, max_cols=p.max_cols, group_len=p.group_len,
-                   scale_bits=p.scale_bits, guard=p.guard, max_shift=p.max_shift,
+        sw = max(1, p.max_shift.bit_length())
+        return cls(fmt=p.fmt, lanes=p.lanes, k=p.k, max_cols=p.max_cols,
+                   prod_width=p.prod_width, dot_width=p.dot_width, xsum_width=p.xsum_width,
+                   term_width=p.term_width, acc_width=p.acc_width,
+                   scale_lane_bits=(p.scale_bits + sw) * (2 if p.fmt.has_min else 1),
                    int8_out=p.output is GemvOutput.INT8, out_mult_bits=p.out_mult_bits,
                    dsp_pack=p.dsp_pack)
+
+    @classmethod
+    def make(cls, fmt, lanes: int, k: int, max_cols: int, group: int, dsp_pack: bool,
+             scale_bits: int = 12, guard: int = 8, max_shift: int = 24) -> "GemvShape":
+        """The shape of a ``lanes x k`` GEMV for ``fmt`` (the widths as in GemvParams)."""
+        group_len = group if fmt.grouped else max_cols
+        q = max(-fmt.q_min, fmt.q_max)
+        prod = _sbits(q * 128)
+        dot = _sbits(group_len * q * 128)
+        xsum = _sbits(group_len * 128)
+        term = dot + scale_bits + guard
+        if fmt.has_min:
+            term = max(term, xsum + scale_bits + guard) + 1
+        acc = term + max(0, (max_cols // group_len - 1).bit_length())
+        sw = max(1, max_shift.bit_length())
+        return cls(fmt=fmt, lanes=lanes, k=k, max_cols=max_cols, prod_width=prod,
+                   dot_width=dot, xsum_width=xsum, term_width=term, acc_width=acc,
+                   scale_lane_bits=(scale_bits + sw) * (2 if fmt.has_min else 1),
+                   dsp_pack=dsp_pack)
 
 
 def _gemv_dsp(s: GemvShape, fam: Family) -> int:
@@ -352,58 +347,57 @@ def _r(x: float) -> int:
 # ``python benchmarks/calibrate_resources.py --coeffs`` and paste.
 # Vector units: {"lut"|"ff"|"dsp": (fixed, per_lane)}; "gemv"/"gemm": per feature.
 # BEGIN COEFFS
-COEFFS = {
-    "ecp5": {
-        "activation": {"lut": (20.0, 90.0), "ff": (30.0, 120.0), "dsp": (0, 1)},
-        "argmax": {"lut": (40.0, 150.0), "ff": (60.0, 60.0), "dsp": (0, 0)},
-        "elementwise-add": {"lut": (30.0, 150.0), "ff": (30.0, 60.0), "dsp": (0, 2)},
-        "elementwise-mul": {"lut": (30.0, 150.0), "ff": (30.0, 60.0), "dsp": (0, 2)},
-        "gemm": {"lut": {"one": 100.0, "pes": 60.0}, "ff": {"one": 100.0, "pes": 80.0}},
-        "gemv": {"lut": {"one": 200.0, "prod_bits": 1.0, "lane_bits": 4.0, "word_bits": 0.2},
-                 "ff": {"one": 200.0, "prod_bits": 1.0, "lane_bits": 3.0, "word_bits": 2.0}},
-        "norm-layer": {"lut": (1500.0, 300.0), "ff": (800.0, 200.0), "dsp": (30, 5)},
-        "norm-rms": {"lut": (1500.0, 300.0), "ff": (800.0, 200.0), "dsp": (29, 5)},
-        "quantize": {"lut": (50.0, 100.0), "ff": (50.0, 100.0), "dsp": (0, 0)},
-        "rope": {"lut": (100.0, 500.0), "ff": (100.0, 550.0), "dsp": (0, 8)},
-        "softmax": {"lut": (1000.0, 650.0), "ff": (600.0, 300.0), "dsp": (0, 3)},
-    },
-    "xilinx-us": {
-        "activation": {"lut": (20.0, 100.0), "ff": (30.0, 120.0), "dsp": (0, 1)},
-        "argmax": {"lut": (20.0, 45.0), "ff": (60.0, 60.0), "dsp": (0, 0)},
-        "elementwise-add": {"lut": (30.0, 240.0), "ff": (30.0, 80.0), "dsp": (0, 2)},
-        "elementwise-mul": {"lut": (30.0, 240.0), "ff": (30.0, 80.0), "dsp": (0, 2)},
-        "gemm": {"lut": {"one": 100.0, "pes": 60.0}, "ff": {"one": 100.0, "pes": 80.0}},
-        "gemv": {"lut": {"one": 200.0, "prod_bits": 0.6, "lane_bits": 3.0, "word_bits": 0.1},
-                 "ff": {"one": 200.0, "prod_bits": 1.0, "lane_bits": 3.0, "word_bits": 2.0}},
-        "norm-layer": {"lut": (1500.0, 250.0), "ff": (800.0, 150.0), "dsp": (18, 3)},
-        "norm-rms": {"lut": (1500.0, 250.0), "ff": (800.0, 150.0), "dsp": (18, 3)},
-        "quantize": {"lut": (50.0, 80.0), "ff": (50.0, 100.0), "dsp": (0, 0)},
-        "rope": {"lut": (100.0, 450.0), "ff": (100.0, 600.0), "dsp": (0, 8)},
-        "softmax": {"lut": (800.0, 300.0), "ff": (600.0, 300.0), "dsp": (0, 3)},
-    },
-}
+COEFFS = {'ecp5': {'activation': {'dsp': (0, 1), 'ff': (5.0, 127.0), 'lut': (1.0, 194.0)},
+          'argmax': {'dsp': (0, 0), 'ff': (22.3, 65.17), 'lut': (-104.3, 207.33)},
+          'elementwise-add': {'dsp': (0, 2), 'ff': (3.0, 83.0), 'lut': (22.0, 551.0)},
+          'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (37.7, 574.17)},
+          'gemm': {'ff': {'acc_bits': 4.3689, 'one': 10.54},
+                   'lut': {'acc_bits': 2.7957, 'one': 74.98}},
+          'gemv': {'ff': {'lane_bits': 2.744,
+                          'one': 102.633,
+                          'prod_bits': 1.41,
+                          'word_bits': 3.4764},
+                   'lut': {'lane_bits': 6.1226,
+                           'one': 0.0,
+                           'prod_bits': 1.5334,
+                           'word_bits': 0.0}},
+          'norm-layer': {'dsp': (17, 8), 'ff': (481.3, 264.83), 'lut': (1028.0, 779.5)},
+          'norm-rms': {'dsp': (17, 8), 'ff': (481.3, 264.83), 'lut': (1028.0, 779.5)},
+          'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (-12.3, 823.33)},
+          'rope': {'dsp': (0, 8), 'ff': (41.0, 583.0), 'lut': (69.0, 779.0)},
+          'softmax': {'dsp': (0, 3), 'ff': (157.0, 426.5), 'lut': (466.3, 1123.83)}},
+ 'xilinx-us': {'activation': {'dsp': (0, 1), 'ff': (5.0, 130.0), 'lut': (1.0, 105.0)},
+               'argmax': {'dsp': (0, 0), 'ff': (22.3, 65.17), 'lut': (-15.3, 45.83)},
+               'elementwise-add': {'dsp': (0, 2), 'ff': (3.0, 83.0), 'lut': (27.3, 248.83)},
+               'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (-4.3, 233.67)},
+               'gemm': {'ff': {'acc_bits': 4.3689, 'one': 10.54},
+                        'lut': {'acc_bits': 2.8556, 'one': 0.0}},
+               'gemv': {'ff': {'lane_bits': 2.8172,
+                               'one': 137.237,
+                               'prod_bits': 1.3313,
+                               'word_bits': 3.0241},
+                        'lut': {'lane_bits': 3.169,
+                                'one': 52.855,
+                                'prod_bits': 0.6968,
+                                'word_bits': 0.0}},
+               'norm-layer': {'dsp': (10, 5), 'ff': (488.7, 233.17), 'lut': (640.7, 437.67)},
+               'norm-rms': {'dsp': (10, 5), 'ff': (488.7, 233.17), 'lut': (640.7, 437.67)},
+               'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (155.0, 431.0)},
+               'rope': {'dsp': (0, 8), 'ff': (41.0, 634.0), 'lut': (24.3, 483.67)},
+               'softmax': {'dsp': (0, 3), 'ff': (145.3, 394.83), 'lut': (148.3, 481.33)}}}
 # END COEFFS
 
 
 # --- units --------------------------------------------------------------------------------
 
-def _lin(fam: Family, key: str, lanes: int) -> tuple[int, int, int]:
+def _lin(fam: Family, key: str, lanes: int, width_ratio: float = 1.0) -> tuple[int, int, int]:
     c = COEFFS[fam.calibrated.value][key]
-    lut = c["lut"][0] + c["lut"][1] * lanes
-    ff = c["ff"][0] + c["ff"][1] * lanes
+    lut = c["lut"][0] + c["lut"][1] * lanes * width_ratio
+    ff = c["ff"][0] + c["ff"][1] * lanes * width_ratio
     dsp = c["dsp"][0] + c["dsp"][1] * lanes
     if fam is Family.INTEL:
         dsp = math.ceil(dsp / 2)
     return _r(lut), _r(ff), int(dsp)
-
-
-def _with_mems(fam: Family, key: str, lanes: int, mems) -> Resources:
-    lut, ff, dsp = _lin(fam, key, lanes)
-    halves = uram = lram = 0
-    for width, depth, rom, copies in mems:
-        h, u, lr = map_memory(fam, width, depth, rom=rom, copies=copies)
-        halves, uram, lram = halves + h, uram + u, lram + lr
-    return Resources(lut=lut + lram, ff=ff, dsp=dsp, bram=_bram_units(fam, halves), uram=uram)
 
 
 def unit_key(params) -> str:
@@ -438,53 +432,78 @@ def unit_key(params) -> str:
 
 
 def _gemm(p, fam: Family) -> Resources:
+    return _gemm_rc(p.rows, p.cols, p.acc_width, p.dsp_pack, fam)
+
+
+def _gemm_rc(rows: int, cols: int, acc_width: int, dsp_pack: bool, fam: Family) -> Resources:
     c = COEFFS[fam.calibrated.value]["gemm"]
-    pes = p.rows * p.pe_cols
-    f = {"one": 1.0, "pes": float(pes), "acc_bits": float(p.rows * p.cols * p.acc_width)}
+    f = {"one": 1.0, "acc_bits": float(rows * cols * acc_width)}
     lut = sum(c["lut"].get(k, 0.0) * v for k, v in f.items())
     ff = sum(c["ff"].get(k, 0.0) * v for k, v in f.items())
-    if p.dsp_pack:
-        dsp = pes * (1 if _PRIMS[fam].mul_a >= 27 else 2)
+    if dsp_pack:   # one 27 x 8 product per two columns: one DSP48E2/DSP58, two 18 x 18
+        dsp = rows * (cols // 2) * (1 if _PRIMS[fam].mul_a >= 27 else 2)
     else:
-        dsp = pes
+        dsp = rows * cols
     if fam is Family.INTEL:
         dsp = math.ceil(dsp / 2)
     return Resources(lut=_r(lut), ff=_r(ff), dsp=dsp)
 
 
+def _fam_arg(family) -> Family:
+    if hasattr(family, "resources") and hasattr(family, "name"):
+        return family_of(family)
+    return _family(family)
+
+
+def unit_memories(params, family) -> list[tuple[str, int, int, bool, int]]:
+    """The memories of a unit: ``(name, width, depth, read_only, copies)``."""
+    key = unit_key(params)
+    p = params
+    if key == "gemv":
+        return [("xram", 8 * p.k, max(1, p.max_cols // p.k), False, 1)]
+    if key == "activation":
+        return [("table", p.rom_layout().as_shape().width, p.segments, True, p.lanes)]
+    if key == "softmax":
+        base_t, delta_t = p.tables()
+        w = max(base_t).bit_length() + max(1, max(delta_t).bit_length())
+        # the vector buffer; the exp2 tables (read by every lane: a copy per two read ports)
+        return [("buffer", p.in_width * p.lanes, p.max_beats, False, 1),
+                ("exp2", w, len(base_t), True, math.ceil(p.lanes / 2))]
+    if key.startswith("norm"):
+        return [("buffer", p.in_width * p.lanes, p.beats_max, False, 1),
+                ("rsqrt", p.y_width, 1 << p.rsqrt_table_log2, True, 1)]
+    if key == "rope":
+        return [("freq", p.freq_width, max(2, p.beats_per_head), True, p.lanes),
+                ("sincos", p.rom_layout().as_shape().width, 1 << p.table_log2, True, p.lanes)]
+    return []
+
+
+def memory_resources(params, family) -> Resources:
+    """The part of :func:`unit_resources` that its memories take (BRAM, URAM, LUT-RAM)."""
+    fam = _fam_arg(family)
+    return _mems(fam, [m[1:] for m in unit_memories(params, fam)])
+
+
+def _mems(fam: Family, mems) -> Resources:
+    """``mems``: ``(width, depth, read_only, copies)``; block-RAM halves rounded once."""
+    halves = uram = lram = 0
+    for width, depth, rom, copies in mems:
+        h, u, lr = map_memory(fam, width, depth, rom=rom, copies=copies)
+        halves, uram, lram = halves + h, uram + u, lram + lr
+    return Resources(lut=lram, bram=_bram_units(fam, halves), uram=uram)
+
+
 def unit_resources(params, family) -> Resources:
     """Resources of one unit with ``params`` on a device of ``family`` (:class:`Family` or
     its value, e.g. ``"ecp5"``, or a :class:`~fpgallm.boards.Board`)."""
-    if hasattr(family, "resources") and hasattr(family, "name"):
-        fam = family_of(family)
-    else:
-        fam = _family(family)
+    fam = _fam_arg(family)
     key = unit_key(params)
     if key == "gemv":
         return _gemv(GemvShape.of(params), fam)
     if key == "gemm":
         return _gemm(params, fam)
-    p = params
-    if key == "activation":
-        return _with_mems(fam, key, p.lanes,
-                          [(p.rom_layout().as_shape().width, p.segments, True, p.lanes)])
-    if key == "softmax":
-        base_t, delta_t = p.tables()
-        w = max(base_t).bit_length() + max(1, max(delta_t).bit_length())
-        return _with_mems(fam, key, p.lanes,
-                          [(p.in_width * p.lanes, p.max_beats, False, 1),
-                           (w, len(base_t), True, math.ceil(p.lanes / 2))])
-    if key.startswith("norm"):
-        layer = key == "norm-layer"
-        return _with_mems(fam, key, p.lanes,
-                          [(p.in_width * p.lanes, p.beats_max, False, 1),
-                           (p.y_width, 1 << p.rsqrt_table_log2, True, 1)]
-                          + ([] if not layer else []))
-    if key == "rope":
-        return _with_mems(fam, key, p.lanes,
-                          [(p.freq_width, max(2, p.beats_per_head), True, p.lanes),
-                           (p.rom_layout().as_shape().width, 1 << p.table_log2, True, p.lanes)])
-    return _with_mems(fam, key, p.lanes, [])
+    lut, ff, dsp = _lin(fam, key, params.lanes)
+    return Resources(lut=lut, ff=ff, dsp=dsp) + memory_resources(params, fam)
 
 
 # --- synthesis counts ---------------------------------------------------------------------
@@ -523,13 +542,12 @@ CONTROLLER = {"lut6": 2000, "ff": 1500}
 
 
 def _engine_gemv_shape(params, fmt, fam: Family) -> GemvShape:
-    group = 0 if not fmt.grouped else max(ACT_GROUP, params.gemv_macs)
-    cols = params.vreg_elems
-    k = params.gemv_macs
     # two lanes' products per DSP48E2/DSP58 (``dsp_pack``) where the primitive is 27 bits wide
     pack = fam in (Family.XILINX_US, Family.VERSAL) and params.gemv_lanes % 2 == 0
-    return GemvShape(fmt=fmt, lanes=params.gemv_lanes, k=k, max_cols=max(cols, group or 1),
-                     group_len=group or cols, dsp_pack=bool(pack))
+    k = params.gemv_macs
+    group = max(ACT_GROUP, k) if fmt.grouped else 0
+    cols = -(-max(params.vreg_elems, group or k) // (group or k)) * (group or k)
+    return GemvShape.make(fmt, params.gemv_lanes, k, cols, group, pack)
 
 
 def engine_resources(params, board) -> ResourceEstimate:
@@ -547,15 +565,14 @@ def engine_resources(params, board) -> ResourceEstimate:
         raise ValueError(f"engine_resources: params must be an EngineParams, got "
                          f"{type(params).__name__}")
     fam = family_of(board)
-    return _engine(params, fam)
+    return _engine(params, fam, has_uram=board.available.get("uram", 0) > 0)
 
 
-def _engine(params, fam: Family) -> ResourceEstimate:
-    from fpgallm.units.activation import ActivationKind, ActivationParams
+def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:
+    from fpgallm.units.activation import ActivationParams
     from fpgallm.units.argmax import ArgmaxParams
-    from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams
-    from fpgallm.units.gemm import GemmParams, GemmWeights
-    from fpgallm.units.norm import NormKind, NormParams
+    from fpgallm.units.elementwise import ElementwiseParams
+    from fpgallm.units.norm import NormParams
     from fpgallm.units.quantize import QuantizeParams
     from fpgallm.units.rope import RopeParams
     from fpgallm.units.softmax import SoftmaxParams
@@ -567,29 +584,40 @@ def _engine(params, fam: Family) -> ResourceEstimate:
         parts[f"gemv:{fmt.value}"] = _gemv(_engine_gemv_shape(p, fmt, fam), fam)
     if p.systolic is not None:
         int4 = all(f.bits == 4 for f in p.weight_formats)
-        parts["gemm"] = unit_resources(GemmParams(
-            rows=p.systolic.rows, cols=p.systolic.cols,
-            weights=GemmWeights.INT4 if int4 else GemmWeights.INT8,
-            max_k=max(p.max_ffn, p.max_dim), dsp_pack=False), fam)
-    dim_len = (max(p.max_dim, L) // L) * L
-    parts["norm"] = unit_resources(NormParams(kind=NormKind.RMS, lanes=L, max_len=dim_len), fam)
-    parts["activation"] = unit_resources(ActivationParams(kind=ActivationKind.SILU, lanes=L), fam)
-    rope_lanes = max(1, L // 2)
-    parts["rope"] = unit_resources(RopeParams(lanes=rope_lanes, head_dim=max(128, 2 * rope_lanes),
-                                              max_pos=max(2, p.max_context)), fam)
-    parts["softmax"] = unit_resources(SoftmaxParams(lanes=L, max_length=max(L, p.max_context)), fam)
-    parts["argmax"] = unit_resources(ArgmaxParams(lanes=L, in_width=REG_BITS,
-                                                  max_length=p.max_vocab), fam)
-    parts["residual-add"] = unit_resources(ElementwiseParams(op=ElementwiseOp.ADD, lanes=L,
-                                                             in_width=16, out_width=16), fam)
-    parts["multiply"] = unit_resources(ElementwiseParams(op=ElementwiseOp.MUL, lanes=L,
-                                                         in_width=16, out_width=16), fam)
-    parts["quantize"] = unit_resources(QuantizeParams(lanes=L, group=max(ACT_GROUP, L),
-                                                      in_width=REG_BITS), fam)
+        max_k = max(p.max_ffn, p.max_dim)
+        acc = (max_k * 128 * (1 << (3 if int4 else 7))).bit_length() + 1   # GemmParams.acc_width
+        parts["gemm"] = _gemm_rc(p.systolic.rows, p.systolic.cols, acc, False, fam)
+
+    # the vector units: their calibrated coefficients at L lanes and their memories at the
+    # engine's sizes (widths from the units' default Params, which the engine uses);
+    # per-lane LUT/FF scaled by the element width where it differs from the calibration
+    def vec(key, lanes, mems, width_ratio=1.0):
+        lut, ff, dsp = _lin(fam, key, lanes, width_ratio)
+        return Resources(lut=lut, ff=ff, dsp=dsp) + _mems(fam, mems)
+
+    norm, act, rope, soft = NormParams(), ActivationParams(), RopeParams(), SoftmaxParams()
+    parts["norm"] = vec("norm-rms", L, [(norm.in_width * L, -(-p.max_dim // L), False, 1),
+                                        (norm.y_width, 1 << norm.rsqrt_table_log2, True, 1)])
+    parts["activation"] = vec("activation", L, [(act.rom_layout().as_shape().width,
+                                                 act.segments, True, L)])
+    R_ = max(1, L // 2)
+    head = 128
+    parts["rope"] = vec("rope", R_, [(rope.freq_width, max(2, head // 2 // R_), True, R_),
+                                     (rope.rom_layout().as_shape().width, 1 << rope.table_log2,
+                                      True, R_)])
+    base_t, delta_t = soft.tables()
+    tw = max(base_t).bit_length() + max(1, max(delta_t).bit_length())
+    parts["softmax"] = vec("softmax", L, [(soft.in_width * L, -(-p.max_context // L), False, 1),
+                                          (tw, len(base_t), True, math.ceil(L / 2))])
+    parts["argmax"] = vec("argmax", L, [], REG_BITS / ArgmaxParams().in_width)
+    ew = ElementwiseParams()
+    parts["residual-add"] = vec("elementwise-add", L, [], 16 / ew.in_width)
+    parts["multiply"] = vec("elementwise-mul", L, [], 16 / ew.in_width)
+    parts["quantize"] = vec("quantize", L, [], REG_BITS / QuantizeParams().in_width)
     # vector registers: L elements of REG_BITS per word; two copies for the two read ports
     elems = p.batch * (p.vregs * p.vreg_elems + p.max_vocab)
     depth = math.ceil(elems / L)
-    h, u, lr = map_memory(fam, L * REG_BITS, depth, copies=2, prefer_uram=True)
+    h, u, lr = map_memory(fam, L * REG_BITS, depth, copies=2, prefer_uram=has_uram)
     parts["vector-registers"] = Resources(lut=lr, bram=_bram_units(fam, h), uram=u)
     h, u, lr = map_memory(fam, EXP_BITS, math.ceil(elems / ACT_GROUP), copies=2)
     parts["exponent-registers"] = Resources(lut=lr, bram=_bram_units(fam, h), uram=u)
