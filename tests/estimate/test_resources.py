@@ -258,3 +258,31 @@ def test_synth_resources_counts_like_the_board():
 def test_multiplier_dsp_rule(a, sa, b, sb, ecp5, xcup):
     assert R.mul_dsps(a, sa, b, sb, Family.ECP5) == ecp5
     assert R.mul_dsps(a, sa, b, sb, Family.XILINX_US) == xcup
+
+
+def test_default_engine_params_fit_every_board():
+    from fpgallm.boards import all_boards
+    from fpgallm.project.engine_plan import NoEngine, default_engine_params
+
+    planned = 0
+    for name, b in all_boards().items():
+        try:
+            p = default_engine_params(b)
+        except NoEngine as exc:
+            assert name == "icebreaker", exc
+            continue
+        planned += 1
+        need = engine_resources(p, b).total.as_dict()
+        assert all(need[k] <= b.available[k] for k in need), (name, need, b.available)
+    assert planned >= 10
+
+
+def test_engine_plan_shrinks_to_fit():
+    from fpgallm.project.engine_plan import fit_engine_params
+
+    b = get_board("ulx3s")
+    big = EngineParams(gemv_lanes=16, gemv_macs=32, vector_lanes=16, mem_ports=1, port_width=32)
+    p = fit_engine_params(b, big)
+    need = engine_resources(p, b).total.as_dict()
+    assert all(need[k] <= b.available[k] for k in need)
+    assert p.gemv_lanes * p.gemv_macs < 16 * 32 and p.max_ffn < big.max_ffn
