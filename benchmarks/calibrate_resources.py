@@ -82,12 +82,13 @@ def fit(data: dict) -> dict:
                 fc[ukey] = entry
                 continue
             if ukey == "gemm":
-                A = np.array([[1.0, p.rows * p.cols * p.acc_width] for p, _ in rows])
+                feats = [R.gemm_features(p.rows, p.cols, p.acc_width, p.dsp_pack) for p, _ in rows]
+                names = list(feats[0])
+                A = np.array([[f[n] for n in names] for f in feats])
                 entry = {}
                 for metric in ("lut", "ff"):
                     y = np.array([getattr(m, metric) for _, m in rows], dtype=float)
-                    c = _nnls(A, y)
-                    entry[metric] = {"one": round(float(c[0]), 2), "acc_bits": round(float(c[1]), 4)}
+                    entry[metric] = dict(zip(names, (round(float(c), 4) for c in _nnls(A, y))))
                 fc[ukey] = entry
                 continue
             (p1, m1), (p2, m2) = sorted(rows, key=lambda r: r[0].lanes)[:2]
@@ -96,6 +97,9 @@ def fit(data: dict) -> dict:
                 y1, y2 = getattr(m1, metric), getattr(m2, metric)
                 if metric == "lut":
                     y1, y2 = y1 - _lram(p1, fam), y2 - _lram(p2, fam)
+                if metric == "dsp":   # the coefficients hold what the structure does not count
+                    y1 -= R.structural_dsp(p1, fam)
+                    y2 -= R.structural_dsp(p2, fam)
                 slope = (y2 - y1) / (p2.lanes - p1.lanes)
                 fixed = y1 - slope * p1.lanes
                 if metric == "dsp":
@@ -104,9 +108,6 @@ def fit(data: dict) -> dict:
                     entry[metric] = (round(fixed, 1), round(slope, 2))
             fc[ukey] = entry
         coeffs[fam.value] = fc
-    # borrowed for unfitted keys: LayerNorm uses the RMSNorm coefficients (not calibrated)
-    for fam in coeffs.values():
-        fam.setdefault("norm-layer", fam["norm-rms"])
     return coeffs
 
 

@@ -45,12 +45,16 @@ CALIBRATION = {
     "quantize-l16": QuantizeParams(lanes=16),
     "norm-rms-l2": NormParams(kind=NormKind.RMS, lanes=2, max_len=576),
     "norm-rms-l8": NormParams(kind=NormKind.RMS, lanes=8, max_len=576),
+    "norm-layer-l2": NormParams(kind=NormKind.LAYER, lanes=2, max_len=576),
+    "norm-layer-l8": NormParams(kind=NormKind.LAYER, lanes=8, max_len=576),
     "softmax-l2": SoftmaxParams(lanes=2, max_length=1024),
     "softmax-l8": SoftmaxParams(lanes=8, max_length=1024),
     "rope-halves-l1": RopeParams(convention=RopeConvention.HALVES, lanes=1, head_dim=64),
     "rope-halves-l4": RopeParams(convention=RopeConvention.HALVES, lanes=4, head_dim=64),
     "gemm-2x2": GemmParams(rows=2, cols=2, max_k=64),
     "gemm-4x4": GemmParams(rows=4, cols=4, max_k=1024),
+    "gemm-2x4-int4-pack": GemmParams(rows=2, cols=4, weights=GemmWeights.INT4, max_k=256,
+                                     dsp_pack=True),
     "gemv-int8row-p2k4": GemvParams(fmt=F.INT8_ROW, lanes=2, word_bits=64, max_cols=64,
                                     max_rows=16),
     "gemv-int8row-p2k4-pack": GemvParams(fmt=F.INT8_ROW, lanes=2, word_bits=64, max_cols=64,
@@ -71,6 +75,8 @@ CALIBRATION = {
 
 CHECK = {
     "elementwise-add-l4": ElementwiseParams(op=ADD, lanes=4),
+    "elementwise-mul-l4": ElementwiseParams(op=MUL, lanes=4),
+    "norm-layer-l4": NormParams(kind=NormKind.LAYER, lanes=4, max_len=1024),
     "activation-gelu-l4": ActivationParams(kind=ActivationKind.GELU_TANH, lanes=4),
     "argmax-l8": ArgmaxParams(lanes=8, in_width=16, max_length=65536),
     "quantize-l8": QuantizeParams(lanes=8),
@@ -78,10 +84,18 @@ CHECK = {
     "softmax-l4": SoftmaxParams(lanes=4, in_width=16, out_width=16, max_length=1024),
     "rope-halves-l2": RopeParams(convention=RopeConvention.HALVES, lanes=2, head_dim=64),
     "gemm-2x4": GemmParams(rows=2, cols=4, max_k=256),
+    "gemm-4x8-int4-pack": GemmParams(rows=4, cols=8, weights=GemmWeights.INT4, max_k=2048,
+                                     dsp_pack=True),
     "gemv-q4g32-p8k8": GemvParams(fmt=F.INT4_GROUP, group=32, lanes=8, word_bits=256,
                                   max_cols=2048, max_rows=2048),
     "gemv-int8row-p4k4-pack": GemvParams(fmt=F.INT8_ROW, lanes=4, word_bits=128, max_cols=512,
                                          max_rows=512, dsp_pack=True),
+    # the two larger configurations of benchmarks/gemv_utilization.py
+    "gemv-int8row-p8k8": GemvParams(fmt=F.INT8_ROW, lanes=8, word_bits=512, max_cols=2048,
+                                    max_rows=2048),
+    "gemv-q4min-g64-p4k32-pack": GemvParams(fmt=F.INT4_GROUP_MIN, group=64, lanes=4,
+                                            word_bits=512, max_cols=2048, max_rows=2048,
+                                            dsp_pack=True),
 }
 
 

@@ -37,13 +37,16 @@ How the numbers are obtained
   calibration set: on UltraScale+ read-only tables below 512 words and RAMs of at most 64
   words are not block RAM; on ECP5 tables below 256 words and RAMs of at most 16 words).
 - **LUT/FF** are linear in structural features, ``sum(c_i * f_i)``: for the vector units
-  ``c0 + c1 * lanes``; for the GEMV the products' bits (adder trees), the per-lane back end
-  (group accumulator, scale product sum, rounding shifter, row accumulator) and the input
-  word; for the GEMM the PEs.  The coefficients were fitted (least squares) to the
-  calibration set ``fpgallm.estimate.calibration.CALIBRATION`` synthesized with
+  ``c0 + c1 * lanes`` (at the calibrated widths); for the GEMV (:func:`gemv_features`) the
+  product bits (multipliers' outputs and adder trees; packed products apart), the per-lane
+  adders (group accumulator, partial-product sums of the scale multipliers, rounding bias,
+  row accumulator), the per-lane rounding shifters and the input pipeline; for the GEMM the
+  accumulator bits.  LUT-RAM adds the LUTs of its cells (:func:`map_memory`).  The
+  coefficients were fitted (least squares, non-negative for the GEMV) to the calibration set
+  ``fpgallm.estimate.calibration.CALIBRATION`` synthesized with
   ``benchmarks/calibrate_resources.py`` (data: ``fpgallm/estimate/data/
-  resource_calibration.json``); ``tests/estimate/test_resources.py`` checks them on other
-  configurations (DSP exact, LUT/FF/BRAM within 15 %).
+  resource_calibration.json``); ``tests/estimate/test_resources.py`` checks them on the
+  ``CHECK`` configurations (DSP exact, LUT/FF/BRAM within 15 %).
 
 Families without a calibration run (no YoWASP flow: AMD 7-series and Versal, Intel, iCE40)
 borrow the coefficients of the nearest calibrated family (6-input LUT parts: UltraScale+;
@@ -59,19 +62,25 @@ argmax, residual add, multiply, quantizer), the vector register file (``batch * 
 vreg_elems + max_vocab)`` elements of 24 bits, two copies for its two read ports, in URAM
 where the board has URAM, else block RAM) and the
 exponent file (5 bits per 32 elements), the memory system (per AXI port a read and a write
-FIFO of ``port_width`` bits and the stripe registers) and the controller.  The memory-system
-and controller figures are sized from their register and FIFO bits, not synthesized.
+FIFO of ``port_width`` bits and the stripe registers) and the controller.  The vector units
+use their calibrated coefficients (per-lane LUT/FF scaled by the element width where the
+engine's differs: 24-bit argmax and quantizer inputs, 16-bit elementwise operands) and their
+memories at the engine's sizes.  The memory-system and controller figures are sized from
+their register and FIFO bits, not synthesized.  Assumptions that the RTL may change: a
+GEMV per weight format, ``dsp_pack`` on 27-bit DSPs, plain INT8 activations into the GEMV
+(block-scaled activation exponents widen its accumulators and scale multipliers).
 """
 
 from __future__ import annotations
 
+import copy
 import enum
 import math
 from dataclasses import dataclass, field, fields
 
 __all__ = ["Family", "Resources", "ResourceEstimate", "family_of", "unit_resources",
            "engine_resources", "map_memory", "synth_resources", "gemv_features", "GemvShape",
-           "unit_key", "unit_memories", "memory_resources", "COEFFS"]
+           "unit_key", "unit_memories", "memory_resources", "structural_dsp", "mul_dsps", "COEFFS"]
 
 
 class Family(enum.Enum):
@@ -111,6 +120,8 @@ def _family(family) -> Family:
     if isinstance(family, Family):
         return family
     if isinstance(family, str):
+        if family == "xcup":    # fpgallm.synth.SynthTarget.XILINX_US_PLUS
+            return Family.XILINX_US
         for f in Family:
             if family in (f.value, f.name):
                 return f
@@ -179,22 +190,26 @@ class _Prims:
     uram_modes: tuple     # (depth, width) of the URAM modes ((): none)
     rom_min_depth: int    # read-only tables of fewer words are logic
     ram_max_lut_depth: int  # RAMs of at most this many words are LUT-RAM
-    lutram_bits_per_lut: int
+    lutram: tuple         # (max depth, data bits per cell, LUTs per cell) of the LUT-RAM cells
 
 
 _RAMB = ((512, 36, 1), (1024, 18, 1), (2048, 9, 1), (4096, 4, 1), (8192, 2, 1), (16384, 1, 1),
          (512, 72, 2), (1024, 36, 2), (2048, 18, 2), (4096, 9, 2), (8192, 4, 2), (16384, 2, 2),
          (32768, 1, 2))
+# LUT-RAM cells: UltraScale+ RAM32M16 (32 x 14, 8 LUTs) / RAM64M8 (64 x 7, 8 LUTs), as Yosys
+# picks them on the calibration set; 7-series RAM32M (32 x 6) / RAM64M (64 x 3), 4 LUTs;
+# ECP5 TRELLIS_DPR16X4 (16 x 4, the four LUT4 of two slices); Intel MLAB (32 x 20, 20 ALUTs).
+_LUTRAM_US = ((32, 14, 8), (64, 7, 8))
 _PRIMS = {
-    Family.XILINX_US: _Prims(6, 27, 18, 2, _RAMB, ((4096, 72),), 512, 64, 32),
-    Family.VERSAL: _Prims(6, 27, 24, 2, _RAMB, ((4096, 72),), 512, 64, 32),
-    Family.XILINX_7: _Prims(6, 25, 18, 2, _RAMB, (), 512, 64, 32),
+    Family.XILINX_US: _Prims(6, 27, 18, 2, _RAMB, ((4096, 72),), 512, 64, _LUTRAM_US),
+    Family.VERSAL: _Prims(6, 27, 24, 2, _RAMB, ((4096, 72),), 512, 64, _LUTRAM_US),
+    Family.XILINX_7: _Prims(6, 25, 18, 2, _RAMB, (), 512, 64, ((32, 6, 4), (64, 3, 4))),
     Family.ECP5: _Prims(4, 18, 18, 1, ((512, 36, 1), (1024, 18, 1), (2048, 9, 1), (4096, 4, 1),
-                                       (8192, 2, 1), (16384, 1, 1)), (), 256, 16, 8),
+                                       (8192, 2, 1), (16384, 1, 1)), (), 256, 16, ((16, 4, 4),)),
     Family.ICE40: _Prims(4, 16, 16, 1, ((256, 16, 1), (512, 8, 1), (1024, 4, 1), (2048, 2, 1)),
-                         ((16384, 16),), 256, 0, 1 << 30),
+                         ((16384, 16),), 256, 0, ()),
     Family.INTEL: _Prims(6, 27, 27, 1, ((512, 40, 1), (1024, 20, 1), (2048, 10, 1), (4096, 5, 1),
-                                        (8192, 2, 1), (16384, 1, 1)), (), 512, 32, 20),
+                                        (8192, 2, 1), (16384, 1, 1)), (), 512, 32, ((32, 20, 20),)),
 }
 
 
@@ -215,7 +230,8 @@ def map_memory(family, width: int, depth: int, *, rom: bool = False, copies: int
     if rom and depth < pr.rom_min_depth:
         return 0, 0, 0
     if not rom and depth <= pr.ram_max_lut_depth:
-        return 0, 0, copies * math.ceil(width * depth / pr.lutram_bits_per_lut)
+        d, bits, luts = next(c for c in pr.lutram if depth <= c[0])
+        return 0, 0, copies * math.ceil(width / bits) * luts
     if prefer_uram and pr.uram_modes:
         d, w = pr.uram_modes[0]
         return 0, copies * math.ceil(depth / d) * math.ceil(width / w), 0
@@ -238,6 +254,65 @@ def _sbits(maxabs: int) -> int:
     return max(2, int(maxabs).bit_length() + 1)
 
 
+def mul_dsps(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family) -> int:
+    """DSP primitives Yosys' ``mul2dsp`` uses for one ``a x b`` multiplier.
+
+    UltraScale+ (signed-only DSP48E2 27 x 18): unsigned operands gain a sign bit; the wider
+    operand goes to the 27-bit port; each operand is cut into pieces (lower pieces one bit
+    short of the port, they are unsigned) and every pair of pieces is one DSP.  ECP5
+    (MULT18X18D, either signedness): 18-bit pieces.  Checked with single multipliers
+    (20 x 20, 20 x 4, 28 x 20, 10 x 42 bits: 4/2/4/3 MULT18X18D, 2/1/4/2 DSP48E2) and on the
+    norms of the calibration and check sets.
+    """
+    fam = _family(family)
+    pr = _PRIMS[fam]
+    if fam in (Family.ECP5, Family.ICE40):
+        def pieces(w):
+            out = []
+            while w > pr.mul_a:
+                out.append(pr.mul_a)
+                w -= pr.mul_a
+            return out + [w]
+        pa, pb = pieces(a_bits), pieces(b_bits)
+    else:
+        a = a_bits + (0 if a_signed else 1)
+        b = b_bits + (0 if b_signed else 1)
+        a, b = max(a, b), min(a, b)
+
+        def pieces(w, port):
+            out = []
+            while w > port:
+                out.append(port - 1)
+                w -= port - 1
+            return out + [w]
+        pa, pb = pieces(a, pr.mul_a), pieces(b, pr.mul_b)
+    n = len(pa) * len(pb)
+    if fam is Family.INTEL:
+        n = math.ceil(n / 2)
+    return n
+
+
+def _norm_dsp(p, fam: Family) -> int:
+    """DSPs of :class:`fpgallm.units.norm.Norm`: its multipliers and their widths."""
+    from fpgallm.units.norm import NormKind
+
+    L, lw = p.lanes, p.len_width
+    per_vector = [(lw, False, p.s2_width, False),                 # n * S2
+                  (lw, False, lw, False),                         # n * n
+                  (2 * lw, False, max(1, p.eps_q.bit_length()), False)]  # n^2 * eps
+    if p.kind is NormKind.LAYER:
+        per_vector.append((p.s1_width, True, p.s1_width, True))   # S1 * S1
+    T, Y = p.mant_bits, p.y_width
+    per_vector += [(Y, False, Y, False), (T, False, Y + 1, False),
+                   (Y, False, Y + 1, False)] * p.newton_steps       # Newton step
+    per_lane = [(p.in_width, True, p.in_width, True),               # x * x
+                (lw, False, p.in_width, True),                      # n * x
+                (p.a_width, True, Y, False),                        # A * y
+                (p.z_width, True, p.gamma_width, True)]             # z * gamma
+    return (sum(mul_dsps(*m, fam) for m in per_vector)
+            + L * sum(mul_dsps(*m, fam) for m in per_lane))
+
+
 # --- GEMV ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -255,6 +330,7 @@ class GemvShape:
     term_width: int
     acc_width: int
     scale_lane_bits: int
+    shift_width: int = 5
     int8_out: bool = False
     out_mult_bits: int = 16
     dsp_pack: bool = False
@@ -272,7 +348,7 @@ class GemvShape:
                    prod_width=p.prod_width, dot_width=p.dot_width, xsum_width=p.xsum_width,
                    term_width=p.term_width, acc_width=p.acc_width,
                    scale_lane_bits=(p.scale_bits + sw) * (2 if p.fmt.has_min else 1),
-                   int8_out=p.output is GemvOutput.INT8, out_mult_bits=p.out_mult_bits,
+                   shift_width=sw, int8_out=p.output is GemvOutput.INT8, out_mult_bits=p.out_mult_bits,
                    dsp_pack=p.dsp_pack)
 
     @classmethod
@@ -292,7 +368,7 @@ class GemvShape:
         return cls(fmt=fmt, lanes=lanes, k=k, max_cols=max_cols, prod_width=prod,
                    dot_width=dot, xsum_width=xsum, term_width=term, acc_width=acc,
                    scale_lane_bits=(scale_bits + sw) * (2 if fmt.has_min else 1),
-                   dsp_pack=dsp_pack)
+                   shift_width=sw, dsp_pack=dsp_pack)
 
 
 def _gemv_dsp(s: GemvShape, fam: Family) -> int:
@@ -314,16 +390,33 @@ def _gemv_dsp(s: GemvShape, fam: Family) -> int:
 
 
 def gemv_features(s: GemvShape) -> dict[str, float]:
-    """Structural features the GEMV's LUT/FF are linear in (see ``COEFFS['gemv']``)."""
-    back = s.dot_width + s.term_width + s.acc_width
+    """Structural features the GEMV's LUT/FF are linear in (see ``COEFFS['gemv']``).
+
+    ``prod_bits``: the products and the adder trees (``lanes x k x prod_width``; packed
+    products separately, they need a split adder); ``lane_add_bits``: the per-lane adders
+    (group accumulator, the sum of the scale multiplier's 18-bit partial products, the
+    rounding bias, the row accumulator, and the same for the minimum and requantization);
+    ``lane_shift_bits``: the per-lane rounding shifters (``term_width x shift bits``);
+    ``word_bits``: the input pipeline registers (weight word and scale beat).
+    """
+    def mul_sum(width):   # adder bits summing a wide_mul's partial products
+        return (_wide_mul_parts(width) - 1) * (width + 18)
+
+    add = s.dot_width + mul_sum(s.dot_width) + (s.term_width + 1) + s.acc_width
+    shift = (s.term_width + 1) * s.shift_width
     if s.fmt.has_min:
-        back += s.xsum_width + s.term_width
+        add += s.xsum_width + mul_sum(s.xsum_width) + (s.term_width + 1)
+        shift *= 2
     if s.int8_out:
-        back += s.acc_width + s.out_mult_bits
+        add += mul_sum(s.acc_width) + s.acc_width + s.out_mult_bits
+        shift += (s.acc_width + s.out_mult_bits) * max(1, (s.acc_width + s.out_mult_bits).bit_length())
+    prod = float(s.lanes * s.k * s.prod_width)
     return {"one": 1.0,
-            "prod_bits": float(s.lanes * s.k * s.prod_width),     # products + adder trees
-            "lane_bits": float(s.lanes * back),                   # per-lane back end
-            "word_bits": float(s.word_bits + s.lanes * s.scale_lane_bits)}  # input pipeline
+            "prod_bits": 0.0 if s.dsp_pack else prod,
+            "packed_prod_bits": prod if s.dsp_pack else 0.0,
+            "lane_add_bits": float(s.lanes * add),
+            "lane_shift_bits": float(s.lanes * shift),
+            "word_bits": float(s.word_bits + s.lanes * s.scale_lane_bits)}
 
 
 def _gemv(s: GemvShape, fam: Family) -> Resources:
@@ -351,18 +444,22 @@ COEFFS = {'ecp5': {'activation': {'dsp': (0, 1), 'ff': (5.0, 127.0), 'lut': (1.0
           'argmax': {'dsp': (0, 0), 'ff': (22.3, 65.17), 'lut': (-104.3, 207.33)},
           'elementwise-add': {'dsp': (0, 2), 'ff': (3.0, 83.0), 'lut': (22.0, 551.0)},
           'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (37.7, 574.17)},
-          'gemm': {'ff': {'acc_bits': 4.3689, 'one': 10.54},
-                   'lut': {'acc_bits': 2.7957, 'one': 74.98}},
-          'gemv': {'ff': {'lane_bits': 2.744,
-                          'one': 102.633,
-                          'prod_bits': 1.41,
-                          'word_bits': 3.4764},
-                   'lut': {'lane_bits': 6.1226,
+          'gemm': {'ff': {'acc_bits': 4.3745, 'one': 0.0, 'packed_pes': 0.0},
+                   'lut': {'acc_bits': 2.7957, 'one': 74.9756, 'packed_pes': 37.1768}},
+          'gemv': {'ff': {'lane_add_bits': 0.5956,
+                          'lane_shift_bits': 0.7317,
+                          'one': 111.8029,
+                          'packed_prod_bits': 1.7414,
+                          'prod_bits': 1.5,
+                          'word_bits': 4.0387},
+                   'lut': {'lane_add_bits': 0.4873,
+                           'lane_shift_bits': 2.1376,
                            'one': 0.0,
-                           'prod_bits': 1.5334,
+                           'packed_prod_bits': 3.5763,
+                           'prod_bits': 2.2948,
                            'word_bits': 0.0}},
-          'norm-layer': {'dsp': (17, 8), 'ff': (481.3, 264.83), 'lut': (1028.0, 779.5)},
-          'norm-rms': {'dsp': (17, 8), 'ff': (481.3, 264.83), 'lut': (1028.0, 779.5)},
+          'norm-layer': {'dsp': (-1, 0), 'ff': (590.7, 370.67), 'lut': (1054.3, 951.33)},
+          'norm-rms': {'dsp': (-1, 0), 'ff': (481.3, 264.83), 'lut': (1028.0, 779.5)},
           'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (-12.3, 823.33)},
           'rope': {'dsp': (0, 8), 'ff': (41.0, 583.0), 'lut': (69.0, 779.0)},
           'softmax': {'dsp': (0, 3), 'ff': (157.0, 426.5), 'lut': (466.3, 1123.83)}},
@@ -370,18 +467,22 @@ COEFFS = {'ecp5': {'activation': {'dsp': (0, 1), 'ff': (5.0, 127.0), 'lut': (1.0
                'argmax': {'dsp': (0, 0), 'ff': (22.3, 65.17), 'lut': (-15.3, 45.83)},
                'elementwise-add': {'dsp': (0, 2), 'ff': (3.0, 83.0), 'lut': (27.3, 248.83)},
                'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (-4.3, 233.67)},
-               'gemm': {'ff': {'acc_bits': 4.3689, 'one': 10.54},
-                        'lut': {'acc_bits': 2.8556, 'one': 0.0}},
-               'gemv': {'ff': {'lane_bits': 2.8172,
-                               'one': 137.237,
-                               'prod_bits': 1.3313,
-                               'word_bits': 3.0241},
-                        'lut': {'lane_bits': 3.169,
-                                'one': 52.855,
-                                'prod_bits': 0.6968,
-                                'word_bits': 0.0}},
-               'norm-layer': {'dsp': (10, 5), 'ff': (488.7, 233.17), 'lut': (640.7, 437.67)},
-               'norm-rms': {'dsp': (10, 5), 'ff': (488.7, 233.17), 'lut': (640.7, 437.67)},
+               'gemm': {'ff': {'acc_bits': 4.3745, 'one': 0.0, 'packed_pes': 0.0},
+                        'lut': {'acc_bits': 2.8541, 'one': 0.0, 'packed_pes': 0.0}},
+               'gemv': {'ff': {'lane_add_bits': 0.9547,
+                               'lane_shift_bits': 0.6727,
+                               'one': 150.9836,
+                               'packed_prod_bits': 2.139,
+                               'prod_bits': 1.8458,
+                               'word_bits': 2.394},
+                        'lut': {'lane_add_bits': 0.5938,
+                                'lane_shift_bits': 0.9479,
+                                'one': 23.2299,
+                                'packed_prod_bits': 1.4124,
+                                'prod_bits': 1.1585,
+                                'word_bits': 0.0929}},
+               'norm-layer': {'dsp': (0, 0), 'ff': (598.0, 339.0), 'lut': (704.7, 524.67)},
+               'norm-rms': {'dsp': (0, 0), 'ff': (488.7, 233.17), 'lut': (640.7, 437.67)},
                'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (155.0, 431.0)},
                'rope': {'dsp': (0, 8), 'ff': (41.0, 634.0), 'lut': (24.3, 483.67)},
                'softmax': {'dsp': (0, 3), 'ff': (145.3, 394.83), 'lut': (148.3, 481.33)}}}
@@ -435,9 +536,17 @@ def _gemm(p, fam: Family) -> Resources:
     return _gemm_rc(p.rows, p.cols, p.acc_width, p.dsp_pack, fam)
 
 
+def gemm_features(rows: int, cols: int, acc_width: int, dsp_pack: bool) -> dict[str, float]:
+    """Features the GEMM's LUT/FF are linear in: the accumulator bits (PE accumulators, done
+    registers and the shadow bank) and, with ``dsp_pack``, the packed PEs (operand packing
+    and the split of the two products)."""
+    return {"one": 1.0, "acc_bits": float(rows * cols * acc_width),
+            "packed_pes": float(rows * (cols // 2) if dsp_pack else 0)}
+
+
 def _gemm_rc(rows: int, cols: int, acc_width: int, dsp_pack: bool, fam: Family) -> Resources:
     c = COEFFS[fam.calibrated.value]["gemm"]
-    f = {"one": 1.0, "acc_bits": float(rows * cols * acc_width)}
+    f = gemm_features(rows, cols, acc_width, dsp_pack)
     lut = sum(c["lut"].get(k, 0.0) * v for k, v in f.items())
     ff = sum(c["ff"].get(k, 0.0) * v for k, v in f.items())
     if dsp_pack:   # one 27 x 8 product per two columns: one DSP48E2/DSP58, two 18 x 18
@@ -503,7 +612,19 @@ def unit_resources(params, family) -> Resources:
     if key == "gemm":
         return _gemm(params, fam)
     lut, ff, dsp = _lin(fam, key, params.lanes)
-    return Resources(lut=lut, ff=ff, dsp=dsp) + memory_resources(params, fam)
+    return Resources(lut=lut, ff=ff, dsp=max(0, dsp + structural_dsp(params, fam))) \
+        + memory_resources(params, fam)
+
+
+def structural_dsp(params, family) -> int:
+    """DSPs counted from a unit's multipliers and their widths, where they vary with more
+    than ``lanes`` (the norms: ``max_len`` sets the widths of n, S1, S2, D and A = n x);
+    0 for the units whose count is all in ``COEFFS`` (``fixed + per_lane x lanes``: there
+    the coefficients hold the residual of Yosys' own width reductions)."""
+    fam = _fam_arg(family)
+    if unit_key(params).startswith("norm"):
+        return _norm_dsp(params, fam)
+    return 0
 
 
 # --- synthesis counts ---------------------------------------------------------------------
@@ -591,13 +712,19 @@ def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:
     # the vector units: their calibrated coefficients at L lanes and their memories at the
     # engine's sizes (widths from the units' default Params, which the engine uses);
     # per-lane LUT/FF scaled by the element width where it differs from the calibration
-    def vec(key, lanes, mems, width_ratio=1.0):
+    def vec(key, lanes, mems, width_ratio=1.0, structural=0):
         lut, ff, dsp = _lin(fam, key, lanes, width_ratio)
-        return Resources(lut=lut, ff=ff, dsp=dsp) + _mems(fam, mems)
+        return Resources(lut=lut, ff=ff, dsp=max(0, dsp + structural)) + _mems(fam, mems)
 
     norm, act, rope, soft = NormParams(), ActivationParams(), RopeParams(), SoftmaxParams()
+    # the norm's multipliers at the engine's lanes and length: the widths as NormParams
+    # derives them (set without NormParams' validation, which bounds lanes to 64, D to 62 bits)
+    sized = copy.copy(norm)
+    object.__setattr__(sized, "lanes", L)
+    object.__setattr__(sized, "max_len", max(p.max_dim, L))
     parts["norm"] = vec("norm-rms", L, [(norm.in_width * L, -(-p.max_dim // L), False, 1),
-                                        (norm.y_width, 1 << norm.rsqrt_table_log2, True, 1)])
+                                        (norm.y_width, 1 << norm.rsqrt_table_log2, True, 1)],
+                        structural=_norm_dsp(sized, fam))
     parts["activation"] = vec("activation", L, [(act.rom_layout().as_shape().width,
                                                  act.segments, True, L)])
     R_ = max(1, L // 2)

@@ -14,7 +14,8 @@ parameters in its manifest so the engine plugs into the same writer later.  The 
 
 Then the resource model (:func:`fpgallm.estimate.resources.engine_resources`) checks the
 result against the board's available resources (after the shell) and shrinks it until it
-fits: GEMV lanes (then MACs per lane, then vector lanes) while DSP, LUT or FF are short;
+fits: while DSP, LUT or FF are short, the GEMVs (lanes, then MACs per lane) when they take at
+least half of the short resource, else the vector lanes;
 ``max_ffn``/``max_dim``, then ``max_vocab`` (down to 32768), while block RAM or URAM are short.
 
 ENGINE HOOKUP: the engine generator takes these (or the user's knobs).
@@ -96,16 +97,20 @@ def fit_engine_params(board: Board, p: EngineParams) -> EngineParams:
 
     avail = board.available
     while True:
-        need = engine_resources(p, board).total.as_dict()
+        est = engine_resources(p, board)
+        need = est.total.as_dict()
         short = [k for k in RESOURCES if need[k] > avail[k]]
         if not short:
             return p
         res = short[0]
         change = None
         if res in ("dsp", "lut", "ff"):
-            if p.gemv_lanes > 1:
+            gemv = sum(getattr(r, res) for k, r in est.parts.items() if k.startswith("gemv:"))
+            shrink_gemv = p.gemv_lanes * p.gemv_macs > 1 and (
+                gemv >= need[res] / 2 or p.vector_lanes == 1)
+            if shrink_gemv and p.gemv_lanes > 1:
                 change = {"gemv_lanes": p.gemv_lanes // 2}
-            elif p.gemv_macs > 1:
+            elif shrink_gemv:
                 change = {"gemv_macs": p.gemv_macs // 2}
             elif p.vector_lanes > 1:
                 change = {"vector_lanes": p.vector_lanes // 2}

