@@ -256,9 +256,12 @@ def _coef_frac(v, width: int = 16) -> int:
 
 
 def pack_tensor(t: QuantTensor, gp: GemvParams) -> PackedMatrix:
-    """A model's quantized matrix in the GEMV's packed form, rows padded to the lanes."""
+    """A model's quantized matrix in the GEMV's packed form, rows padded to the lanes
+    (a :class:`TensorShape` gives the :class:`MatrixShape` of that packed form)."""
     rows, cols = t.shape
     pad = (-rows) % gp.lanes
+    if isinstance(t, TensorShape):
+        return MatrixShape(gp, rows + pad, cols)
     q = t.q.astype(np.int64)
     d = t.scale.astype(np.float64)
     m = None if t.min is None else t.min.astype(np.float64)
@@ -279,7 +282,8 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
     params = params or EngineParams()
     s = model.spec
     fit = _Fit(s.name)
-    if not isinstance(model, QuantizedModel):
+    shapes_only = isinstance(model, ShapeModel)
+    if not isinstance(model, QuantizedModel) and not shapes_only:
         if all(isinstance(model.tensors[n], QuantTensor) for n in s.matrix_names()) and scheme is None:
             model = QuantizedModel.from_model(model)
         else:
@@ -303,7 +307,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
             raise UserError(f"{s.name} does not fit the engine: {n} is stored as {fmt.value}, "
                             f"the engine streams {', '.join(f.value for f in params.weight_formats)}")
         fmts[n] = (fmt, group)
-    fracs = calibrate(model, calib_ids)
+    fracs = model.fracs() if shapes_only else calibrate(model, calib_ids)
     B = params.batch
     img = MemoryImage(params.mem_ports, params.port_width // 8)
     sym: dict[str, int] = {}
@@ -434,3 +438,91 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
     add("program", len(prog) * 16, "program", prog)
     fit.check("off-chip memory (bytes)", img.top, params.mem_bytes, "mem_bytes")
     return Compiled(s.name, s, params, prog, img, sym, ctx, fracs, marks)
+
+
+# weights-free compilation (the estimator) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class TensorShape:
+    """A quantized matrix known only by its shape and scheme (no values)."""
+
+    shape: tuple[int, int]
+    scheme: QuantScheme
+
+
+@dataclass(frozen=True)
+class MatrixShape:
+    """Shape-only stand-in for a :class:`~fpgallm.units.gemv.PackedMatrix` (rows padded to
+    the lanes): what the cycle model and :func:`matrix_bytes` read (``params``, ``rows``,
+    ``cols``, the shape of ``dm``), without weights."""
+
+    params: GemvParams
+    rows: int
+    cols: int
+
+    @property
+    def dm(self) -> np.ndarray:
+        """A zero-stride array of the scale mantissas' shape ``(rows, groups)`` (no data)."""
+        groups = self.cols // self.params.group if self.params.fmt.grouped else 1
+        return np.broadcast_to(np.int16(0), (self.rows, groups))
+
+
+class _Fracs(dict):
+    """Fraction bits of a shape-only compile: every value gets ``SHAPE_FRAC`` (the
+    fractions only travel in ``imm`` fields; they change no cycle count or region size)."""
+
+    def __missing__(self, key):
+        return SHAPE_FRAC
+
+
+SHAPE_FRAC = 16
+
+
+class ShapeModel:
+    """A model without weights: its spec, one :class:`QuantScheme` for every matrix, zero
+    vectors for norms, biases and position tables.  :func:`compile_model` gives it the same
+    program and memory layout as a real model of that spec and scheme (region contents are
+    shape descriptors or zeros)."""
+
+    def __init__(self, spec, scheme: QuantScheme | dict[str, QuantScheme]):
+        self.spec = spec
+        self.tokenizer = None
+        shapes = spec.tensor_shapes()
+        schemes = scheme if isinstance(scheme, dict) else {n: scheme for n in spec.matrix_names()}
+        self.tensors = {n: TensorShape(shapes[n], schemes[n]) for n in spec.matrix_names()}
+        self._shapes = shapes
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    def scheme_of(self, name: str) -> QuantScheme:
+        return self.tensors[name].scheme
+
+    def dense(self, name: str) -> np.ndarray:
+        """Zeros of a vector or table's shape (matrices have no values here)."""
+        if name in self.tensors:
+            raise TypeError(f"ShapeModel: {name} is a matrix without weights")
+        return np.zeros(self._shapes[name], np.float32)
+
+    def fracs(self) -> dict[str, int]:
+        return _Fracs()
+
+
+def compile_shapes(spec, params: EngineParams | None = None,
+                   scheme: QuantScheme | dict[str, QuantScheme] | None = None,
+                   context: int | None = None) -> Compiled:
+    """Compile a model known only by its ``spec`` with every matrix in ``scheme`` (default
+    Q8_0; or a dict matrix name -> scheme): the same program, memory layout, region sizes
+    and fit checks as :func:`compile_model` on a model with weights of that spec and
+    scheme, without weights (regions hold :class:`MatrixShape` descriptors; the cycle
+    model needs no more)."""
+    from fpgallm.model.quant import quantize_spec_check
+
+    scheme = scheme or Q8_0
+    for s in (set(scheme.values()) if isinstance(scheme, dict) else {scheme}):
+        try:
+            quantize_spec_check(spec, s)
+        except ValueError as e:
+            raise UserError(f"{spec.name} cannot be stored as {s.name}: {e}") from None
+    return compile_model(ShapeModel(spec, scheme), params, context=context)

@@ -45,8 +45,9 @@ class CycleModel:
     def _vec(self, n: int, lanes: int, latency: int) -> int:
         return -(-n // lanes) + latency
 
-    def cost(self, ins: Instruction, length: int) -> int:
-        """Cycles of ``ins`` when the sequences attend over ``length`` positions."""
+    def unit_cost(self, ins: Instruction, length: int) -> int:
+        """Cycles of ``ins`` in its unit when the sequences attend over ``length`` positions
+        (without the memory latency, see :meth:`cost`)."""
         p, B, op = self.p, self.p.batch, ins.op
         if op is Op.GEMV:
             r = self.c.image.by_addr[ins.addr]
@@ -78,6 +79,17 @@ class CycleModel:
             soft = H * self.softmax.cycles(length)
             return B * (max(-(-kv_bytes // self.bpc), -(-macs // self.L)) + soft)
         return 1
+
+    def cost(self, ins: Instruction, length: int) -> int:
+        """Cycles of ``ins`` when the sequences attend over ``length`` positions: the unit's
+        cycles plus, for an instruction touching off-chip memory, one memory latency
+        (``EngineParams.mem_latency``; instructions do not overlap)."""
+        return self.unit_cost(ins, length) + (self.p.mem_latency if ins.op in MEM_OPS else 0)
+
+
+# instructions with an off-chip memory operand (weights, vectors, tables, KV cache)
+MEM_OPS = frozenset({Op.GEMV, Op.EMBED, Op.LOADV, Op.STOREV, Op.NORM, Op.ROPE, Op.KVAPPEND,
+                     Op.ATTN})
 
 
 def cycles_per_token(compiled: C.Compiled, length: int) -> dict:

@@ -71,6 +71,9 @@ class EngineParams:
     - ``vector_lanes``: elements per cycle of the vector units (norms, softmax, RoPE, ...).
     - ``clock_mhz``: fabric clock target.
     - ``mem_bytes``: off-chip memory the engine may use (weights, tables, KV cache).
+    - ``mem_latency``: cycles from a memory request to its first data beat; the cycle model
+      charges it once per instruction that touches off-chip memory (0: ideal memory; the
+      estimator sets it from the board's memory type and the clock).
     - ``weight_formats``: the GEMV's hardware formats (:class:`fpgallm.units.weights.WeightFormat`;
       the compiler maps a model's ``QuantScheme`` onto them: Q8_0 -> INT8_GROUP, Q4_0 ->
       INT4_GROUP, Q4_1 -> INT4_GROUP_MIN, per-channel INT8 -> INT8_ROW).
@@ -95,6 +98,7 @@ class EngineParams:
     clock_mhz: float = 200.0
     max_vocab: int = 131072
     mem_bytes: int = 4 << 30
+    mem_latency: int = 0
 
     def __post_init__(self):
         o = "EngineParams"
@@ -112,6 +116,7 @@ class EngineParams:
         _check_int(o, "vector_lanes", self.vector_lanes, 1, 256)
         _check_int(o, "max_vocab", self.max_vocab, 2, 1 << 20)
         _check_int(o, "mem_bytes", self.mem_bytes, 1 << 16, 1 << 40)
+        _check_int(o, "mem_latency", self.mem_latency, 0, 100000)
         if self.systolic is not None and not isinstance(self.systolic, SystolicSize):
             raise ValueError(f"{o}.systolic must be a SystolicSize or None, got {self.systolic!r}")
         for name, enum_type in (("act_format", ActFormat), ("kv_format", KVFormat)):

@@ -12,11 +12,18 @@ parameters in its manifest so the engine plugs into the same writer later.  The 
   variable-precision block);
 - buffers: vector registers (INT8) take at most half of the on-chip RAM.
 
-ENGINE HOOKUP: the engine generator takes these (or the user's knobs) and the resource
-model of the estimator replaces the budget rules above.
+Then the resource model (:func:`fpgallm.estimate.resources.engine_resources`) checks the
+result against the board's available resources (after the shell) and shrinks it until it
+fits: while DSP, LUT or FF are short, the GEMVs (lanes, then MACs per lane) when they take at
+least half of the short resource, else the vector lanes;
+``max_ffn``/``max_dim``, then ``max_vocab`` (down to 32768), while block RAM or URAM are short.
+
+ENGINE HOOKUP: the engine generator takes these (or the user's knobs).
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from fpgallm.boards import Board, Memory
 from fpgallm.engine.params import EngineParams
@@ -73,9 +80,51 @@ def default_engine_params(board: Board) -> EngineParams:
         raise NoEngine(f"{board.name} has too little on-chip RAM for the vector registers "
                        f"({ram_bits / 8192:.0f} KiB)")
     max_dim = min(4096, max(64, max_ffn // 3 // 64 * 64))
-    return EngineParams(gemv_lanes=gemv_lanes, gemv_macs=gemv_macs, mem_ports=ports,
-                        port_width=port_width, max_dim=max_dim, max_ffn=max_ffn, vregs=vregs,
-                        clock_mhz=float(clock))
+    p = EngineParams(gemv_lanes=gemv_lanes, gemv_macs=gemv_macs, mem_ports=ports,
+                     port_width=port_width, max_dim=max_dim, max_ffn=max_ffn, vregs=vregs,
+                     clock_mhz=float(clock))
+    return fit_engine_params(board, p)
+
+
+MIN_VOCAB = 32768
+
+
+def fit_engine_params(board: Board, p: EngineParams) -> EngineParams:
+    """``p`` shrunk until the resource model says it fits ``board`` (module docstring);
+    raises :class:`NoEngine` naming the resource when nothing is left to shrink."""
+    from fpgallm.estimate.resources import engine_resources
+    from fpgallm.project.fit import RESOURCES, resource_label
+
+    avail = board.available
+    while True:
+        est = engine_resources(p, board)
+        need = est.total.as_dict()
+        short = [k for k in RESOURCES if need[k] > avail[k]]
+        if not short:
+            return p
+        res = short[0]
+        change = None
+        if res in ("dsp", "lut", "ff"):
+            gemv = sum(getattr(r, res) for k, r in est.parts.items() if k.startswith("gemv:"))
+            shrink_gemv = p.gemv_lanes * p.gemv_macs > 1 and (
+                gemv >= need[res] / 2 or p.vector_lanes == 1)
+            if shrink_gemv and p.gemv_lanes > 1:
+                change = {"gemv_lanes": p.gemv_lanes // 2}
+            elif shrink_gemv:
+                change = {"gemv_macs": p.gemv_macs // 2}
+            elif p.vector_lanes > 1:
+                change = {"vector_lanes": p.vector_lanes // 2}
+        else:
+            if p.max_ffn > 3 * 64 and p.max_ffn // 2 >= 64:
+                ffn = p.max_ffn // 2 // 64 * 64
+                change = {"max_ffn": ffn, "max_dim": min(p.max_dim, max(64, ffn // 3 // 64 * 64))}
+            elif p.max_vocab > MIN_VOCAB:
+                change = {"max_vocab": max(MIN_VOCAB, p.max_vocab // 2)}
+        if change is None:
+            raise NoEngine(f"{board.name} is too small for the decode engine: {res.upper()} needs "
+                           f"{need[res]}, the board has {avail[res]} ({resource_label(board, res)}) "
+                           f"at the smallest engine")
+        p = dataclasses.replace(p, **change)
 
 
 def planned_engine(board: Board) -> dict:

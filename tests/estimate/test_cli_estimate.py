@@ -1,0 +1,161 @@
+"""``fpgallm estimate``: table, JSON schema, --compare, --report, one-line errors."""
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from fpgallm.cli import main
+
+
+def fpgallm(*args):
+    return subprocess.run([sys.executable, "-m", "fpgallm", *args], capture_output=True, text=True)
+
+
+def _err(capsys, args) -> str:
+    assert main(["estimate", *args]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    lines = out.err.strip().splitlines()
+    assert len(lines) == 1, out.err
+    return lines[0]
+
+
+def test_table(capsys):
+    assert main(["estimate", "smollm2-135m", "--board", "kv260", "--context", "256"]) == 0
+    out = capsys.readouterr().out
+    for text in ("smollm2-135m", "kv260", "batch 1, context 256 tokens", "DSP (DSP48E2)", "URAM (URAM288)",
+                 "decode cycles / run", "decode tokens/s", "time to first token", "memory-bound ceiling",
+                 "tokens/J", "bottleneck", "power"):
+        assert text in out, text
+
+
+def test_json_schema_and_clean_stdout():
+    r = fpgallm("estimate", "llama2-7b", "--board", "u280", "--batch", "8", "--context", "512",
+                "--weights", "q4_0", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)                      # stdout is exactly one JSON document
+    assert d["schema"] == 1
+    assert (d["model"], d["board"], d["batch"], d["context"], d["weights"]) == ("llama2-7b", "u280", 8, 512, "Q4_0")
+    for k in ("engine", "cycles", "ttft_s", "tokens_per_s", "bytes", "memory", "ceiling_tokens_per_s",
+              "ceiling_fraction", "bottleneck", "notes", "resources", "power", "tokens_per_j", "params"):
+        assert k in d, k
+    assert set(d["resources"]["used"]) == {"lut", "ff", "dsp", "bram", "uram"}
+    for k, u in d["resources"]["utilization"].items():
+        assert u == pytest.approx(d["resources"]["used"][k] / d["resources"]["available"][k], abs=1e-4)
+    e = d["engine"]
+    assert d["tokens_per_s"] == pytest.approx(8 * d["clock_mhz"] * 1e6 / d["cycles"]["decode_per_run"])
+    assert d["tokens_per_j"] == pytest.approx(d["tokens_per_s"] / d["power"]["total_w"], rel=1e-3)
+    assert d["ceiling_fraction"] == pytest.approx(d["tokens_per_s"] / d["ceiling_tokens_per_s"])
+    assert e["port_bandwidth_gbps"] <= d["memory"]["peak_gbps"]
+    assert sum(d["cycles"]["decode_by_op"].values()) == d["cycles"]["decode_per_run"]
+
+
+def test_knobs_change_the_engine(capsys):
+    assert main(["estimate", "smollm2-135m", "--board", "zcu104", "--vector-lanes", "32", "--clock-mhz", "200",
+                 "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["engine"]["vector_lanes"] == 32 and d["clock_mhz"] == 200.0
+
+
+def test_unknown_board(capsys):
+    assert _err(capsys, ["llama2-7b", "--board", "nosuch"]) == (
+        "fpgallm estimate: error: unknown board 'nosuch'; boards: arty-a7-100t, icebreaker, kv260, pynq-z2, "
+        "s10mx, u250, u280, u55c, ulx3s, v80, vck190, vcu128, zcu102, zcu104")
+
+
+def test_unknown_model(capsys):
+    assert _err(capsys, ["nosuch-model", "--board", "u280"]).startswith(
+        "fpgallm estimate: error: unknown model 'nosuch-model': not a preset")
+
+
+def test_model_does_not_fit_board_memory(capsys):
+    assert _err(capsys, ["llama3-8b", "--board", "kv260"]) == (
+        "fpgallm estimate: error: llama3-8b does not fit kv260: off-chip memory for weights 4.73 GiB + KV "
+        "cache for 1024 tokens x batch 1 0.06 GiB + tables and buffers = 4.80 GiB, the engine's DDR4 "
+        "(ps_ddr) has 4.00 GiB")
+
+
+def test_engine_does_not_fit_board_resources(capsys):
+    # 64 vector lanes: the vector units alone need several times the PYNQ-Z2's 220 DSPs
+    line = _err(capsys, ["smollm2-135m", "--board", "pynq-z2", "--vector-lanes", "64"])
+    assert re.fullmatch(r"fpgallm estimate: error: design does not fit pynq-z2: DSP needs \d+ "
+                        r"\(fpgallm estimate of the engine\), the board has 220 \(DSP48E1\)", line), line
+
+
+def test_board_without_writable_memory(capsys):
+    assert _err(capsys, ["smollm2-135m", "--board", "icebreaker"]) == (
+        "fpgallm estimate: error: icebreaker has no writable off-chip memory for weights and the KV cache "
+        "(only QSPI-NOR 16 MiB 1x4b @ 50 MT/s = 0.025 GB/s (PL))")
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--batch", "9"], "fpgallm estimate: error: --batch 9: must be 1..8"),
+    (["--context", "0"], "fpgallm estimate: error: --context 0: must be in [1, 8192] (max_seq_len of smollm2-135m)"),
+    (["--weights", "q3_k"], "fpgallm estimate: error: unknown --weights 'q3_k'; choose one of q8_0, q4_0, q4_1, "
+                            "int8, int4-g64, int4-g128, int4-g64-min, int4-g128-min"),
+    (["--ports", "2", "--port-width", "1024"],
+     "fpgallm estimate: error: the engine's ports (2 x 1024 bits at 250 MHz = 64.0 GB/s) exceed the DDR4 "
+     "peak of kv260 (19.2 GB/s); lower --ports, --port-width or --clock-mhz"),
+    (["--lanes", "0"], "fpgallm estimate: error: EngineParams.gemv_lanes must be an integer in [1, 1024], got 0"),
+])
+def test_bad_input(capsys, args, msg):
+    assert _err(capsys, ["smollm2-135m", "--board", "kv260", *args]) == msg
+
+
+def test_compare_lists_same_board_points(capsys):
+    assert main(["estimate", "llama2-7b", "--board", "u280", "--compare"]) == 0
+    out = capsys.readouterr().out
+    assert "published decode results" in out and "arXiv:2410.04466" in out
+    assert "same board (u280" in out and "FlightLLM, U280" in out and "TerEffic, U280" in out
+    assert "best of each platform class" in out
+    # a small model: same-board points only, with the caveat
+    assert main(["estimate", "smollm2-135m", "--board", "u280", "--compare"]) == 0
+    out = capsys.readouterr().out
+    assert "FlightLLM, U280" in out and "only same-board points are listed" in out
+
+
+def test_compare_json(capsys):
+    assert main(["estimate", "llama2-7b", "--board", "vcu128", "--compare", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    works = [p["work"] for p in d["compare"]["same_board"]]
+    assert works == ["EdgeLLM, VCU128"]
+    assert d["compare"]["same_size"] is True
+
+
+def test_report(tmp_path, capsys):
+    out_dir = tmp_path / "rep"
+    assert main(["estimate", "llama2-7b", "--board", "u280", "--report", str(out_dir), "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["report"] == str(out_dir / "index.html")
+    for f in ("index.html", "roofline.png", "resources.png", "tokens_per_j.png", "estimate.json"):
+        p = out_dir / f
+        assert p.is_file() and p.stat().st_size > 0, f
+    for f in ("roofline.png", "resources.png", "tokens_per_j.png"):
+        assert (out_dir / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (out_dir / "index.html").read_text()
+    for img in ("roofline.png", "resources.png", "tokens_per_j.png"):
+        assert f'<img src="{img}"' in page
+    # the page carries the estimate's numbers
+    assert f"{d['tokens_per_s']:.4g}" in page
+    assert f"{d['power']['total_w']:.3g} W" in page
+    assert f"{d['tokens_per_j']:.4g}" in page
+    assert f"{d['cycles']['decode_per_run']:,d}" in page
+    assert "FlightLLM, U280" in page and "arXiv:2410.04466" in page
+    assert json.loads((out_dir / "estimate.json").read_text())["tokens_per_s"] == d["tokens_per_s"]
+
+
+def test_model_file_keeps_its_quantization(capsys):
+    from fpgallm.model.load import package_file
+    from fpgallm.model.spec import PRESETS
+
+    f = package_file(PRESETS["smollm2-135m"])
+    assert main(["estimate", str(f), "--board", "kv260", "--context", "128", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d["weights"] == "Q4_1 (token_embd.weight Q8_0)"
+    # the preset with all-Q4_1 weights differs only in the LM head (tied embedding) bytes
+    assert main(["estimate", "smollm2-135m", "--board", "kv260", "--context", "128", "--json"]) == 0
+    q = json.loads(capsys.readouterr().out)
+    assert q["weights"] == "Q4_1" and q["bytes"]["weights"] < d["bytes"]["weights"]
