@@ -80,17 +80,36 @@ def scheme_format(s: QuantScheme) -> tuple[WeightFormat, int]:
     return (WeightFormat.INT4_GROUP_MIN if s.with_min else WeightFormat.INT4_GROUP), s.group
 
 
-def gemv_params(p: EngineParams, fmt: WeightFormat, group: int) -> GemvParams:
-    """The GEMV configuration of ``p`` for one weight format: the whole memory word
-    (``mem_ports * port_width`` bits) feeds ``gemv_lanes`` lanes each cycle."""
+ACT_EXP_MAX = REG_BITS - 7   # largest exponent of a block-scaled register group (24 -> INT8)
+
+
+def engine_gemv_params(p: EngineParams, fmt: WeightFormat) -> GemvParams:
+    """The GEMV hardware of ``p`` for one weight format: the whole memory word
+    (``mem_ports * port_width`` bits) feeds ``gemv_lanes`` lanes each cycle; block-scaled
+    activations (exponents up to :data:`ACT_EXP_MAX`); grouped formats take the group
+    (32/64/128) per instruction.  ``guard`` is the largest value <= 8 whose row accumulator
+    fits 62 bits (less than 8 only for very long rows, e.g. 14336 columns of INT8)."""
     max_cols = -(-max(p.max_dim, p.max_ffn) // 128) * 128
     max_rows = -(-max(p.max_dim, p.max_ffn, p.max_vocab) // p.gemv_lanes) * p.gemv_lanes
-    try:
-        return GemvParams(fmt=fmt, lanes=p.gemv_lanes, word_bits=p.mem_ports * p.port_width,
-                          group=group, max_cols=max_cols, max_rows=max_rows,
-                          output=GemvOutput.WIDE)
-    except ValueError as e:
-        raise UserError(f"engine GEMV cannot stream {fmt.value}: {e}") from None
+    err = None
+    for guard in range(8, -1, -1):
+        try:
+            return GemvParams(fmt=fmt, lanes=p.gemv_lanes, word_bits=p.mem_ports * p.port_width,
+                              group=128 if fmt.grouped else 0, max_cols=max_cols, max_rows=max_rows,
+                              output=GemvOutput.WIDE, act_exp_max=ACT_EXP_MAX,
+                              runtime_group=fmt.grouped, guard=guard)
+        except ValueError as e:
+            err = e
+            if "accumulator width" not in str(e):
+                break
+    raise UserError(f"engine GEMV cannot stream {fmt.value}: {err}") from None
+
+
+def gemv_params(p: EngineParams, fmt: WeightFormat, group: int) -> GemvParams:
+    """The packing parameters of a ``fmt`` matrix with ``group`` (0: per row) for ``p``:
+    :func:`engine_gemv_params` with the matrix's own group."""
+    hw = engine_gemv_params(p, fmt)
+    return replace(hw, group=group, runtime_group=False)
 
 
 # memory image ------------------------------------------------------------------------------

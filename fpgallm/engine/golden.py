@@ -53,6 +53,7 @@ from fpgallm.units import elementwise as ew_u
 from fpgallm.units import norm as norm_u
 from fpgallm.units import quantize as quant_u
 from fpgallm.units import softmax as softmax_u
+from fpgallm.units import gemv as gemv_u
 from fpgallm.units.gemv import PackedMatrix
 
 W = C.REG_BITS
@@ -145,29 +146,9 @@ EW_MUL = ew_u.ElementwiseParams(op=ew_u.ElementwiseOp.MUL, lanes=1, in_width=W, 
 
 def gemv_blocked(pm: PackedMatrix, q: np.ndarray, exps: np.ndarray, qf: np.ndarray | None = None) -> np.ndarray:
     """GEMV accumulators ``(B, rows)`` for block-scaled INT8 activations ``q`` ``(B, cols)``
-    with exponents ``exps`` ``(B, cols // 32)`` (see the module docstring)."""
-    p = pm.params
-    rows, cols = pm.q.shape
-    ga = C.ACT_GROUP
-    Ga = cols // ga
-    Bn = q.shape[0]
-    wgroups = pm.dm.shape[1]
-    per = (cols // wgroups) // ga
-    if qf is None:
-        qf = pm.q.astype(np.float32)
-    # per 32-column partial dots in float32: every partial sum is an integer below 2**20,
-    # so the result is exact whatever the summation order
-    qf3 = qf.reshape(rows, Ga, ga)
-    xf = q.astype(np.float32).reshape(Bn, Ga, ga)
-    D = np.stack([np.einsum("rgk,gk->rg", qf3, xf[b]) for b in range(Bn)]).astype(np.int64)
-    D = np.left_shift(D, exps[:, None, :].astype(np.int64))
-    D = D.reshape(Bn, rows, wgroups, per).sum(-1)
-    t = round_shift((D * pm.dm[None]) << p.guard, pm.dr[None])
-    if p.fmt.has_min:
-        S = np.left_shift(q.astype(np.int64).reshape(Bn, Ga, ga).sum(-1), exps.astype(np.int64))
-        S = S.reshape(Bn, wgroups, per).sum(-1)
-        t = t + round_shift((S[:, None, :] * pm.mm[None]) << p.guard, pm.mr[None])
-    return t.sum(-1)
+    with exponents ``exps`` ``(B, cols // 32)``: the GEMV unit's own golden
+    :func:`fpgallm.units.gemv.golden_blocked` (the RTL computes it)."""
+    return gemv_u.golden_blocked(pm, q, exps, qf)
 
 
 def embed_row(pm: PackedMatrix, row: int, frac: int) -> np.ndarray:
