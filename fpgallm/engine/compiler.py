@@ -162,12 +162,17 @@ class MemoryImage:
         return out
 
 
+MATRIX_HEADER_BITS = 64   # acc_exp (16, signed) | stripe words per row tile (24) | row tiles (24)
+
+
 def matrix_bytes(pm: PackedMatrix) -> int:
+    """Bytes of a matrix region: one header stripe word, then every row tile in the GEMV's
+    single-stream layout (:meth:`GemvParams.tile_stream_words`; docs/matrix-engines.md,
+    "Matrix in memory"); exactly ``len(x_gemv.matrix_image(pm, params))``."""
     p = pm.params
-    wbytes = pm.rows * pm.cols * p.fmt.bits // 8
-    lane_bits = (p.scale_bits + p.shift_width) * (2 if p.fmt.has_min else 1)
-    sbytes = (pm.rows // p.lanes) * pm.dm.shape[1] * (-(-lane_bits * p.lanes // 8))
-    return wbytes + sbytes
+    wb = p.word_bits // 8
+    header = -(-MATRIX_HEADER_BITS // p.word_bits)
+    return wb * (header + (pm.rows // p.lanes) * p.tile_stream_words(pm.cols))
 
 
 # compiled result ---------------------------------------------------------------------------

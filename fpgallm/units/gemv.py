@@ -262,6 +262,36 @@ class GemvParams:
         if cols <= 0 or cols % unit or cols > self.max_cols:
             raise ValueError(f"cols must be a positive multiple of {unit} <= {self.max_cols}, got {cols}")
 
+    # --- one memory stream of weights and scales (decode engine) ------------------------
+    @property
+    def scale_lane_bits(self) -> int:
+        return (self.scale_bits + self.shift_width) * (2 if self.fmt.has_min else 1)
+
+    @property
+    def scale_beat_bits(self) -> int:
+        """Bits of one ``s`` beat (P lanes)."""
+        return self.lanes * self.scale_lane_bits
+
+    @property
+    def chunk_scales(self) -> int:
+        """Scale beats packed into the scale words of one chunk (see :meth:`tile_stream_words`)."""
+        return max(1, self.word_bits // self.scale_beat_bits)
+
+    @property
+    def chunk_scale_words(self) -> int:
+        """Memory words holding one chunk's scale beats."""
+        return -(-self.chunk_scales * self.scale_beat_bits // self.word_bits)
+
+    def tile_stream_words(self, cols: int, group: int | None = None) -> int:
+        """Memory words of one row tile in the single-stream layout: the tile's groups in
+        chunks of :attr:`chunk_scales`, each chunk its scale words (beats packed from bit 0)
+        followed by the weight words of its groups.  ``group``: the matrix's group (default
+        ``self.group``; the whole row for ``INT8_ROW``)."""
+        group = (group or self.group) if self.fmt.grouped else cols
+        G = cols // group
+        chunks = -(-G // self.chunk_scales)
+        return chunks * self.chunk_scale_words + G * (group // self.k)
+
     # --- layouts ------------------------------------------------------------------------
     def scale_lane_layout(self) -> data.StructLayout:
         fields = {"dm": signed(self.scale_bits), "dr": unsigned(self.shift_width)}

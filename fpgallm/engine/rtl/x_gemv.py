@@ -1,0 +1,537 @@
+"""GEMV execution unit of the decode engine (issue 7), and the matrix memory layout.
+
+``GEMV dst, a, mode, n, m, addr, imm``: ``V[dst][0:n] = shift_to(acc, acc_exp - frac_a + imm[7:0])``
+with ``acc = golden.gemv_blocked(W, V[a][0:m], exps(V[a]))`` for every sequence of the run
+(``cmd.nseq``), bit-exact with :meth:`fpgallm.engine.golden.Machine.op_GEMV`.
+
+Matrix in memory (:func:`matrix_image`, sizes :func:`fpgallm.engine.compiler.matrix_bytes`)
+-----------------------------------------------------------------------------------------
+One stream of stripe words (``W = mem_ports * port_width`` bits, the GEMV's ``word_bits``):
+
+* a header word: bits 15:0 ``acc_exp`` (signed), 39:16 stripe words per row tile, 63:40
+  row tiles (rows padded to the lanes / ``gemv_lanes``);
+* every row tile (``gemv_lanes`` rows) in turn: its groups in *chunks* of
+  ``chunk_scales = W // scale_beat_bits`` groups; a chunk is its scale words (the chunk's scale
+  beats, the :meth:`~fpgallm.units.gemv.PackedMatrix.scale_words` of those groups, packed
+  from bit 0, ``chunk_scale_words`` stripe words) followed by the weight words of its groups
+  (:meth:`~fpgallm.units.gemv.PackedMatrix.weight_words` order).
+
+So the unit reads ONE memory stream in consumption order; a scale word costs one cycle
+of the stream like any other word, so the GEMV streams at ``bytes / (W/8)`` cycles.
+
+Hardware decisions
+------------------
+* **One GEMV datapath per weight format in ``params.weight_formats``, the group chosen at
+  run time.**  The format fixes the multiplier operands (int8, int4, uint4), the MACs per
+  lane (``K = W / (lanes * bits)``: int4 needs twice the multipliers of int8 to keep up with
+  the stream) and the minimum path; the group (32/64/128, ``mode[3:2]``) only changes when
+  the group accumulator closes (a counter compare on :class:`~fpgallm.units.gemv.Gemv`'s
+  ``group_words`` port), so one datapath per format serves every group: 4 datapaths at most,
+  2 for a Q4_1 + Q8_0 model such as SmolLM2-135M (engine ``weight_formats`` should list only
+  what the models need: each datapath costs its multipliers and Verilator build time).  A
+  fully run-time format datapath would share the int4/int8 multipliers but costs a wider
+  multiplier per int4 weight and muxing on the critical path; not done.
+* **Batch**: ``batch`` copies of the datapath of each format share the weight stream: a
+  weight word is fetched once and applied to all ``nseq`` vectors in the same cycle (B x the
+  MACs); the copies run in lockstep (one ``w``/``s`` broadcast, outputs taken together).
+* Activations: ``m`` elements of ``V[a]`` (int8 after ``QUANT``) and their ``m / 32``
+  exponents are loaded into each copy's activation RAM (sequence by sequence, one vector
+  beat per cycle) while the header is fetched.
+* Output: each row tile's ``lanes`` accumulators go through ``shift_to`` (round half up,
+  saturate to 24 bits; a bias stage, then shift and saturate) into a collect buffer of
+  ``C = max(lanes, vector_lanes)`` rows per sequence, double buffered; each chunk is written
+  with one ``vw`` request per sequence.
+
+Timing (no stall; measured in the tests, :meth:`fpgallm.engine.cycles.CycleModel.cost`):
+``max(header fetch, nseq * ceil(m / vector_lanes) load) + tiles * tile_words + pipeline``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream, wiring
+
+from fpgallm.engine import compiler as C
+from fpgallm.engine.isa import Op
+from fpgallm.engine.params import EngineParams
+from fpgallm.engine.rtl import iface
+from fpgallm.hdl.fixed import hdl_saturate
+from fpgallm.units.gemv import Gemv, GemvParams, PackedMatrix
+from fpgallm.units.weights import WeightFormat
+
+__all__ = ["OPS", "Unit", "matrix_image", "MatrixStream", "check_params"]
+
+OPS = (Op.GEMV,)
+
+
+def check_params(p: EngineParams) -> None:
+    """What the GEMV / EMBED units need of ``p`` (ValueError naming the field otherwise)."""
+    W = iface.stripe_bits(p)
+    if W < C.MATRIX_HEADER_BITS:
+        raise ValueError(f"EngineParams: mem_ports * port_width must be >= {C.MATRIX_HEADER_BITS} "
+                         f"bits for the GEMV unit, got {W}")
+    P, L = p.gemv_lanes, p.vector_lanes
+    if P % L and L % P:
+        raise ValueError(f"EngineParams: gemv_lanes {P} and vector_lanes {L} must divide one another")
+    if C.ACT_GROUP % L and L % C.ACT_GROUP:
+        raise ValueError(f"EngineParams.vector_lanes must divide or be a multiple of "
+                         f"{C.ACT_GROUP}, got {L}")
+    for f in p.weight_formats:
+        C.engine_gemv_params(p, f)
+
+
+# --- memory image ----------------------------------------------------------------------------
+
+def matrix_image(pm: PackedMatrix, params: EngineParams) -> bytes:
+    """The bytes of a matrix region (module docstring, "Matrix in memory")."""
+    p = pm.params
+    W = iface.stripe_bits(params)
+    if p.word_bits != W:
+        raise ValueError(f"matrix_image: matrix packed for {p.word_bits}-bit words, the engine "
+                         f"streams {W}-bit stripe words")
+    wb = W // 8
+    P, K, b = p.lanes, p.k, p.fmt.bits
+    rows, cols = pm.q.shape
+    tiles = rows // P
+    G = pm.dm.shape[1]
+    gw = (cols // G) // K
+    spc, sw = p.chunk_scales, p.chunk_scale_words
+    tw = p.tile_stream_words(cols)
+    if tw >= 1 << 24 or tiles >= 1 << 24:
+        raise ValueError(f"matrix_image: {rows} x {cols} too large for the header")
+    hdr = (pm.acc_exp & 0xFFFF) | (tw << 16) | (tiles << 40)
+    nh = -(-C.MATRIX_HEADER_BITS // W)
+    header = hdr.to_bytes(nh * wb, "little")
+    # weight words: (tiles, words, W/8) bytes
+    u = pm.q.astype(np.int64) & ((1 << b) - 1)
+    u = u.reshape(tiles, P, cols // K, K).transpose(0, 2, 1, 3).reshape(tiles, cols // K, P * K)
+    if b == 4:
+        u = u[..., 0::2] | (u[..., 1::2] << 4)
+    wbytes = u.astype(np.uint8)
+    # scale beats: (tiles, G, SB) bits, packed into chunks of spc beats
+    fields = [(pm.dm, p.scale_bits), (pm.dr, p.shift_width)]
+    if p.fmt.has_min:
+        fields += [(pm.mm, p.scale_bits), (pm.mr, p.shift_width)]
+    lane = np.zeros((rows, G), np.int64)
+    off = 0
+    for arr, w in fields:
+        lane |= (np.asarray(arr, np.int64) & ((1 << w) - 1)) << off
+        off += w
+    LB = off
+    bits = ((lane[..., None] >> np.arange(LB)) & 1).astype(np.uint8)           # (rows, G, LB)
+    bits = bits.reshape(tiles, P, G, LB).transpose(0, 2, 1, 3).reshape(tiles, G, P * LB)
+    chunks = -(-G // spc)
+    SB = P * LB
+    sbits = np.zeros((tiles, chunks * spc, SB), np.uint8)
+    sbits[:, :G] = bits
+    sbits = sbits.reshape(tiles, chunks, spc * SB)
+    padded = np.zeros((tiles, chunks, sw * W), np.uint8)
+    padded[..., :spc * SB] = sbits
+    sbytes = np.packbits(padded, axis=-1, bitorder="little")                  # (tiles, chunks, sw*wb)
+    parts = []
+    for c in range(chunks):
+        parts.append(sbytes[:, c])
+        g0, g1 = c * spc, min(G, (c + 1) * spc)
+        parts.append(wbytes[:, g0 * gw:g1 * gw].reshape(tiles, -1))
+    body = np.concatenate(parts, axis=1)
+    assert body.shape[1] == tw * wb
+    return header + body.tobytes()
+
+
+# --- hardware helpers -----------------------------------------------------------------------
+
+def _log2(v: int) -> int:
+    assert v & (v - 1) == 0, v
+    return v.bit_length() - 1
+
+
+class MatrixStream(wiring.Component):
+    """Splits the single memory stream of a matrix body into weight words and scale beats.
+
+    ``i``: stripe words (row tiles in the chunk layout); ``o``: one beat per weight word with
+    the scale beat of its group (``s``, valid for every word of the group) and
+    ``last_group`` (the group's last word: the scale beat is consumed).  ``group_words``
+    (weight words per group) and ``groups`` (groups per row tile) are held during a job;
+    the parser returns to its initial state after every whole row tile.  Scale words are
+    taken one a cycle, weight words pass through combinationally.
+    """
+
+    def __init__(self, gp: GemvParams):
+        self.gp = gp
+        W, SB = gp.word_bits, gp.scale_beat_bits
+        super().__init__({
+            "i": wiring.In(stream.Signature(unsigned(W))),
+            "o": wiring.Out(stream.Signature(data.StructLayout(
+                {"w": unsigned(W), "s": unsigned(SB), "last_group": unsigned(1)}))),
+            "group_words": wiring.In(unsigned(iface.ELEM_BITS)),
+            "groups": wiring.In(unsigned(iface.ELEM_BITS)),
+        })
+
+    def elaborate(self, platform):
+        gp = self.gp
+        W, SB, spc, sw = gp.word_bits, gp.scale_beat_bits, gp.chunk_scales, gp.chunk_scale_words
+        m = Module()
+        scale = Signal(init=1)
+        buf = Signal(sw * W)
+        swc = Signal(range(max(2, sw)))
+        wig = Signal(iface.ELEM_BITS)
+        gic = Signal(range(max(2, spc)))
+        git = Signal(iface.ELEM_BITS)
+        last_word = wig == self.group_words - 1
+        m.d.comb += [self.o.payload.w.eq(self.i.payload), self.o.payload.s.eq(buf[:SB]),
+                     self.o.payload.last_group.eq(last_word)]
+        with m.If(scale):
+            m.d.comb += self.i.ready.eq(1)
+            with m.If(self.i.valid):
+                if sw == 1:
+                    m.d.sync += buf.eq(self.i.payload)
+                else:
+                    m.d.sync += buf.eq(Cat(buf[W:], self.i.payload))
+                    m.d.sync += swc.eq(Mux(swc == sw - 1, 0, swc + 1))
+                with m.If(swc == sw - 1):
+                    m.d.sync += scale.eq(0)
+        with m.Else():
+            m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready)]
+            with m.If(self.i.valid & self.o.ready):
+                with m.If(last_word):
+                    m.d.sync += [wig.eq(0), buf.eq(buf >> SB)]
+                    with m.If(git == self.groups - 1):
+                        m.d.sync += [git.eq(0), gic.eq(0), scale.eq(1)]
+                    with m.Elif(gic == spc - 1):
+                        m.d.sync += [git.eq(git + 1), gic.eq(0), scale.eq(1)]
+                    with m.Else():
+                        m.d.sync += [git.eq(git + 1), gic.eq(gic + 1)]
+                with m.Else():
+                    m.d.sync += wig.eq(wig + 1)
+        return m
+
+
+class XLoader(wiring.Component):
+    """Vector beats (``L`` 24-bit lanes holding int8) and exponent beats -> the Gemv's ``x``
+    stream (K int8 and the exponent of their 32-column group), ``words`` x beats per
+    sequence; ``x_last`` marks a sequence's last word."""
+
+    def __init__(self, p: EngineParams, gp: GemvParams):
+        self.L, self.K = p.vector_lanes, gp.k
+        super().__init__({
+            "vin": wiring.In(stream.Signature(iface.vec_beat_layout(p))),
+            "ein": wiring.In(stream.Signature(iface.exp_beat_layout())),
+            "x": wiring.Out(stream.Signature(gp.x_layout())),
+            "x_last": wiring.Out(1),
+            "words": wiring.In(unsigned(iface.ELEM_BITS)),
+            "clear": wiring.In(1),
+        })
+
+    def elaborate(self, platform):
+        L, K = self.L, self.K
+        m = Module()
+        widx = Signal(iface.ELEM_BITS)
+        epw = C.ACT_GROUP // K          # x words per exponent
+        ec = Signal(range(max(2, epw)))
+        ecur = Signal(iface.EXP_BITS)
+        need_e = ec == 0
+        have = Signal()
+        xbits = Signal(8 * K)
+        last = widx == self.words - 1
+        take = self.x.valid & self.x.ready
+        m.d.comb += [self.x_last.eq(last),
+                     self.x.valid.eq(have & (~need_e | self.ein.valid)),
+                     self.ein.ready.eq(have & need_e & self.x.ready),
+                     self.x.payload.x.as_value().eq(xbits),
+                     self.x.payload.e.eq(Mux(need_e, self.ein.payload.exp, ecur))]
+        with m.If(take):
+            m.d.sync += [widx.eq(Mux(last, 0, widx + 1)), ec.eq(Mux(last | (ec == epw - 1), 0, ec + 1))]
+            with m.If(need_e):
+                m.d.sync += ecur.eq(self.ein.payload.exp)
+        lanes = self.vin.payload.data
+        if L <= K:
+            R = K // L
+            full = Signal()
+            cnt = Signal(range(max(2, R)))
+            buf = Signal(8 * K)
+            m.d.comb += [have.eq(full), xbits.eq(buf), self.vin.ready.eq(~full | take)]
+            with m.If(take):
+                m.d.sync += full.eq(0)
+            with m.If(self.vin.valid & self.vin.ready):
+                for j in range(R):
+                    with m.If(cnt == j):
+                        m.d.sync += buf[j * 8 * L:(j + 1) * 8 * L].eq(Cat(*[lanes[i][:8] for i in range(L)]))
+                with m.If(cnt == R - 1):
+                    m.d.sync += [cnt.eq(0), full.eq(1)]
+                with m.Else():
+                    m.d.sync += cnt.eq(cnt + 1)
+        else:
+            R = L // K
+            j = Signal(range(max(2, R)))
+            m.d.comb += [have.eq(self.vin.valid),
+                         self.vin.ready.eq(take & (last | (j == R - 1)))]
+            for jj in range(R):
+                with m.If(j == jj):
+                    m.d.comb += xbits.eq(Cat(*[lanes[jj * K + i][:8] for i in range(K)]))
+            with m.If(take):
+                m.d.sync += j.eq(Mux(last | (j == R - 1), 0, j + 1))
+        with m.If(self.clear):
+            m.d.sync += [widx.eq(0), ec.eq(0)]
+        return m
+
+
+def shift_params(m: Module, sh, acc_width: int, name: str):
+    """Registers derived from the signed shift ``sh`` of :func:`golden.shift_to`: ``neg``,
+    the right shift ``r = min(-sh, acc_width + 1)`` and the left shift ``l = min(sh, 24)``."""
+    neg = Signal(name=f"{name}_neg")
+    r = Signal(range(acc_width + 2), name=f"{name}_r")
+    lsh = Signal(range(iface.REG_BITS + 1), name=f"{name}_l")
+    m.d.sync += [neg.eq(sh < 0),
+                 r.eq(Mux(-sh > acc_width + 1, acc_width + 1, -sh)),
+                 lsh.eq(Mux(sh > iface.REG_BITS, iface.REG_BITS, sh))]
+    return neg, r, lsh
+
+
+def shift_to_pre(x, neg, r, acc_width: int):
+    """Stage 1 of ``shift_to``: add the rounding bias (right shift) or clip to 24 bits + 1."""
+    lim = 1 << (iface.REG_BITS - 1)
+    bias = (Const(1, unsigned(acc_width + 2)) << r) >> 1
+    clipped = Mux(x > lim, lim, Mux(x < -lim, -lim, x))
+    return Mux(neg, x + bias, clipped)
+
+
+def shift_to_post(pre, neg, r, lsh):
+    """Stage 2 of ``shift_to``: shift and saturate to 24 bits."""
+    return Mux(neg, hdl_saturate(pre.as_signed() >> r, iface.REG_BITS),
+               hdl_saturate(pre.as_signed() << lsh, iface.REG_BITS))
+
+
+# --- the unit ---------------------------------------------------------------------------------
+
+class Unit(wiring.Component):
+    """GEMV execution unit (module docstring).  Contract: :mod:`fpgallm.engine.rtl.iface`."""
+
+    def __init__(self, params: EngineParams):
+        check_params(params)
+        self.params = params
+        self.gps = {f: C.engine_gemv_params(params, f) for f in params.weight_formats}
+        super().__init__(iface.exec_signature(params))
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        W, WB = iface.stripe_bits(p), iface.stripe_bits(p) // 8
+        P, L, B = p.gemv_lanes, p.vector_lanes, p.batch
+        CH = max(P, L)                 # rows per collect chunk
+        TPC = CH // P                  # row tiles per chunk
+        AW = max(gp.acc_width for gp in self.gps.values())
+        cmd = self.cmd.payload
+
+        # --- instruction registers ------------------------------------------------------
+        busy = Signal()
+        dst, a = Signal(4), Signal(4)
+        fcode, gcode = Signal(2), Signal(2)
+        n, mcols = Signal(iface.ELEM_BITS), Signal(iface.ELEM_BITS)
+        addr = Signal(iface.ADDR_BITS)
+        imm8, frac_a = Signal(8), Signal(iface.FRAC_BITS)
+        nseq = Signal(4)
+        tiles = Signal(iface.ELEM_BITS)
+        start = Signal()
+        m.d.comb += self.cmd.ready.eq(~busy)
+        m.d.sync += start.eq(0)
+        with m.If(self.cmd.valid & ~busy):
+            ins = cmd.ins
+            m.d.sync += [busy.eq(1), start.eq(1), dst.eq(ins.dst), a.eq(ins.a),
+                         fcode.eq(ins.mode[:2]), gcode.eq(ins.mode[2:4]), n.eq(ins.n),
+                         mcols.eq(ins.m), addr.eq(ins.addr), imm8.eq(ins.imm[:8]),
+                         frac_a.eq(cmd.frac_a), nseq.eq(cmd.nseq),
+                         tiles.eq((ins.n + P - 1) // P)]
+
+        # --- datapaths per format -------------------------------------------------------
+        fsel, gemvs, mss, lds = {}, {}, {}, {}
+        for f, gp in self.gps.items():
+            fsel[f] = Signal(name=f"sel_{f.name}")
+            m.d.comb += fsel[f].eq(busy & (fcode == C.WFMT_CODE[f]))
+            gemvs[f] = [Gemv(gp) for _ in range(B)]
+            for b, g in enumerate(gemvs[f]):
+                m.submodules[f"gemv_{f.name}_{b}"] = g
+            mss[f] = m.submodules[f"ms_{f.name}"] = MatrixStream(gp)
+            lds[f] = m.submodules[f"ld_{f.name}"] = XLoader(p, gp)
+            kl = _log2(gp.k)
+            cols_words = mcols >> kl
+            if f.grouped:
+                # group = 32 << (gcode - 1): words per group and groups per row tile
+                gwords = Mux(gcode == 1, 32 >> kl, Mux(gcode == 2, 64 >> kl, 128 >> kl))
+                groups = Mux(gcode == 1, mcols >> 5, Mux(gcode == 2, mcols >> 6, mcols >> 7))
+            else:
+                gwords, groups = cols_words, 1
+            m.d.comb += [mss[f].group_words.eq(gwords), mss[f].groups.eq(groups),
+                         lds[f].words.eq(cols_words), lds[f].clear.eq(start)]
+            for g in gemvs[f]:
+                m.d.comb += [g.cols_words.eq(cols_words), g.row_tiles.eq(tiles),
+                             g.out_mult.eq(0), g.out_shift.eq(0)]
+                if gp.runtime_group:
+                    m.d.comb += g.group_words.eq(gwords)
+
+        # --- memory: header, then the body stream ---------------------------------------
+        acc_exp = Signal(signed(16))
+        tw = Signal(24)
+        body = Signal(iface.BEATS_BITS)
+        sh = Signal(signed(18))
+        with m.FSM(name="mem"):
+            with m.State("IDLE"):
+                with m.If(start):
+                    m.next = "HREQ"
+            with m.State("HREQ"):
+                m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(addr),
+                             self.mr.req.payload.beats.eq(1)]
+                with m.If(self.mr.req.ready):
+                    m.next = "HDAT"
+            with m.State("HDAT"):
+                m.d.comb += self.mr.data.ready.eq(1)
+                with m.If(self.mr.data.valid):
+                    d = self.mr.data.payload.data
+                    m.d.sync += [acc_exp.eq(d[:16].as_signed()), tw.eq(d[16:40])]
+                    m.next = "MUL"
+            with m.State("MUL"):
+                m.d.sync += [body.eq(tiles * tw), sh.eq(acc_exp - frac_a + imm8)]
+                m.next = "BREQ"
+            with m.State("BREQ"):
+                m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(addr + WB),
+                             self.mr.req.payload.beats.eq(body)]
+                with m.If(self.mr.req.ready):
+                    m.next = "BODY"
+            with m.State("BODY"):
+                for f in self.gps:
+                    with m.If(fsel[f]):
+                        m.d.comb += [mss[f].i.valid.eq(self.mr.data.valid),
+                                     mss[f].i.payload.eq(self.mr.data.payload.data),
+                                     self.mr.data.ready.eq(mss[f].i.ready)]
+                with m.If(~busy):
+                    m.next = "IDLE"
+
+        # weights and scales broadcast to the active copies (lockstep)
+        for f in self.gps:
+            ms = mss[f]
+            rdy = [gemvs[f][b].w.ready | (b >= nseq) for b in range(B)]
+            all_ready = Signal(name=f"wrdy_{f.name}")
+            m.d.comb += [all_ready.eq(Cat(*rdy).all()), ms.o.ready.eq(all_ready & fsel[f])]
+            for b, g in enumerate(gemvs[f]):
+                m.d.comb += [g.w.valid.eq(ms.o.valid & all_ready & (b < nseq) & fsel[f]),
+                             g.w.payload.as_value().eq(ms.o.payload.w),
+                             g.s.valid.eq(ms.o.valid & fsel[f]),
+                             g.s.payload.as_value().eq(ms.o.payload.s)]
+
+        # --- activations: one vector read and one exponent read per sequence -----------
+        vq, eq_ = Signal(4), Signal(4)
+        lseq = Signal(3)
+        with m.If(start):
+            m.d.sync += [vq.eq(0), eq_.eq(0), lseq.eq(0)]
+        m.d.comb += [self.vra.req.valid.eq(busy & ~start & (vq < nseq)),
+                     self.vra.req.payload.reg.eq(a), self.vra.req.payload.seq.eq(vq),
+                     self.vra.req.payload.start.eq(0), self.vra.req.payload.count.eq(mcols),
+                     self.era.req.valid.eq(busy & ~start & (eq_ < nseq)),
+                     self.era.req.payload.reg.eq(a), self.era.req.payload.seq.eq(eq_),
+                     self.era.req.payload.start.eq(0), self.era.req.payload.count.eq(mcols >> 5)]
+        with m.If(self.vra.req.valid & self.vra.req.ready):
+            m.d.sync += vq.eq(vq + 1)
+        with m.If(self.era.req.valid & self.era.req.ready):
+            m.d.sync += eq_.eq(eq_ + 1)
+        for f in self.gps:
+            ld = lds[f]
+            with m.If(fsel[f]):
+                m.d.comb += [ld.vin.valid.eq(self.vra.data.valid), ld.vin.payload.eq(self.vra.data.payload),
+                             self.vra.data.ready.eq(ld.vin.ready),
+                             ld.ein.valid.eq(self.era.data.valid), ld.ein.payload.eq(self.era.data.payload),
+                             self.era.data.ready.eq(ld.ein.ready)]
+                for b, g in enumerate(gemvs[f]):
+                    m.d.comb += [g.x.valid.eq(ld.x.valid & (lseq == b)), g.x.payload.eq(ld.x.payload)]
+                    with m.If(lseq == b):
+                        m.d.comb += ld.x.ready.eq(g.x.ready)
+                with m.If(ld.x.valid & ld.x.ready & ld.x_last):
+                    m.d.sync += lseq.eq(lseq + 1)
+
+        # --- outputs: take a row tile of every active copy, shift_to, collect, write ------
+        neg, rsh, lsh = shift_params(m, sh, AW, "cv")
+        o_valid = Signal()
+        o_acc = [[Signal(signed(AW), name=f"oacc{b}_{i}") for i in range(P)] for b in range(B)]
+        o_ready = Signal()
+        for f in self.gps:
+            with m.If(fsel[f]):
+                m.d.comb += o_valid.eq(Cat(*[gemvs[f][b].o.valid | (b >= nseq) for b in range(B)]).all())
+                for b in range(B):
+                    m.d.comb += gemvs[f][b].o.ready.eq(o_ready & o_valid & (b < nseq))
+                    for i in range(P):
+                        m.d.comb += o_acc[b][i].eq(gemvs[f][b].o.payload[i])
+        s1v = Signal()
+        s1 = [[Signal(signed(AW + 2), name=f"s1_{b}_{i}") for i in range(P)] for b in range(B)]
+        col_full = Signal()
+        s1_move = s1v & ~col_full
+        m.d.comb += o_ready.eq(~s1v | s1_move)
+        with m.If(o_valid & o_ready):
+            m.d.sync += s1v.eq(1)
+            for b in range(B):
+                for i in range(P):
+                    m.d.sync += s1[b][i].eq(shift_to_pre(o_acc[b][i], neg, rsh, AW))
+        with m.Elif(s1_move):
+            m.d.sync += s1v.eq(0)
+        col = [[Signal(signed(iface.REG_BITS), name=f"col{b}_{i}") for i in range(CH)] for b in range(B)]
+        tin = Signal(range(max(2, TPC)))
+        otile = Signal(iface.ELEM_BITS)
+        with m.If(start):
+            m.d.sync += [otile.eq(0), tin.eq(0), col_full.eq(0)]
+        with m.If(s1_move):
+            for t in range(TPC):
+                with m.If(tin == t):
+                    for b in range(B):
+                        for i in range(P):
+                            m.d.sync += col[b][t * P + i].eq(shift_to_post(s1[b][i], neg, rsh, lsh))
+            m.d.sync += otile.eq(otile + 1)
+            with m.If((tin == TPC - 1) | (otile == tiles - 1)):
+                m.d.sync += [tin.eq(0), col_full.eq(1)]
+            with m.Else():
+                m.d.sync += tin.eq(tin + 1)
+
+        # write buffer and the two write FSMs (requests, data beats)
+        wbusy = Signal()
+        wbuf = [[Signal(signed(iface.REG_BITS), name=f"wbuf{b}_{i}") for i in range(CH)] for b in range(B)]
+        wstart = Signal(iface.ELEM_BITS + 1)
+        rq_b, d_b = Signal(4), Signal(4)
+        d_j = Signal(range(max(2, CH // L)))
+        rq_done, d_done = Signal(), Signal()
+        wcount = Signal(iface.ELEM_BITS + 1)
+        m.d.comb += wcount.eq(Mux(n - wstart > CH, CH, n - wstart))
+        with m.If(start):
+            m.d.sync += [wbusy.eq(0), wstart.eq(0)]
+        with m.If(col_full & ~wbusy):
+            m.d.sync += [wbusy.eq(1), col_full.eq(0), rq_b.eq(0), d_b.eq(0), d_j.eq(0),
+                         rq_done.eq(0), d_done.eq(0)]
+            for b in range(B):
+                for i in range(CH):
+                    m.d.sync += wbuf[b][i].eq(col[b][i])
+        vw = self.vw
+        m.d.comb += [vw.req.valid.eq(wbusy & ~rq_done), vw.req.payload.reg.eq(dst),
+                     vw.req.payload.seq.eq(rq_b), vw.req.payload.start.eq(wstart),
+                     vw.req.payload.count.eq(wcount)]
+        with m.If(vw.req.valid & vw.req.ready):
+            m.d.sync += rq_b.eq(rq_b + 1)
+            with m.If(rq_b == nseq - 1):
+                m.d.sync += rq_done.eq(1)
+        beat_last = (d_j + 1) * L >= wcount
+        m.d.comb += [vw.data.valid.eq(wbusy & ~d_done), vw.data.payload.last.eq(beat_last)]
+        for b in range(B):
+            for jj in range(CH // L):
+                with m.If((d_b == b) & (d_j == jj)):
+                    for i in range(L):
+                        m.d.comb += vw.data.payload.data[i].eq(wbuf[b][jj * L + i])
+        with m.If(vw.data.valid & vw.data.ready):
+            with m.If(beat_last):
+                m.d.sync += [d_j.eq(0), d_b.eq(d_b + 1)]
+                with m.If(d_b == nseq - 1):
+                    m.d.sync += d_done.eq(1)
+            with m.Else():
+                m.d.sync += d_j.eq(d_j + 1)
+        finished = Signal()
+        m.d.comb += finished.eq(wbusy & rq_done & d_done)
+        with m.If(finished):
+            m.d.sync += [wbusy.eq(0), wstart.eq(wstart + CH)]
+            with m.If(wstart + CH >= n):
+                m.d.comb += self.done.eq(1)
+                m.d.sync += busy.eq(0)
+        return m

@@ -1,0 +1,116 @@
+"""x_gemv / x_embed against the golden engine's arithmetic, in Amaranth's Python simulator
+with Python models of the ports (tests/engine/rtl/portsim.py), and the matrix image layout."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fpgallm.engine import compiler as C
+from fpgallm.engine import golden as G
+from fpgallm.engine.isa import Instruction, Op
+from fpgallm.engine.params import EngineParams
+from fpgallm.engine.rtl import x_gemv
+from fpgallm.units import gemv as gemv_u
+from fpgallm.units.weights import WeightFormat
+from tests.engine.rtl.portsim import cmd, run_unit
+
+F = WeightFormat
+# background port models are closed mid-await when the simulation ends
+pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+
+
+def small_params(fmts, batch=1, lanes=2, port_width=128, mem_ports=1, vlanes=4):
+    return EngineParams(gemv_lanes=lanes, mem_ports=mem_ports, port_width=port_width, max_dim=256,
+                        max_ffn=256, max_vocab=256, vregs=8, batch=batch, vector_lanes=vlanes,
+                        weight_formats=tuple(fmts), max_context=16, mem_bytes=1 << 20)
+
+
+def random_matrix(p: EngineParams, fmt, group, rows, cols, rng):
+    gp = C.gemv_params(p, fmt, group)
+    w = rng.standard_normal((rows, cols)) * np.exp2(rng.uniform(-6, 0, size=(rows, 1)))
+    pad = (-rows) % gp.lanes
+    w = np.concatenate([w, np.zeros((pad, cols))])
+    return gemv_u.quantize(gp, w)
+
+
+def random_activation(B, cols, rng):
+    x = rng.integers(-128, 128, size=(B, cols))
+    e = rng.integers(0, C.ACT_EXP_MAX + 1, size=(B, cols // 32))
+    x[:, :7] = -128
+    return x, e
+
+
+def words_from_image(img: bytes, W: int) -> list[int]:
+    wb = W // 8
+    return [int.from_bytes(img[i:i + wb], "little") for i in range(0, len(img), wb)]
+
+
+@pytest.mark.parametrize("fmt,group", [(F.INT8_ROW, 0), (F.INT8_GROUP, 32), (F.INT4_GROUP, 64),
+                                       (F.INT4_GROUP_MIN, 32), (F.INT4_GROUP_MIN, 128)])
+@pytest.mark.parametrize("lanes,port_width", [(2, 128), (8, 256)])
+def test_matrix_image_layout(fmt, group, lanes, port_width):
+    """The image is the header, then per row tile chunks of (scale words, weight words), the
+    packer's words in order; its size is compiler.matrix_bytes."""
+    rng = np.random.default_rng(3)
+    p = small_params([fmt], lanes=lanes, port_width=port_width)
+    pm = random_matrix(p, fmt, group, 3 * lanes, 256, rng)
+    img = x_gemv.matrix_image(pm, p)
+    assert len(img) == C.matrix_bytes(pm)
+    gp = pm.params
+    W = gp.word_bits
+    words = words_from_image(img, W)
+    hdr = words[0]
+    tw = gp.tile_stream_words(pm.cols)
+    assert (hdr & 0xFFFF) == pm.acc_exp & 0xFFFF and (hdr >> 16) & 0xFFFFFF == tw
+    assert hdr >> 40 == pm.rows // gp.lanes
+    ww, sw = pm.weight_words(), pm.scale_words()
+    G_ = pm.dm.shape[1]
+    gw = pm.cols // G_ // gp.k
+    SB = gp.scale_beat_bits
+    pos = 1
+    for t in range(pm.rows // gp.lanes):
+        for c in range(-(-G_ // gp.chunk_scales)):
+            sc = 0
+            for i in range(gp.chunk_scale_words):
+                sc |= words[pos + i] << (i * W)
+            pos += gp.chunk_scale_words
+            for gi in range(c * gp.chunk_scales, min(G_, (c + 1) * gp.chunk_scales)):
+                assert (sc >> ((gi - c * gp.chunk_scales) * SB)) & ((1 << SB) - 1) == sw[t * G_ + gi]
+                for j in range(gw):
+                    assert words[pos] == ww[t * (pm.cols // gp.k) + gi * gw + j]
+                    pos += 1
+    assert pos == len(words)
+
+
+def gemv_case(p, fmt, group, rows, cols, B, rng, frac_a=9, imm=12):
+    pm = random_matrix(p, fmt, group, rows, cols, rng)
+    x, e = random_activation(B, cols, rng)
+    img = x_gemv.matrix_image(pm, p)
+    acc = G.gemv_blocked(pm, x, e)[:, :rows]
+    want = G.shift_to(acc, pm.acc_exp - frac_a + imm)
+    ins = Instruction(Op.GEMV, dst=3, a=1, mode=C.wmode(fmt, group), n=rows, m=cols, addr=0, imm=imm)
+    vregs = {(1, b): x[b] for b in range(B)}
+    exps = {(1, b): e[b] for b in range(B)}
+    return pm, img, ins, vregs, exps, want
+
+
+@pytest.mark.parametrize("fmt,group,rows,cols,lanes,vlanes,stall", [
+    (F.INT8_GROUP, 32, 6, 64, 2, 4, 0.0),
+    (F.INT8_ROW, 0, 5, 96, 2, 4, 0.3),
+    (F.INT4_GROUP, 64, 8, 128, 2, 8, 0.0),
+    (F.INT4_GROUP_MIN, 32, 7, 96, 4, 2, 0.3),
+    (F.INT4_GROUP_MIN, 128, 4, 128, 2, 4, 0.0),
+])
+def test_gemv_unit_pysim(fmt, group, rows, cols, lanes, vlanes, stall):
+    seed = 11
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    p = small_params([fmt], lanes=lanes, vlanes=vlanes)
+    pm, img, ins, vregs, exps, want = gemv_case(p, fmt, group, rows, cols, 1, rng)
+    unit = x_gemv.Unit(p)
+    ports, cycles = run_unit(unit, p, [cmd(p, ins, frac_a=9)], img, vregs, exps, stall=stall, seed=seed)
+    got = ports.vregs[(3, 0)][:rows]
+    bad = np.flatnonzero(got != want[0])
+    assert bad.size == 0, f"row {bad[0]}: rtl {got[bad[0]]} golden {want[0][bad[0]]}"
+    print("cycles", cycles)
