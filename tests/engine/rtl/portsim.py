@@ -119,6 +119,8 @@ def run_unit(unit, params, cmds: list[dict], mem: bytes, vregs: dict, exps: dict
                 if ctx.get(unit.done):
                     break
             cycles.append(n + 1)
+        for _ in range(4):      # let the port models record the last beats
+            await ctx.tick()
 
     sim.add_testbench(driver)
     async def p_mem(ctx):
