@@ -272,25 +272,20 @@ class GemvParams:
         """Bits of one ``s`` beat (P lanes)."""
         return self.lanes * self.scale_lane_bits
 
-    @property
-    def chunk_scales(self) -> int:
-        """Scale beats packed into the scale words of one chunk (see :meth:`tile_stream_words`)."""
-        return max(1, self.word_bits // self.scale_beat_bits)
-
-    @property
-    def chunk_scale_words(self) -> int:
-        """Memory words holding one chunk's scale beats."""
-        return -(-self.chunk_scales * self.scale_beat_bits // self.word_bits)
+    def scale_words_before(self, g: int) -> int:
+        """Scale words of a row tile's stream that precede group ``g``'s weight words: the
+        tile's scale beats form one bit stream (beat ``g`` at bit ``g * scale_beat_bits``),
+        cut into memory words, each inserted just before the first group that needs it."""
+        return -(-(g + 1) * self.scale_beat_bits // self.word_bits)
 
     def tile_stream_words(self, cols: int, group: int | None = None) -> int:
-        """Memory words of one row tile in the single-stream layout: the tile's groups in
-        chunks of :attr:`chunk_scales`, each chunk its scale words (beats packed from bit 0)
-        followed by the weight words of its groups.  ``group``: the matrix's group (default
-        ``self.group``; the whole row for ``INT8_ROW``)."""
+        """Memory words of one row tile in the single-stream layout (weights of all its
+        groups plus ``ceil(groups * scale_beat_bits / word_bits)`` scale words, see
+        :meth:`scale_words_before`).  ``group``: the matrix's group (default ``self.group``;
+        the whole row for ``INT8_ROW``)."""
         group = (group or self.group) if self.fmt.grouped else cols
         G = cols // group
-        chunks = -(-G // self.chunk_scales)
-        return chunks * self.chunk_scale_words + G * (group // self.k)
+        return self.scale_words_before(G - 1) + G * (group // self.k)
 
     # --- layouts ------------------------------------------------------------------------
     def scale_lane_layout(self) -> data.StructLayout:

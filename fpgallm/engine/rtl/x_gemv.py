@@ -10,11 +10,14 @@ One stream of stripe words (``W = mem_ports * port_width`` bits, the GEMV's ``wo
 
 * a header word: bits 15:0 ``acc_exp`` (signed), 39:16 stripe words per row tile, 63:40
   row tiles (rows padded to the lanes / ``gemv_lanes``);
-* every row tile (``gemv_lanes`` rows) in turn: its groups in *chunks* of
-  ``chunk_scales = W // scale_beat_bits`` groups; a chunk is its scale words (the chunk's scale
-  beats, the :meth:`~fpgallm.units.gemv.PackedMatrix.scale_words` of those groups, packed
-  from bit 0, ``chunk_scale_words`` stripe words) followed by the weight words of its groups
-  (:meth:`~fpgallm.units.gemv.PackedMatrix.weight_words` order).
+* every row tile (``gemv_lanes`` rows) in turn: the weight words of its groups
+  (:meth:`~fpgallm.units.gemv.PackedMatrix.weight_words` order), with the tile's scale
+  beats (:meth:`~fpgallm.units.gemv.PackedMatrix.scale_words`, ``scale_beat_bits`` each)
+  concatenated into one bit stream, cut into stripe words, and each such *scale word*
+  placed just before the first group whose beat it completes
+  (:meth:`~fpgallm.units.gemv.GemvParams.scale_words_before`): no padding but at the end
+  of a tile, so the scales cost ``ceil(groups * scale_beat_bits / W)`` words per tile
+  (SmolLM2's Q4_1 at 8 lanes x 1024 bits: 5.1 bits per weight, GGUF's is 5.0).
 
 So the unit reads ONE memory stream in consumption order; a scale word costs one cycle
 of the stream like any other word, so the GEMV streams at ``bytes / (W/8)`` cycles.
@@ -78,7 +81,11 @@ def check_params(p: EngineParams) -> None:
         raise ValueError(f"EngineParams.vector_lanes must divide or be a multiple of "
                          f"{C.ACT_GROUP}, got {L}")
     for f in p.weight_formats:
-        C.engine_gemv_params(p, f)
+        gp = C.engine_gemv_params(p, f)
+        if gp.scale_beat_bits > W:
+            raise ValueError(f"EngineParams: gemv_lanes {P} x {gp.scale_lane_bits} scale bits of "
+                             f"{f.value} = {gp.scale_beat_bits} must fit one stripe word "
+                             f"(mem_ports * port_width = {W})")
 
 
 # --- memory image ----------------------------------------------------------------------------
@@ -96,7 +103,6 @@ def matrix_image(pm: PackedMatrix, params: EngineParams) -> bytes:
     tiles = rows // P
     G = pm.dm.shape[1]
     gw = (cols // G) // K
-    spc, sw = p.chunk_scales, p.chunk_scale_words
     tw = p.tile_stream_words(cols)
     if tw >= 1 << 24 or tiles >= 1 << 24:
         raise ValueError(f"matrix_image: {rows} x {cols} too large for the header")
@@ -109,7 +115,7 @@ def matrix_image(pm: PackedMatrix, params: EngineParams) -> bytes:
     if b == 4:
         u = u[..., 0::2] | (u[..., 1::2] << 4)
     wbytes = u.astype(np.uint8)
-    # scale beats: (tiles, G, SB) bits, packed into chunks of spc beats
+    # scale beats: one bit stream per row tile, (tiles, S words, W/8) bytes
     fields = [(pm.dm, p.scale_bits), (pm.dr, p.shift_width)]
     if p.fmt.has_min:
         fields += [(pm.mm, p.scale_bits), (pm.mr, p.shift_width)]
@@ -119,23 +125,25 @@ def matrix_image(pm: PackedMatrix, params: EngineParams) -> bytes:
         lane |= (np.asarray(arr, np.int64) & ((1 << w) - 1)) << off
         off += w
     LB = off
-    bits = ((lane[..., None] >> np.arange(LB)) & 1).astype(np.uint8)           # (rows, G, LB)
-    bits = bits.reshape(tiles, P, G, LB).transpose(0, 2, 1, 3).reshape(tiles, G, P * LB)
-    chunks = -(-G // spc)
     SB = P * LB
-    sbits = np.zeros((tiles, chunks * spc, SB), np.uint8)
-    sbits[:, :G] = bits
-    sbits = sbits.reshape(tiles, chunks, spc * SB)
-    padded = np.zeros((tiles, chunks, sw * W), np.uint8)
-    padded[..., :spc * SB] = sbits
-    sbytes = np.packbits(padded, axis=-1, bitorder="little")                  # (tiles, chunks, sw*wb)
-    parts = []
-    for c in range(chunks):
-        parts.append(sbytes[:, c])
-        g0, g1 = c * spc, min(G, (c + 1) * spc)
-        parts.append(wbytes[:, g0 * gw:g1 * gw].reshape(tiles, -1))
-    body = np.concatenate(parts, axis=1)
-    assert body.shape[1] == tw * wb
+    S = p.scale_words_before(G - 1)
+    bits = ((lane[..., None] >> np.arange(LB)) & 1).astype(np.uint8)           # (rows, G, LB)
+    bits = bits.reshape(tiles, P, G, LB).transpose(0, 2, 1, 3).reshape(tiles, G * SB)
+    padded = np.zeros((tiles, S * W), np.uint8)
+    padded[:, :G * SB] = bits
+    sbytes = np.packbits(padded, axis=-1, bitorder="little").reshape(tiles, S, wb)
+    # the order of one tile's words: scale word j just before the first group needing it
+    order = []
+    done = 0
+    for g in range(G):
+        need = p.scale_words_before(g)
+        order += [("s", j) for j in range(done, need)]
+        done = need
+        order += [("w", g * gw + j) for j in range(gw)]
+    allw = np.concatenate([sbytes, wbytes], axis=1)
+    idx = np.array([j if kind == "s" else S + j for kind, j in order], np.int64)
+    body = allw[:, idx]
+    assert body.shape[1] == tw
     return header + body.tobytes()
 
 
@@ -149,17 +157,24 @@ def _log2(v: int) -> int:
 class MatrixStream(wiring.Component):
     """Splits the single memory stream of a matrix body into weight words and scale beats.
 
-    ``i``: stripe words (row tiles in the chunk layout); ``o``: one beat per weight word with
-    the scale beat of its group (``s``, valid for every word of the group) and
-    ``last_group`` (the group's last word: the scale beat is consumed).  ``group_words``
-    (weight words per group) and ``groups`` (groups per row tile) are held during a job;
-    the parser returns to its initial state after every whole row tile.  Scale words are
-    taken one a cycle, weight words pass through combinationally.
+    ``i``: stripe words (row tiles in the layout of :func:`matrix_image`); ``o``: one beat per
+    weight word with the scale beat of its group (``s``, valid for every word of the group)
+    and ``last_group`` (the group's last word: the scale beat is consumed).  Scale words are
+    recognised by the same rule the image is written with: before a group's first word, a
+    word is a scale word while fewer than ``scale_beat_bits`` scale bits are buffered.  The
+    buffer is two words and a bit pointer (``scale_beat_bits <= W``).  ``group_words``
+    (weight words per group) and ``groups`` (groups per row tile) are held during a job; the
+    parser returns to its initial state after every whole row tile.  A scale word takes one
+    cycle of the stream, weight words pass through combinationally.
     """
 
     def __init__(self, gp: GemvParams):
         self.gp = gp
         W, SB = gp.word_bits, gp.scale_beat_bits
+        if SB > W:
+            raise ValueError(f"MatrixStream: a scale beat ({gp.lanes} lanes x {gp.scale_lane_bits} "
+                             f"bits = {SB}) must fit one {W}-bit stripe word; lower gemv_lanes "
+                             f"or widen the memory")
         super().__init__({
             "i": wiring.In(stream.Signature(unsigned(W))),
             "o": wiring.Out(stream.Signature(data.StructLayout(
@@ -170,38 +185,41 @@ class MatrixStream(wiring.Component):
 
     def elaborate(self, platform):
         gp = self.gp
-        W, SB, spc, sw = gp.word_bits, gp.scale_beat_bits, gp.chunk_scales, gp.chunk_scale_words
+        W, SB = gp.word_bits, gp.scale_beat_bits
         m = Module()
-        scale = Signal(init=1)
-        buf = Signal(sw * W)
-        swc = Signal(range(max(2, sw)))
-        wig = Signal(iface.ELEM_BITS)
-        gic = Signal(range(max(2, spc)))
-        git = Signal(iface.ELEM_BITS)
+        b0, b1 = Signal(W), Signal(W)
+        nw = Signal(2)                       # buffered scale words
+        ptr = Signal(range(W))               # next scale bit in b0
+        wig = Signal(iface.ELEM_BITS)        # word in group
+        git = Signal(iface.ELEM_BITS)        # group in tile
+        avail = Signal(range(2 * W + 1))
+        m.d.comb += avail.eq(nw * W - ptr)
+        need_scale = (wig == 0) & (avail < SB)
         last_word = wig == self.group_words - 1
-        m.d.comb += [self.o.payload.w.eq(self.i.payload), self.o.payload.s.eq(buf[:SB]),
+        m.d.comb += [self.o.payload.w.eq(self.i.payload),
+                     self.o.payload.s.eq((Cat(b0, b1) >> ptr)[:SB]),
                      self.o.payload.last_group.eq(last_word)]
-        with m.If(scale):
+        with m.If(need_scale):
             m.d.comb += self.i.ready.eq(1)
             with m.If(self.i.valid):
-                if sw == 1:
-                    m.d.sync += buf.eq(self.i.payload)
-                else:
-                    m.d.sync += buf.eq(Cat(buf[W:], self.i.payload))
-                    m.d.sync += swc.eq(Mux(swc == sw - 1, 0, swc + 1))
-                with m.If(swc == sw - 1):
-                    m.d.sync += scale.eq(0)
+                with m.If(nw == 0):
+                    m.d.sync += b0.eq(self.i.payload)
+                with m.Else():
+                    m.d.sync += b1.eq(self.i.payload)
+                m.d.sync += nw.eq(nw + 1)
         with m.Else():
             m.d.comb += [self.o.valid.eq(self.i.valid), self.i.ready.eq(self.o.ready)]
             with m.If(self.i.valid & self.o.ready):
                 with m.If(last_word):
-                    m.d.sync += [wig.eq(0), buf.eq(buf >> SB)]
+                    m.d.sync += wig.eq(0)
                     with m.If(git == self.groups - 1):
-                        m.d.sync += [git.eq(0), gic.eq(0), scale.eq(1)]
-                    with m.Elif(gic == spc - 1):
-                        m.d.sync += [git.eq(git + 1), gic.eq(0), scale.eq(1)]
+                        m.d.sync += [git.eq(0), ptr.eq(0), nw.eq(0)]
                     with m.Else():
-                        m.d.sync += [git.eq(git + 1), gic.eq(gic + 1)]
+                        m.d.sync += git.eq(git + 1)
+                        with m.If(ptr + SB >= W):
+                            m.d.sync += [b0.eq(b1), nw.eq(nw - 1), ptr.eq(ptr + SB - W)]
+                        with m.Else():
+                            m.d.sync += ptr.eq(ptr + SB)
                 with m.Else():
                     m.d.sync += wig.eq(wig + 1)
         return m

@@ -70,16 +70,16 @@ def test_matrix_image_layout(fmt, group, lanes, port_width):
     SB = gp.scale_beat_bits
     pos = 1
     for t in range(pm.rows // gp.lanes):
-        for c in range(-(-G_ // gp.chunk_scales)):
-            sc = 0
-            for i in range(gp.chunk_scale_words):
-                sc |= words[pos + i] << (i * W)
-            pos += gp.chunk_scale_words
-            for gi in range(c * gp.chunk_scales, min(G_, (c + 1) * gp.chunk_scales)):
-                assert (sc >> ((gi - c * gp.chunk_scales) * SB)) & ((1 << SB) - 1) == sw[t * G_ + gi]
-                for j in range(gw):
-                    assert words[pos] == ww[t * (pm.cols // gp.k) + gi * gw + j]
-                    pos += 1
+        sbits, nbits = 0, 0     # the tile's scale bit stream, as read so far
+        for gi in range(G_):
+            while nbits < (gi + 1) * SB:
+                sbits |= words[pos] << nbits
+                nbits += W
+                pos += 1
+            assert (sbits >> (gi * SB)) & ((1 << SB) - 1) == sw[t * G_ + gi], (t, gi)
+            for j in range(gw):
+                assert words[pos] == ww[t * (pm.cols // gp.k) + gi * gw + j], (t, gi, j)
+                pos += 1
     assert pos == len(words)
 
 
@@ -95,18 +95,19 @@ def gemv_case(p, fmt, group, rows, cols, B, rng, frac_a=9, imm=12):
     return pm, img, ins, vregs, exps, want
 
 
-@pytest.mark.parametrize("fmt,group,rows,cols,lanes,vlanes,stall", [
-    (F.INT8_GROUP, 32, 6, 64, 2, 4, 0.0),
-    (F.INT8_ROW, 0, 5, 96, 2, 4, 0.3),
-    (F.INT4_GROUP, 64, 8, 128, 2, 8, 0.0),
-    (F.INT4_GROUP_MIN, 32, 7, 96, 4, 2, 0.3),
-    (F.INT4_GROUP_MIN, 128, 4, 128, 2, 4, 0.0),
+@pytest.mark.parametrize("fmt,group,rows,cols,lanes,vlanes,stall,pw", [
+    (F.INT8_GROUP, 32, 6, 64, 2, 4, 0.0, 128),
+    (F.INT8_ROW, 0, 5, 96, 2, 4, 0.3, 128),
+    (F.INT4_GROUP, 64, 8, 128, 2, 8, 0.0, 128),
+    (F.INT4_GROUP_MIN, 32, 7, 96, 4, 2, 0.3, 256),
+    (F.INT4_GROUP_MIN, 128, 4, 128, 2, 4, 0.0, 128),
+    (F.INT8_GROUP, 32, 19, 256, 8, 8, 0.2, 256),
 ])
-def test_gemv_unit_pysim(fmt, group, rows, cols, lanes, vlanes, stall):
+def test_gemv_unit_pysim(fmt, group, rows, cols, lanes, vlanes, stall, pw):
     seed = 11
     print("seed", seed)
     rng = np.random.default_rng(seed)
-    p = small_params([fmt], lanes=lanes, vlanes=vlanes)
+    p = small_params([fmt], lanes=lanes, vlanes=vlanes, port_width=pw)
     pm, img, ins, vregs, exps, want = gemv_case(p, fmt, group, rows, cols, 1, rng)
     unit = x_gemv.Unit(p)
     ports, cycles = run_unit(unit, p, [cmd(p, ins, frac_a=9)], img, vregs, exps, stall=stall, seed=seed)
@@ -114,6 +115,12 @@ def test_gemv_unit_pysim(fmt, group, rows, cols, lanes, vlanes, stall):
     bad = np.flatnonzero(got != want[0])
     assert bad.size == 0, f"row {bad[0]}: rtl {got[bad[0]]} golden {want[0][bad[0]]}"
     print("cycles", cycles)
+
+
+def test_scale_beat_must_fit_a_stripe_word():
+    with pytest.raises(ValueError, match=r"gemv_lanes 4 x 34 scale bits of int4-group-min = 136 "
+                                         r"must fit one stripe word \(mem_ports \* port_width = 128\)"):
+        x_gemv.Unit(small_params([F.INT4_GROUP_MIN], lanes=4))
 
 
 def test_gemv_unit_all_formats_batch_pysim():
