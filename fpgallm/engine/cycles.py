@@ -4,9 +4,9 @@
 Model (first order, no overlap between instructions: an upper bound the RTL of issue 7
 must beat or match; overlap of a GEMV's weight stream with vector work is the next step):
 
-* ``GEMV``: ``max(weight words, bytes / bytes_per_cycle) + activation load + latency`` with
-  the GEMV's ``words(rows, cols)`` (one memory word of all ports per cycle) and the bytes of
-  the packed weights and scales; batch B reuses each word for all B vectors (B MAC sets).
+* ``GEMV`` / ``EMBED``: :func:`gemv_cycles` / :func:`embed_cycles`, the RTL units' cycles
+  (one stripe word of the matrix stream per cycle; batch B reuses each word for all B
+  vectors, B MAC sets).
 * vector units (``NORM``, ``QUANT``, ``ACT``, ``EWADD``, ``EWMUL``, ``ROPE``, ``ARGMAX``,
   ``LOADV``/``STOREV``/``EMBED``): ``B x`` the unit's cycles for ``n`` elements at
   ``vector_lanes`` elements per cycle, plus its latency (memory-bound ones: bytes / port bytes).
@@ -24,6 +24,33 @@ from fpgallm.units.elementwise import ElementwiseParams
 from fpgallm.units.norm import NormParams
 from fpgallm.units.quantize import QuantizeParams
 from fpgallm.units.softmax import SoftmaxParams
+
+
+MEM_LATENCY = 3   # cycles from a memory read request accepted to its first word (the
+                  # memory system's figure; the GEMV / EMBED formulas below take it)
+
+
+def gemv_cycles(p, pm, n: int, m: int, nseq: int, mem_latency: int = MEM_LATENCY) -> int:
+    """Cycles of the GEMV unit (:mod:`fpgallm.engine.rtl.x_gemv`) from the command accepted to
+    ``done``, measured in simulation with no stall: the activation load (``nseq`` vectors of
+    ``m`` at ``vector_lanes`` a beat) overlapping the header fetch (two memory round trips),
+    then one stripe word a cycle for ``ceil(n / lanes)`` row tiles, the GEMV pipeline, and
+    the last chunk's register writes (a request and its beats per sequence)."""
+    gp = C.engine_gemv_params(p, pm.params.fmt)
+    P, L = p.gemv_lanes, p.vector_lanes
+    tiles = -(-n // P)
+    words = tiles * pm.params.tile_stream_words(m)
+    load = nseq * -(-m // L)
+    ch = max(P, L)
+    last_beats = -(-((n - 1) % ch + 1) // L)
+    return max(load + 3 + nseq, 2 * mem_latency + 7) + words + gp.latency + 1 + nseq * (1 + last_beats)
+
+
+def embed_cycles(p, pm, n: int, nseq: int, mem_latency: int = MEM_LATENCY) -> int:
+    """Cycles of the EMBED unit (:mod:`fpgallm.engine.rtl.x_embed`): the header fetch, then per
+    sequence a memory round trip, one cycle per element and per scale word of the row tile."""
+    S = pm.params.scale_words_before(pm.dm.shape[1] - 1)
+    return nseq * (n + S + mem_latency + 6) + mem_latency + 3
 
 
 class CycleModel:
@@ -49,12 +76,9 @@ class CycleModel:
         """Cycles of ``ins`` when the sequences attend over ``length`` positions."""
         p, B, op = self.p, self.p.batch, ins.op
         if op is Op.GEMV:
-            r = self.c.image.by_addr[ins.addr]
-            pm = r.data
-            gp = pm.params
-            words = gp.words(pm.rows, ins.m)
-            mem = -(-r.nbytes // self.bpc)
-            return max(words, mem) + gp.load_cycles(ins.m) * B + gp.latency
+            return gemv_cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, ins.m, B)
+        if op is Op.EMBED:
+            return embed_cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, B)
         if op is Op.NORM:
             return B * (self.norm.vector_cycles(ins.n) + self.norm.latency)
         if op is Op.QUANT:
@@ -67,7 +91,7 @@ class CycleModel:
             return B * self._vec(ins.n * ins.m, self.L, 4)
         if op is Op.ARGMAX:
             return B * self._vec(ins.n, self.argmax.lanes, self.argmax.latency)
-        if op in (Op.LOADV, Op.STOREV, Op.EMBED):
+        if op in (Op.LOADV, Op.STOREV):
             return B * (-(-4 * ins.n // self.bpc) + 8)
         if op is Op.KVAPPEND:
             return B * (-(-2 * ins.n * p.kv_format.bits // 8 // self.bpc) + 8)

@@ -191,3 +191,34 @@ def test_embed_unit_pysim(fmts, batch, lanes, vlanes):
             bad = np.flatnonzero(got != w)
             assert bad.size == 0, f"{fmts[i].value} seq {b} elem {bad[0]}: rtl {got[bad[0]]} golden {w[bad[0]]}"
     print("cycles", cycles)
+
+
+@pytest.mark.parametrize("fmt,group,lanes,vlanes,pw,batch", [
+    (F.INT8_GROUP, 32, 2, 4, 128, 1), (F.INT4_GROUP_MIN, 32, 2, 4, 128, 2),
+    (F.INT8_ROW, 0, 4, 2, 256, 1), (F.INT4_GROUP, 64, 8, 8, 256, 2)])
+def test_gemv_and_embed_cycles_equal_the_model(fmt, group, lanes, vlanes, pw, batch):
+    """No stall: the units' cycles (cmd accepted -> done) equal cycles.gemv_cycles /
+    cycles.embed_cycles, memory-latency-bound and load-bound."""
+    from fpgallm.engine.cycles import embed_cycles, gemv_cycles
+    from fpgallm.engine.rtl import x_embed
+
+    rng = np.random.default_rng(41)
+    p = small_params([fmt], lanes=lanes, vlanes=vlanes, port_width=pw, batch=batch)
+    gunit, eunit = x_gemv.Unit(p), x_embed.Unit(p)
+    bad = []
+    for rows, cols in [(lanes * 4, 64), (lanes * 3 + 1, 128), (lanes * 8, 256)]:
+        for lat in (3, 12):
+            for nseq in range(1, batch + 1):
+                pm, img, ins, vregs, exps, want = gemv_case(p, fmt, group, rows, cols, nseq, rng)
+                _, cyc = run_unit(gunit, p, [cmd(p, ins, frac_a=9, nseq=nseq)], img, vregs, exps,
+                                  mem_latency=lat)
+                model = gemv_cycles(p, pm, rows, cols, nseq, lat)
+                if cyc[0] != model:
+                    bad.append(("GEMV", rows, cols, lat, nseq, cyc[0], model))
+                eins = Instruction(Op.EMBED, dst=2, mode=C.wmode(fmt, group), n=cols, imm=12)
+                _, cyc = run_unit(eunit, p, [cmd(p, eins, nseq=nseq, tokens=[rows - 1, 0][:nseq])],
+                                  img, {}, {}, mem_latency=lat)
+                model = embed_cycles(p, pm, cols, nseq, lat)
+                if cyc[0] != model:
+                    bad.append(("EMBED", rows, cols, lat, nseq, cyc[0], model))
+    assert not bad, "(op, rows, cols, latency, nseq, rtl, model): " + str(bad)
