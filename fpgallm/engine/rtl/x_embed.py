@@ -25,8 +25,8 @@ from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
-from fpgallm.engine.rtl.x_gemv import (MatrixStream, _log2, check_params, shift_params,
-                                       shift_to_post, shift_to_pre)
+from fpgallm.engine.rtl.x_gemv import (MatrixStream, _log2, check_params, div_const, is_,
+                                       select_bits, shift_params, shift_to_post, shift_to_pre)
 
 __all__ = ["OPS", "Unit"]
 
@@ -67,13 +67,14 @@ class Unit(wiring.Component):
                          gcode.eq(ins.mode[2:4]), n.eq(ins.n), addr.eq(ins.addr),
                          frac.eq(ins.imm[:8]), nseq.eq(cmd.nseq)]
             for b in range(B):
-                m.d.sync += [tile[b].eq(cmd.token[b] // P), lane[b].eq(cmd.token[b] % P)]
+                tq = div_const(m, cmd.token[b], P, iface.SCALAR_BITS, f"tok_q{b}")
+                m.d.sync += [tile[b].eq(tq), lane[b].eq(cmd.token[b] - tq * P)]
 
         seq = Signal(3)
         cur_tile = Signal(iface.SCALAR_BITS)
         cur_lane = Signal(range(max(2, P)))
         for b in range(B):
-            with m.If(seq == b):
+            with m.If(is_(seq, b)):
                 m.d.comb += [cur_tile.eq(tile[b]), cur_lane.eq(lane[b])]
 
         # --- per-format: stream parser and the element of the current word -----------------
@@ -91,7 +92,7 @@ class Unit(wiring.Component):
         guard_sh = Signal(signed(8))
         for f, gp in self.gps.items():
             fsel[f] = Signal(name=f"sel_{f.name}")
-            m.d.comb += fsel[f].eq(busy & (fcode == C.WFMT_CODE[f]))
+            m.d.comb += fsel[f].eq(busy & is_(fcode, C.WFMT_CODE[f]))
             ms = mss[f] = m.submodules[f"ms_{f.name}"] = MatrixStream(gp)
             K, bits = gp.k, gp.fmt.bits
             kl = _log2(K)
@@ -109,11 +110,11 @@ class Unit(wiring.Component):
                                  self.mr.data.ready.eq(ms.i.ready),
                                  in_valid.eq(ms.o.valid),
                                  ms.o.ready.eq(adv & (k == K - 1))]
-                lane_w = ms.o.payload.w.word_select(cur_lane, K * bits)
-                qraw = lane_w.word_select(k[:max(1, kl)] if K > 1 else 0, bits)
+                lane_w = select_bits(m, ms.o.payload.w, cur_lane, K * bits, f"lw_{f.name}")
+                qraw = select_bits(m, lane_w, k[:kl], bits, f"q_{f.name}") if K > 1 else lane_w
                 q = qraw.as_signed() if gp.fmt.is_signed else Cat(qraw, 0).as_signed()
                 lb = gp.scale_lane_bits
-                sl = ms.o.payload.s.word_select(cur_lane, lb)
+                sl = select_bits(m, ms.o.payload.s, cur_lane, lb, f"sl_{f.name}")
                 sb, rw = gp.scale_bits, gp.shift_width
                 dm, dr = sl[:sb].as_signed(), sl[sb:sb + rw]
                 t = (q * dm) << (gp.max_shift - dr)[:rw]
@@ -145,13 +146,13 @@ class Unit(wiring.Component):
         last_elem = ecnt == n - 1
         with m.If(adv & v2):
             for i in range(L):
-                with m.If(gcnt == i):
+                with m.If(is_(gcnt, i)):
                     m.d.sync += gbuf[i].eq(elem)
             m.d.sync += ecnt.eq(Mux(last_elem, 0, ecnt + 1))
             with m.If((gcnt == L - 1) | last_elem):
                 m.d.sync += [gcnt.eq(0), outv.eq(1), olast.eq(last_elem)]
                 for i in range(L):
-                    m.d.sync += obuf[i].eq(Mux(gcnt == i, elem, gbuf[i]))
+                    m.d.sync += obuf[i].eq(Mux(is_(gcnt, i), elem, gbuf[i]))
             with m.Else():
                 m.d.sync += gcnt.eq(gcnt + 1)
         m.d.comb += [self.vw.data.valid.eq(outv), self.vw.data.payload.last.eq(olast)]
@@ -161,44 +162,42 @@ class Unit(wiring.Component):
             m.d.sync += [k.eq(0), gcnt.eq(0), ecnt.eq(0), seq.eq(0)]
 
         # --- control ---------------------------------------------------------------------
-        with m.FSM(name="ctl"):
-            with m.State("IDLE"):
-                with m.If(start):
-                    m.next = "HREQ"
-            with m.State("HREQ"):
-                m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(addr),
-                             self.mr.req.payload.beats.eq(1)]
-                with m.If(self.mr.req.ready):
-                    m.next = "HDAT"
-            with m.State("HDAT"):
-                m.d.comb += self.mr.data.ready.eq(1)
-                with m.If(self.mr.data.valid):
-                    d = self.mr.data.payload.data
-                    m.d.sync += [acc_exp.eq(d[:16].as_signed()), tw.eq(d[16:40])]
-                    m.next = "ADDR"
-            with m.State("ADDR"):
-                m.d.sync += [row_addr.eq(addr + WB + cur_tile * tw * WB),
-                             sh.eq(acc_exp + guard_sh + frac)]
-                m.next = "VREQ"
-            with m.State("VREQ"):
-                m.d.comb += [self.vw.req.valid.eq(1), self.vw.req.payload.reg.eq(dst),
-                             self.vw.req.payload.seq.eq(seq), self.vw.req.payload.start.eq(0),
-                             self.vw.req.payload.count.eq(n)]
-                with m.If(self.vw.req.ready):
-                    m.next = "MREQ"
-            with m.State("MREQ"):
-                m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(row_addr),
-                             self.mr.req.payload.beats.eq(tw)]
-                with m.If(self.mr.req.ready):
-                    m.next = "STREAM"
-            with m.State("STREAM"):
-                m.d.comb += streaming.eq(1)
-                with m.If(self.vw.data.valid & self.vw.data.ready & olast):
-                    m.d.sync += seq.eq(seq + 1)
-                    with m.If(seq == nseq - 1):
-                        m.d.comb += self.done.eq(1)
-                        m.d.sync += busy.eq(0)
-                        m.next = "IDLE"
-                    with m.Else():
-                        m.next = "ADDR"
+        IDLE, HREQ, HDAT, ADDR, VREQ, MREQ, STREAM = range(1, 8)   # (no state 0: lint)
+        st = Signal(range(8), init=IDLE)
+        with m.If(st == IDLE):
+            with m.If(start):
+                m.d.sync += st.eq(HREQ)
+        with m.Elif(st == HREQ):
+            m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(addr),
+                         self.mr.req.payload.beats.eq(1)]
+            with m.If(self.mr.req.ready):
+                m.d.sync += st.eq(HDAT)
+        with m.Elif(st == HDAT):
+            m.d.comb += self.mr.data.ready.eq(1)
+            with m.If(self.mr.data.valid):
+                d = self.mr.data.payload.data
+                m.d.sync += [acc_exp.eq(d[:16].as_signed()), tw.eq(d[16:40]), st.eq(ADDR)]
+        with m.Elif(st == ADDR):
+            m.d.sync += [row_addr.eq(addr + WB + cur_tile * tw * WB),
+                         sh.eq(acc_exp + guard_sh + frac), st.eq(VREQ)]
+        with m.Elif(st == VREQ):
+            m.d.comb += [self.vw.req.valid.eq(1), self.vw.req.payload.reg.eq(dst),
+                         self.vw.req.payload.seq.eq(seq), self.vw.req.payload.start.eq(0),
+                         self.vw.req.payload.count.eq(n)]
+            with m.If(self.vw.req.ready):
+                m.d.sync += st.eq(MREQ)
+        with m.Elif(st == MREQ):
+            m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(row_addr),
+                         self.mr.req.payload.beats.eq(tw)]
+            with m.If(self.mr.req.ready):
+                m.d.sync += st.eq(STREAM)
+        with m.Elif(st == STREAM):
+            m.d.comb += streaming.eq(1)
+            with m.If(self.vw.data.valid & self.vw.data.ready & olast):
+                m.d.sync += seq.eq(seq + 1)
+                with m.If(seq == nseq - 1):
+                    m.d.comb += self.done.eq(1)
+                    m.d.sync += [busy.eq(0), st.eq(IDLE)]
+                with m.Else():
+                    m.d.sync += st.eq(ADDR)
         return m

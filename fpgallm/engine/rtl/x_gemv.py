@@ -154,6 +154,32 @@ def _log2(v: int) -> int:
     return v.bit_length() - 1
 
 
+def is_(x, v: int):
+    """``x == v``, lint-clean for ``v == 0`` (Yosys emits ``!x``: WIDTHTRUNC)."""
+    return ~x.any() if v == 0 else x == v
+
+
+def div_const(m: Module, x, d: int, nbits: int, name: str):
+    """``floor(x / d)`` for unsigned ``x < 2**nbits`` and a constant ``d``: a shift for a power
+    of two, else a multiply by ``ceil(2**s / d)``, ``s = nbits + ceil(log2 d)`` (exact)."""
+    q = Signal(nbits, name=name)
+    if d & (d - 1) == 0:
+        m.d.comb += q.eq(x >> _log2(d))
+    else:
+        s = nbits + (d - 1).bit_length()
+        mult = -(-(1 << s) // d)
+        prod = Signal(nbits + mult.bit_length(), name=f"{name}_p")
+        m.d.comb += [prod.eq(x * mult), q.eq(prod >> s)]
+    return q
+
+
+def select_bits(m: Module, value, idx, width: int, name: str):
+    """``value.word_select(idx, width)`` through a full-width shift (lint-clean)."""
+    full = Signal(len(value), name=name)
+    m.d.comb += full.eq(value >> (idx * width))
+    return full[:width]
+
+
 class MatrixStream(wiring.Component):
     """Splits the single memory stream of a matrix body into weight words and scale beats.
 
@@ -194,15 +220,17 @@ class MatrixStream(wiring.Component):
         git = Signal(iface.ELEM_BITS)        # group in tile
         avail = Signal(range(2 * W + 1))
         m.d.comb += avail.eq(nw * W - ptr)
-        need_scale = (wig == 0) & (avail < SB)
-        last_word = wig == self.group_words - 1
+        sbits = Signal(2 * W)
+        m.d.comb += sbits.eq(Cat(b0, b1) >> ptr)
+        need_scale = ~wig.any() & (avail < SB)
+        last_word = wig + 1 == self.group_words
         m.d.comb += [self.o.payload.w.eq(self.i.payload),
-                     self.o.payload.s.eq((Cat(b0, b1) >> ptr)[:SB]),
+                     self.o.payload.s.eq(sbits[:SB]),
                      self.o.payload.last_group.eq(last_word)]
         with m.If(need_scale):
             m.d.comb += self.i.ready.eq(1)
             with m.If(self.i.valid):
-                with m.If(nw == 0):
+                with m.If(~nw.any()):
                     m.d.sync += b0.eq(self.i.payload)
                 with m.Else():
                     m.d.sync += b1.eq(self.i.payload)
@@ -212,7 +240,7 @@ class MatrixStream(wiring.Component):
             with m.If(self.i.valid & self.o.ready):
                 with m.If(last_word):
                     m.d.sync += wig.eq(0)
-                    with m.If(git == self.groups - 1):
+                    with m.If(git + 1 == self.groups):
                         m.d.sync += [git.eq(0), ptr.eq(0), nw.eq(0)]
                     with m.Else():
                         m.d.sync += git.eq(git + 1)
@@ -248,7 +276,7 @@ class XLoader(wiring.Component):
         epw = C.ACT_GROUP // K          # x words per exponent
         ec = Signal(range(max(2, epw)))
         ecur = Signal(iface.EXP_BITS)
-        need_e = ec == 0
+        need_e = ~ec.any()
         have = Signal()
         xbits = Signal(8 * K)
         last = widx == self.words - 1
@@ -273,7 +301,7 @@ class XLoader(wiring.Component):
                 m.d.sync += full.eq(0)
             with m.If(self.vin.valid & self.vin.ready):
                 for j in range(R):
-                    with m.If(cnt == j):
+                    with m.If(is_(cnt, j)):
                         m.d.sync += buf[j * 8 * L:(j + 1) * 8 * L].eq(Cat(*[lanes[i][:8] for i in range(L)]))
                 with m.If(cnt == R - 1):
                     m.d.sync += [cnt.eq(0), full.eq(1)]
@@ -285,7 +313,7 @@ class XLoader(wiring.Component):
             m.d.comb += [have.eq(self.vin.valid),
                          self.vin.ready.eq(take & (last | (j == R - 1)))]
             for jj in range(R):
-                with m.If(j == jj):
+                with m.If(is_(j, jj)):
                     m.d.comb += xbits.eq(Cat(*[lanes[jj * K + i][:8] for i in range(K)]))
             with m.If(take):
                 m.d.sync += j.eq(Mux(last | (j == R - 1), 0, j + 1))
@@ -359,13 +387,13 @@ class Unit(wiring.Component):
                          fcode.eq(ins.mode[:2]), gcode.eq(ins.mode[2:4]), n.eq(ins.n),
                          mcols.eq(ins.m), addr.eq(ins.addr), imm8.eq(ins.imm[:8]),
                          frac_a.eq(cmd.frac_a), nseq.eq(cmd.nseq),
-                         tiles.eq((ins.n + P - 1) // P)]
+                         tiles.eq(div_const(m, ins.n + P - 1, P, iface.ELEM_BITS + 1, "tiles_q"))]
 
         # --- datapaths per format -------------------------------------------------------
         fsel, gemvs, mss, lds = {}, {}, {}, {}
         for f, gp in self.gps.items():
             fsel[f] = Signal(name=f"sel_{f.name}")
-            m.d.comb += fsel[f].eq(busy & (fcode == C.WFMT_CODE[f]))
+            m.d.comb += fsel[f].eq(busy & is_(fcode, C.WFMT_CODE[f]))
             gemvs[f] = [Gemv(gp) for _ in range(B)]
             for b, g in enumerate(gemvs[f]):
                 m.submodules[f"gemv_{f.name}_{b}"] = g
@@ -392,37 +420,36 @@ class Unit(wiring.Component):
         tw = Signal(24)
         body = Signal(iface.BEATS_BITS)
         sh = Signal(signed(18))
-        with m.FSM(name="mem"):
-            with m.State("IDLE"):
-                with m.If(start):
-                    m.next = "HREQ"
-            with m.State("HREQ"):
-                m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(addr),
-                             self.mr.req.payload.beats.eq(1)]
-                with m.If(self.mr.req.ready):
-                    m.next = "HDAT"
-            with m.State("HDAT"):
-                m.d.comb += self.mr.data.ready.eq(1)
-                with m.If(self.mr.data.valid):
-                    d = self.mr.data.payload.data
-                    m.d.sync += [acc_exp.eq(d[:16].as_signed()), tw.eq(d[16:40])]
-                    m.next = "MUL"
-            with m.State("MUL"):
-                m.d.sync += [body.eq(tiles * tw), sh.eq(acc_exp - frac_a + imm8)]
-                m.next = "BREQ"
-            with m.State("BREQ"):
-                m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(addr + WB),
-                             self.mr.req.payload.beats.eq(body)]
-                with m.If(self.mr.req.ready):
-                    m.next = "BODY"
-            with m.State("BODY"):
-                for f in self.gps:
-                    with m.If(fsel[f]):
-                        m.d.comb += [mss[f].i.valid.eq(self.mr.data.valid),
-                                     mss[f].i.payload.eq(self.mr.data.payload.data),
-                                     self.mr.data.ready.eq(mss[f].i.ready)]
-                with m.If(~busy):
-                    m.next = "IDLE"
+        IDLE, HREQ, HDAT, MUL, BREQ, BODY = range(1, 7)     # (no state 0: lint-clean compares)
+        mst = Signal(range(8), init=IDLE)
+        with m.If(mst == IDLE):
+            with m.If(start):
+                m.d.sync += mst.eq(HREQ)
+        with m.Elif(mst == HREQ):
+            m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(addr),
+                         self.mr.req.payload.beats.eq(1)]
+            with m.If(self.mr.req.ready):
+                m.d.sync += mst.eq(HDAT)
+        with m.Elif(mst == HDAT):
+            m.d.comb += self.mr.data.ready.eq(1)
+            with m.If(self.mr.data.valid):
+                d = self.mr.data.payload.data
+                m.d.sync += [acc_exp.eq(d[:16].as_signed()), tw.eq(d[16:40]), mst.eq(MUL)]
+        with m.Elif(mst == MUL):
+            m.d.sync += [body.eq(tiles * tw), sh.eq(acc_exp - frac_a + imm8), mst.eq(BREQ)]
+        with m.Elif(mst == BREQ):
+            m.d.comb += [self.mr.req.valid.eq(1), self.mr.req.payload.addr.eq(addr + WB),
+                         self.mr.req.payload.beats.eq(body)]
+            with m.If(self.mr.req.ready):
+                m.d.sync += mst.eq(BODY)
+        with m.Elif(mst == BODY):
+            for f in self.gps:
+                with m.If(fsel[f]):
+                    m.d.comb += [mss[f].i.valid.eq(self.mr.data.valid),
+                                 mss[f].i.payload.eq(self.mr.data.payload.data),
+                                 self.mr.data.ready.eq(mss[f].i.ready)]
+            with m.If(~busy):
+                m.d.sync += mst.eq(IDLE)
 
         # weights and scales broadcast to the active copies (lockstep)
         for f in self.gps:
@@ -459,8 +486,8 @@ class Unit(wiring.Component):
                              ld.ein.valid.eq(self.era.data.valid), ld.ein.payload.eq(self.era.data.payload),
                              self.era.data.ready.eq(ld.ein.ready)]
                 for b, g in enumerate(gemvs[f]):
-                    m.d.comb += [g.x.valid.eq(ld.x.valid & (lseq == b)), g.x.payload.eq(ld.x.payload)]
-                    with m.If(lseq == b):
+                    m.d.comb += [g.x.valid.eq(ld.x.valid & is_(lseq, b)), g.x.payload.eq(ld.x.payload)]
+                    with m.If(is_(lseq, b)):
                         m.d.comb += ld.x.ready.eq(g.x.ready)
                 with m.If(ld.x.valid & ld.x.ready & ld.x_last):
                     m.d.sync += lseq.eq(lseq + 1)
@@ -496,7 +523,7 @@ class Unit(wiring.Component):
             m.d.sync += [otile.eq(0), tin.eq(0), col_full.eq(0)]
         with m.If(s1_move):
             for t in range(TPC):
-                with m.If(tin == t):
+                with m.If(is_(tin, t)):
                     for b in range(B):
                         for i in range(P):
                             m.d.sync += col[b][t * P + i].eq(shift_to_post(s1[b][i], neg, rsh, lsh))
@@ -535,7 +562,7 @@ class Unit(wiring.Component):
         m.d.comb += [vw.data.valid.eq(wbusy & ~d_done), vw.data.payload.last.eq(beat_last)]
         for b in range(B):
             for jj in range(CH // L):
-                with m.If((d_b == b) & (d_j == jj)):
+                with m.If(is_(d_b, b) & is_(d_j, jj)):
                     for i in range(L):
                         m.d.comb += vw.data.payload.data[i].eq(wbuf[b][jj * L + i])
         with m.If(vw.data.valid & vw.data.ready):

@@ -222,3 +222,18 @@ def test_gemv_and_embed_cycles_equal_the_model(fmt, group, lanes, vlanes, pw, ba
                 if cyc[0] != model:
                     bad.append(("EMBED", rows, cols, lat, nseq, cyc[0], model))
     assert not bad, "(op, rows, cols, latency, nseq, rtl, model): " + str(bad)
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_units_lint_clean(batch):
+    """verilator --lint-only -Wall: clean but for DECLFILENAME (Amaranth writes a unit's
+    submodules into its one file)."""
+    from fpgallm.engine.rtl import x_embed
+    from fpgallm.hdl.emit import to_verilog
+    from fpgallm.sim.runner import lint
+
+    p = small_params([F.INT8_ROW, F.INT8_GROUP, F.INT4_GROUP, F.INT4_GROUP_MIN], batch=batch, lanes=2,
+                     vlanes=4 if batch == 1 else 2)
+    for mod in (x_gemv, x_embed):
+        msgs = lint(to_verilog(mod.Unit(p), "x_unit", p), extra_args=("-Wno-DECLFILENAME",))
+        assert msgs == [], f"{mod.__name__}: " + "\n".join(msgs[:20])
