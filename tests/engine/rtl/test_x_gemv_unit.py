@@ -26,9 +26,9 @@ def small_params(fmts, batch=1, lanes=2, port_width=128, mem_ports=1, vlanes=4):
                         weight_formats=tuple(fmts), max_context=16, mem_bytes=1 << 20)
 
 
-def random_matrix(p: EngineParams, fmt, group, rows, cols, rng):
+def random_matrix(p: EngineParams, fmt, group, rows, cols, rng, scale_log2=0.0):
     gp = C.gemv_params(p, fmt, group)
-    w = rng.standard_normal((rows, cols)) * np.exp2(rng.uniform(-6, 0, size=(rows, 1)))
+    w = rng.standard_normal((rows, cols)) * np.exp2(rng.uniform(-6, 0, size=(rows, 1)) + scale_log2)
     pad = (-rows) % gp.lanes
     w = np.concatenate([w, np.zeros((pad, cols))])
     return gemv_u.quantize(gp, w)
@@ -83,8 +83,8 @@ def test_matrix_image_layout(fmt, group, lanes, port_width):
     assert pos == len(words)
 
 
-def gemv_case(p, fmt, group, rows, cols, B, rng, frac_a=9, imm=12):
-    pm = random_matrix(p, fmt, group, rows, cols, rng)
+def gemv_case(p, fmt, group, rows, cols, B, rng, frac_a=9, imm=12, scale_log2=0.0):
+    pm = random_matrix(p, fmt, group, rows, cols, rng, scale_log2)
     x, e = random_activation(B, cols, rng)
     img = x_gemv.matrix_image(pm, p)
     acc = G.gemv_blocked(pm, x, e)[:, :rows]
@@ -237,3 +237,19 @@ def test_units_lint_clean(batch):
     for mod in (x_gemv, x_embed):
         msgs = lint(to_verilog(mod.Unit(p), "x_unit", p), extra_args=("-Wno-DECLFILENAME",))
         assert msgs == [], f"{mod.__name__}: " + "\n".join(msgs[:20])
+
+
+@pytest.mark.parametrize("scale_log2,frac_a,imm", [(12.0, 0, 3), (14.0, 0, 22), (-10.0, 22, 0), (0.0, 4, 20)])
+def test_gemv_unit_shift_and_saturation_pysim(scale_log2, frac_a, imm):
+    """Left shifts (sh >= 0), right shifts by more than the accumulator, saturation both ways."""
+    rng = np.random.default_rng(51)
+    fmt, group = F.INT8_GROUP, 32
+    p = small_params([fmt], lanes=2, vlanes=4)
+    pm, img, ins, vregs, exps, want = gemv_case(p, fmt, group, 9, 128, 1, rng, frac_a=frac_a, imm=imm,
+                                                scale_log2=scale_log2)
+    sh = pm.acc_exp - frac_a + imm
+    print("shift", sh, "saturated", int((np.abs(want) >= (1 << 23) - 1).sum()))
+    ports, _ = run_unit(x_gemv.Unit(p), p, [cmd(p, ins, frac_a=frac_a)], img, vregs, exps)
+    got = ports.vregs[(3, 0)][:9]
+    bad = np.flatnonzero(got != want[0])
+    assert bad.size == 0, f"shift {sh}: row {bad[0]}: rtl {got[bad[0]]} golden {want[0][bad[0]]}"
