@@ -56,3 +56,57 @@ def test_quant(L, nseq, kind):
         first_mismatch(v[(3, s)][:n], q, f"QUANT seq {s} values")
         first_mismatch(e[(3, s)][:n // 32], ex, f"QUANT seq {s} exponents")
     print("cycles", cyc)
+
+
+def _ew_golden(op, a, b, fa, fb, fd):
+    if op is Op.EWADD:
+        return G.ew_add(G.Reg(a, fa), G.Reg(b, fb), fd)
+    sh = fa + fb - fd
+    y = G.ew_u.golden(G.EW_MUL, a, b, 1, 0, max(sh, 0))
+    return y if sh >= 0 else G.shift_to(y, -sh)
+
+
+EW_CASES = [(Op.EWADD, 10, 12, 11), (Op.EWADD, 4, 22, 8), (Op.EWADD, 20, 3, 22), (Op.EWADD, 5, 5, 0),
+            (Op.EWADD, 0, 0, 16), (Op.EWMUL, 10, 12, 11), (Op.EWMUL, 2, 3, 12), (Op.EWMUL, 20, 20, 1)]
+
+
+@pytest.mark.parametrize("case", range(len(EW_CASES)))
+@pytest.mark.parametrize("L,nseq,kind", [(8, 2, "rand"), (4, 1, "extreme")])
+def test_ew(case, L, nseq, kind):
+    from fpgallm.engine.rtl import x_ew
+    op, fa, fb, fd = EW_CASES[case]
+    seed = 200 + case * 10 + L + nseq
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    p = small_params(L)
+    n = 60
+    regs = {}
+    for s in range(nseq):
+        regs[(1, s)] = rand_vec(rng, p.vreg_elems, kind)
+        regs[(2, s)] = rand_vec(rng, p.vreg_elems, kind)
+    cmd = cmd_dict(p, op, dst=1, a=1, b=2, n=n, imm=fd, frac_a=fa, frac_b=fb, nseq=nseq)
+    v, _, _, cyc = run_unit(x_ew.Unit(p), p, cmd, regs, seed=seed)
+    for s in range(nseq):
+        want = _ew_golden(op, regs[(1, s)][:n], regs[(2, s)][:n], fa, fb, fd)
+        first_mismatch(v[(1, s)][:n], want, f"{op.name} seq {s}")
+        first_mismatch(v[(1, s)][n:], regs[(1, s)][n:], f"{op.name} seq {s} beyond n")
+
+
+@pytest.mark.parametrize("L,nseq,n,kind", [(8, 2, 77, "rand"), (8, 1, 512, "extreme"),
+                                           (4, 2, 9, "zeros"), (1, 1, 5, "rand")])
+def test_argmax(L, nseq, n, kind):
+    from fpgallm.engine.rtl import x_argmax
+    seed = 300 + L + n
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    p = small_params(L)
+    regs = {(15, s): rand_vec(rng, p.max_vocab, kind) for s in range(nseq)}
+    if kind == "rand":
+        regs[(15, 0)][n - 1] = LIM - 1          # maximum on the last (partial) beat
+        regs[(15, 0)][n - 2] = LIM - 1          # ... tied: the first one wins
+    cmd = cmd_dict(p, Op.ARGMAX, dst=1, a=15, n=n, nseq=nseq)
+    _, _, sres, cyc = run_unit(x_argmax.Unit(p), p, cmd, regs, seed=seed)
+    for s in range(nseq):
+        want = G.argmax_u.golden(G.argmax_u.ArgmaxParams(lanes=1, in_width=W, max_length=max(n, 2)),
+                                 regs[(15, s)][:n])[0]
+        assert sres[s] == want, f"ARGMAX seq {s}: rtl {sres[s]} golden {want}"
