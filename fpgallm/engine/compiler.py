@@ -342,7 +342,9 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         ang = np.arange(ctx, dtype=np.float64)[:, None] * inv[None, :]
         tab = {"cos": np.floor(np.cos(ang) * (1 << ROPE_FRAC) + 0.5).astype(np.int64),
                "sin": np.floor(np.sin(ang) * (1 << ROPE_FRAC) + 0.5).astype(np.int64)}
-        rope_addr = add("rope_table", ctx * hd * 2, "table", tab)
+        # rows of hd/2 (cos, sin) int16 pairs padded to whole stripe words (x_rope.rope_image)
+        sb = params.mem_ports * params.port_width // 8
+        rope_addr = add("rope_table", ctx * (-(-2 * hd // sb)) * sb, "table", tab)
     pos_addr = 0
     if gpt2:
         pe = model.dense("position_embd.weight")[:ctx]

@@ -27,8 +27,9 @@ Adaptations (what the units should offer; reported to their owners)
   drop by that exponent.
 * EWADD: the elementwise unit's multipliers are 16 bits, so scale ratios above 2**15 are
   handled by pre-rounding the finer input (:func:`ew_add`).
-* ROPE: no rope unit golden yet; :func:`rope` defines the integer arithmetic
-  (TODO: swap in ``fpgallm.units.rope.golden`` when it lands).
+* ROPE: the cos/sin come from a table in memory (any model's theta and head size on one
+  engine), so :func:`rope` uses the rope unit's rotation with given sin/cos
+  (:func:`fpgallm.units.rope.golden_table`) instead of its phase tables.
 * ATTN: q is quantized to INT16 per head (quantize unit, group = head_dim), K and V are INT8
   (``kv_format``) per head vector with a power-of-two exponent (quantize unit, group =
   head_dim); scores are exact integer dot products, scaled by ``round(2**16/sqrt(head_dim))``
@@ -52,6 +53,7 @@ from fpgallm.units import argmax as argmax_u
 from fpgallm.units import elementwise as ew_u
 from fpgallm.units import norm as norm_u
 from fpgallm.units import quantize as quant_u
+from fpgallm.units import rope as rope_u
 from fpgallm.units import softmax as softmax_u
 from fpgallm.units.gemv import PackedMatrix
 
@@ -207,23 +209,15 @@ def ew_add(a: Reg, b: Reg, fd: int) -> np.ndarray:
 
 
 def rope(x: np.ndarray, pos: np.ndarray, heads: int, hd: int, style: int, table: dict) -> np.ndarray:
-    """Integer RoPE: ``(x0*c - x1*s, x0*s + x1*c)`` rounded by ``ROPE_FRAC`` bits, with the
-    Q1.14 cos/sin table of the memory image.  TODO: swap in the rope unit's golden."""
+    """RoPE of ``heads`` head vectors of ``hd`` elements per sequence at positions ``pos``:
+    :func:`fpgallm.units.rope.golden_table` (the rope unit's rotation arithmetic,
+    ``round(x0*c - x1*s)``, ``round(x0*s + x1*c)`` by ``ROPE_FRAC`` bits, saturated to 24
+    bits) with row ``pos`` of the Q1.14 cos/sin table of the memory image."""
     B = x.shape[0]
-    xv = x.reshape(B, heads, hd)
-    c = table["cos"][pos][:, None, :]
-    s = table["sin"][pos][:, None, :]
-    if style == C.ROPE_ADJACENT:
-        x0, x1 = xv[..., 0::2], xv[..., 1::2]
-    else:
-        x0, x1 = xv[..., :hd // 2], xv[..., hd // 2:]
-    y0 = saturate(round_shift(x0 * c - x1 * s, C.ROPE_FRAC), W)
-    y1 = saturate(round_shift(x0 * s + x1 * c, C.ROPE_FRAC), W)
-    out = np.empty_like(xv)
-    if style == C.ROPE_ADJACENT:
-        out[..., 0::2], out[..., 1::2] = y0, y1
-    else:
-        out[..., :hd // 2], out[..., hd // 2:] = y0, y1
+    conv = rope_u.RopeConvention.ADJACENT if style == C.ROPE_ADJACENT else rope_u.RopeConvention.HALVES
+    c = table["cos"][pos][:, None, :hd // 2]
+    s = table["sin"][pos][:, None, :hd // 2]
+    out = rope_u.golden_table(conv, x.reshape(B, heads, hd), c, s, C.ROPE_FRAC, W)
     return out.reshape(B, heads * hd)
 
 

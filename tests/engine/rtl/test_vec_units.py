@@ -110,3 +110,38 @@ def test_argmax(L, nseq, n, kind):
         want = G.argmax_u.golden(G.argmax_u.ArgmaxParams(lanes=1, in_width=W, max_length=max(n, 2)),
                                  regs[(15, s)][:n])[0]
         assert sres[s] == want, f"ARGMAX seq {s}: rtl {sres[s]} golden {want}"
+
+
+@pytest.mark.parametrize("L,nseq,style,hd,heads,kind,ports", [
+    (8, 2, C.ROPE_HALVES, 32, 3, "rand", 2), (8, 2, C.ROPE_ADJACENT, 32, 3, "rand", 2),
+    (4, 1, C.ROPE_HALVES, 16, 2, "extreme", 3), (2, 2, C.ROPE_ADJACENT, 64, 2, "extreme", 1),
+    (8, 1, C.ROPE_ADJACENT, 8, 4, "rand", 3)])
+def test_rope(L, nseq, style, hd, heads, kind, ports):
+    from fpgallm.engine.rtl import x_rope
+    seed = 400 + L + hd + style
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    p = EngineParams(max_dim=256, max_ffn=256, max_vocab=512, max_context=64, batch=2,
+                     vector_lanes=L, mem_ports=ports, port_width=64)
+    ctx = 20
+    lim = 1 << C.ROPE_FRAC
+    tab = {"cos": rng.integers(-lim, lim + 1, (ctx, hd // 2)), "sin": rng.integers(-lim, lim + 1, (ctx, hd // 2))}
+    if kind == "extreme":
+        tab["cos"][:] = rng.choice([-lim, lim], tab["cos"].shape)
+        tab["sin"][:] = rng.choice([-lim, lim], tab["sin"].shape)
+    sb = p.mem_ports * p.port_width // 8
+    addr = 3 * sb
+    img = x_rope.rope_image(tab, p)
+    assert len(img) == x_rope.region_bytes(p, ctx, hd)
+    mem = bytes(addr) + img
+    pos = [int(x) for x in rng.integers(0, ctx, p.batch)]
+    regs = {(2, s): rand_vec(rng, p.vreg_elems, kind) for s in range(nseq)}
+    n_el = hd * heads
+    cmd = cmd_dict(p, Op.ROPE, dst=2, a=2, mode=style, n=hd, m=heads, addr=addr, nseq=nseq, pos=pos)
+    v, _, _, cyc = run_unit(x_rope.Unit(p), p, cmd, regs, mem=mem, seed=seed)
+    x = np.stack([regs[(2, s)][:n_el] for s in range(nseq)])
+    want = G.rope(x, np.array(pos[:nseq]), heads, hd, style, tab)
+    for s in range(nseq):
+        first_mismatch(v[(2, s)][:n_el], want[s], f"ROPE seq {s}")
+        first_mismatch(v[(2, s)][n_el:], regs[(2, s)][n_el:], f"ROPE seq {s} beyond")
+    print("cycles", cyc)
