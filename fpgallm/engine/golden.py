@@ -124,12 +124,33 @@ def norm_params(kind: int, n: int, in_frac: int, gamma_frac: int, beta_frac: int
     raise err
 
 
+# ACT: one fixed activation unit per engine; the run-time formats are shifts around it
+ACT_IN_FRAC = 18      # the unit's input: 24 bits, |x| < 32 (the table covers |x| < 16)
+ACT_OUT_FRAC = 22     # the unit's output = its table's fraction bits (no rounding inside)
+
+
 @functools.lru_cache(maxsize=None)
-def act_params(kind: int, in_frac: int, out_frac: int) -> act_u.ActivationParams:
+def act_params(kind: int) -> act_u.ActivationParams:
+    """The engine's activation unit (``kind`` = ``mode``): fixed formats, see :func:`act`."""
     return act_u.ActivationParams(
         kind=act_u.ActivationKind.GELU_TANH if kind == C.ACT_GELU else act_u.ActivationKind.SILU,
-        lanes=1, in_width=W, in_frac=in_frac, out_width=W, out_frac=out_frac, range_log2=4,
-        seg_log2=min(9, in_frac + 4), tab_frac=max(22, in_frac, out_frac))
+        lanes=1, in_width=W, in_frac=ACT_IN_FRAC, out_width=32, out_frac=ACT_OUT_FRAC,
+        range_log2=4, seg_log2=9, tab_frac=ACT_OUT_FRAC)
+
+
+def act(kind: int, x: np.ndarray, fa: int, fo: int) -> np.ndarray:
+    """``ACT`` of register values ``x`` (``fa`` fraction bits) to ``fo`` fraction bits.
+
+    Inside the unit's table range (``|x| < 2**range_log2``) the input is shifted to the
+    unit's fixed format (``shift_to(x, ACT_IN_FRAC - fa)``, exact or rounded, never
+    saturating), through :func:`fpgallm.units.activation.golden`, and its output shifted to
+    ``fo`` (``shift_to``).  Outside it the unit's result is ``relu(x)`` exactly, so the
+    register value bypasses the unit: ``shift_to(max(x, 0), fo - fa)`` (one rounding)."""
+    p = act_params(kind)
+    x = np.asarray(x, dtype=np.int64)
+    big = np.abs(x) >= (1 << min(fa + p.range_log2, 40))
+    y = shift_to(act_u.golden(p, shift_to(np.where(big, 0, x), p.in_frac - fa)), fo - p.out_frac)
+    return np.where(big, shift_to(np.maximum(x, 0), fo - fa), y)
 
 
 @functools.lru_cache(maxsize=None)
@@ -360,8 +381,8 @@ class Machine:
 
     def op_ACT(self, ins):
         a = self.V[ins.a]
-        p = act_params(ins.mode, a.frac, ins.imm)
-        self.V[ins.dst] = Reg(act_u.golden(p, a.v[:, :ins.n]), ins.imm)
+        fo = ins.imm & 0xFF
+        self.V[ins.dst] = Reg(act(ins.mode, a.v[:, :ins.n], a.frac, fo), fo)
 
     def op_EWADD(self, ins):
         a, b = self.V[ins.a], self.V[ins.b]

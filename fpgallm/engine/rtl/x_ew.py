@@ -20,6 +20,8 @@ to back.  Timing: :func:`cycles`.
 
 from __future__ import annotations
 
+import dataclasses
+
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 
@@ -45,8 +47,8 @@ def cycles(p: EngineParams, n: int, nseq: int) -> int:
 
 def unit_params(p: EngineParams):
     from fpgallm.engine import golden as G
-    add = ew_u.ElementwiseParams(**{**G.EW_ADD.__dict__, "lanes": p.vector_lanes})
-    mul = ew_u.ElementwiseParams(**{**G.EW_MUL.__dict__, "lanes": p.vector_lanes})
+    add = dataclasses.replace(G.EW_ADD, lanes=p.vector_lanes)
+    mul = dataclasses.replace(G.EW_MUL, lanes=p.vector_lanes)
     return add, mul
 
 

@@ -145,3 +145,24 @@ def test_rope(L, nseq, style, hd, heads, kind, ports):
         first_mismatch(v[(2, s)][:n_el], want[s], f"ROPE seq {s}")
         first_mismatch(v[(2, s)][n_el:], regs[(2, s)][n_el:], f"ROPE seq {s} beyond")
     print("cycles", cyc)
+
+
+@pytest.mark.parametrize("kind,fa,fo", [(C.ACT_SILU, 16, 18), (C.ACT_GELU, 16, 18), (C.ACT_SILU, 22, 10),
+                                         (C.ACT_SILU, 4, 23), (C.ACT_GELU, 19, 22), (C.ACT_SILU, 0, 0)])
+@pytest.mark.parametrize("L,nseq,vk", [(8, 2, "rand"), (4, 1, "extreme")])
+def test_act(kind, fa, fo, L, nseq, vk):
+    from fpgallm.engine.rtl import x_act
+    seed = 500 + kind * 7 + fa + fo + L
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    p = small_params(L)
+    n = 72
+    regs = {(2, s): rand_vec(rng, p.vreg_elems, vk) for s in range(nseq)}
+    if vk == "rand":   # values around the table range edge (|x| ~ 16) too
+        regs[(2, 0)][:16] = np.array([15, 16, -16, -15, 17, -17, 0, 31] * 2) << fa
+        regs[(2, 0)][:16] = np.clip(regs[(2, 0)][:16] + rng.integers(-2, 3, 16), -LIM, LIM - 1)
+    cmd = cmd_dict(p, Op.ACT, dst=2, a=2, mode=kind, n=n, imm=fo, frac_a=fa, nseq=nseq)
+    v, _, _, cyc = run_unit(x_act.Unit(p), p, cmd, regs, seed=seed)
+    for s in range(nseq):
+        want = G.act(kind, regs[(2, s)][:n], fa, fo)
+        first_mismatch(v[(2, s)][:n], want, f"ACT seq {s}")
