@@ -24,7 +24,12 @@ Adaptations (what the units should offer; reported to their owners)
 * NORM: the norm unit's statistics limit its input to about 18 bits for 4096-element
   vectors; the 24-bit register is first brought to 18 bits by the quantize unit's exponent
   rule with the whole vector as one group (:func:`norm_input`), the input fraction bits
-  drop by that exponent.
+  drop by that exponent.  One fixed unit (``NormParams.runtime``) serves every NORM: the
+  input is taken as an integer, ``eps`` (the ``m`` field, :func:`fpgallm.engine.compiler.norm_eps_field`) is scaled
+  to the input's units at run time (:func:`norm_eps_q`), RMS is LAYER with S1 = beta = 0,
+  the output and beta shifts come from the tags (:func:`norm`).
+* ACT: one fixed activation unit per kind with shifts around it and a relu bypass outside
+  the table range (:func:`act`).
 * EWADD: the elementwise unit's multipliers are 16 bits, so scale ratios above 2**15 are
   handled by pre-rounding the finer input (:func:`ew_add`).
 * ROPE: the cos/sin come from a table in memory (any model's theta and head size on one
@@ -97,31 +102,47 @@ def quant_params(group: int, out_width: int = 8, lanes: int = 1) -> quant_u.Quan
     return quant_u.QuantizeParams(lanes=lanes, group=group, in_width=W, out_width=out_width)
 
 
-@functools.lru_cache(maxsize=None)
-def norm_params(kind: int, n: int, in_frac: int, gamma_frac: int, beta_frac: int,
-                out_frac: int, eps: float) -> norm_u.NormParams:
-    """The norm unit's parameters for one input scaling.
+# NORM: one fixed norm unit per engine (NormParams.runtime): the input's scale, eps and the
+# output shifts are run-time values
+NORM_EPS_MANT_BITS = C.NORM_EPS_MANT_BITS
+norm_eps_field = C.norm_eps_field
 
-    ``eps_frac`` is the largest even value in ``[2*in_frac, max(2*in_frac, 20)]`` for which
-    the unit's exact statistics fit 62 bits; where ``eps`` then rounds to 0 it is raised to
-    one LSB (``2**-eps_frac``; only for inputs so large that the mean square dwarfs it).
-    A small ``in_frac`` makes the normalization shift negative: ``rsqrt_frac`` is raised.
-    """
-    err = None
-    hi = max(2 * in_frac, 20)
-    hi += hi % 2
-    for eps_frac in range(hi, 2 * in_frac - 1, -2):
-        e = max(eps, 2.0 ** -eps_frac)
-        for rsqrt_frac in range(18, 29):
-            try:
-                return norm_u.NormParams(
-                    kind=norm_u.NormKind.LAYER if kind == C.NORM_LAYER else norm_u.NormKind.RMS,
-                    lanes=1, max_len=n, in_width=NORM_IN_BITS, in_frac=in_frac, gamma_width=16,
-                    gamma_frac=gamma_frac, beta_width=16, beta_frac=beta_frac, out_width=W,
-                    out_frac=out_frac, eps=e, eps_frac=eps_frac, rsqrt_frac=rsqrt_frac)
-            except ValueError as ex:
-                err = ex
-    raise err
+
+def norm_eps_q(m: int, in_frac: int) -> int:
+    """The unit's ``eps_q`` (units of the squared 18-bit input, ``2**-2*in_frac``) from the
+    ``m`` field: ``mant * 2**(2*in_frac - exp)`` rounded half up, clamped to
+    ``[1, 2**RUNTIME_EPS_BITS - 1]``."""
+    mant, ex = m & ((1 << NORM_EPS_MANT_BITS) - 1), m >> NORM_EPS_MANT_BITS
+    sh = 2 * in_frac - ex
+    q = mant << min(sh, 40) if sh >= 0 else (mant + ((1 << -sh) >> 1)) >> -sh
+    return int(min(max(q, 1), (1 << norm_u.RUNTIME_EPS_BITS) - 1))
+
+
+@functools.lru_cache(maxsize=None)
+def norm_params(max_len: int) -> norm_u.NormParams:
+    """The engine's norm unit: 18-bit integer input (in_frac 0, eps_frac 0), rsqrt 18 bits,
+    normalized value Q.16, run-time RMS/LAYER, eps, output shifts (``max_len`` only bounds
+    the lengths; the arithmetic does not depend on it)."""
+    return norm_u.NormParams(kind=norm_u.NormKind.LAYER, lanes=1, max_len=max_len,
+                             in_width=NORM_IN_BITS, in_frac=0, gamma_width=16, gamma_frac=0,
+                             beta_width=16, beta_frac=0, out_width=W, out_frac=0, eps=1.0,
+                             eps_frac=0, norm_frac=16, rsqrt_frac=18, runtime=True)
+
+
+def norm(kind: int, x: np.ndarray, frac: int, gamma, beta, m: int, out_frac: int, gf: int,
+         bf: int) -> np.ndarray:
+    """``NORM`` of one register row ``x`` (``frac`` fraction bits): :func:`norm_input`, then
+    the fixed unit with ``eps_q = norm_eps_q(m, in_frac)``, ``out_shift = 16 + gf -
+    out_frac``, ``beta_shift = out_frac - bf``."""
+    xi, in_frac = norm_input(x, frac)
+    p = norm_params(max(x.size, 1))
+    out_shift, beta_shift = p.norm_frac + gf - out_frac, out_frac - bf
+    if not 0 <= out_shift <= 62 or not 0 <= beta_shift <= 31:
+        raise EngineError(f"NORM: output shift {out_shift} / beta shift {beta_shift} outside "
+                          f"[0, 62] / [0, 31] (out frac {out_frac}, gamma frac {gf}, beta frac {bf})")
+    return norm_u.golden(p, xi, gamma, beta if beta is not None else np.zeros_like(xi),
+                         rms=kind != C.NORM_LAYER, eps_q=norm_eps_q(m, in_frac),
+                         out_shift=out_shift, beta_shift=beta_shift)
 
 
 # ACT: one fixed activation unit per engine; the run-time formats are shifts around it
@@ -360,11 +381,8 @@ class Machine:
         a = self.V[ins.a]
         data = self._region(ins.addr).data
         out_frac, gf, bf = ins.imm & 0xFF, (ins.imm >> 8) & 0xFF, (ins.imm >> 16) & 0xFF
-        rows = []
-        for b in range(self.B):
-            x, in_frac = norm_input(a.v[b, :ins.n], a.frac)
-            p = norm_params(ins.mode, ins.n, in_frac, gf, bf, out_frac, float(self.spec.norm_eps))
-            rows.append(norm_u.golden(p, x, data["gamma"], data.get("beta")))
+        rows = [norm(ins.mode, a.v[b, :ins.n], a.frac, data["gamma"], data.get("beta"), ins.m,
+                     out_frac, gf, bf) for b in range(self.B)]
         self.V[ins.dst] = Reg(np.stack(rows), out_frac)
 
     def op_QUANT(self, ins):
