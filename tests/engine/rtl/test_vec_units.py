@@ -166,3 +166,34 @@ def test_act(kind, fa, fo, L, nseq, vk):
     for s in range(nseq):
         want = G.act(kind, regs[(2, s)][:n], fa, fo)
         first_mismatch(v[(2, s)][:n], want, f"ACT seq {s}")
+
+
+@pytest.mark.parametrize("kind,fa,of,gf,bf,eps", [
+    (C.NORM_RMS, 12, 16, 12, 0, 1e-5), (C.NORM_LAYER, 12, 16, 12, 10, 1e-5),
+    (C.NORM_RMS, 22, 20, 14, 0, 1e-6), (C.NORM_LAYER, 4, 10, 8, 6, 1e-5), (C.NORM_RMS, 0, 18, 14, 0, 0.01)])
+@pytest.mark.parametrize("L,nseq,vk,ports", [(8, 2, "rand", 2), (4, 1, "extreme", 3), (8, 1, "zeros", 2)])
+def test_norm(kind, fa, of, gf, bf, eps, L, nseq, vk, ports):
+    from fpgallm.engine.rtl import x_norm
+    seed = 600 + kind * 7 + fa + of + L + ports
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    p = EngineParams(max_dim=256, max_ffn=256, max_vocab=512, max_context=64, batch=2,
+                     vector_lanes=L, mem_ports=ports, port_width=64)
+    n = 96
+    regs = {(0, s): rand_vec(rng, p.vreg_elems, vk) for s in range(nseq)}
+    if vk == "rand" and nseq > 1:
+        regs[(0, 1)] >>= 12                      # a small vector: exponent 0, eps matters
+    gamma = rng.integers(-32768, 32768, n)
+    beta = rng.integers(-32768, 32768, n) if kind == C.NORM_LAYER else None
+    sb = p.mem_ports * p.port_width // 8
+    addr = 5 * sb
+    img = x_norm.norm_image({"gamma": gamma, "beta": beta}, p)
+    assert len(img) == 2 * n * (2 if beta is not None else 1)
+    mem = bytes(addr) + img + bytes(3 * sb)
+    m_eps = C.norm_eps_field(eps)
+    cmd = cmd_dict(p, Op.NORM, dst=1, a=0, mode=kind, n=n, m=m_eps, addr=addr,
+                   imm=of | gf << 8 | bf << 16, frac_a=fa, nseq=nseq)
+    v, _, _, cyc = run_unit(x_norm.Unit(p), p, cmd, regs, mem=mem, seed=seed)
+    for s in range(nseq):
+        want = G.norm(kind, regs[(0, s)][:n], fa, gamma, beta, m_eps, of, gf, bf)
+        first_mismatch(v[(1, s)][:n], want, f"NORM seq {s}")
