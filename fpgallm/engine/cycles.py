@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Instruction, Op
+from fpgallm.engine.rtl import x_act, x_argmax, x_ew, x_norm, x_quant, x_rope
 from fpgallm.units.activation import ActivationParams
 from fpgallm.units.argmax import ArgmaxParams
 from fpgallm.units.elementwise import ElementwiseParams
@@ -27,6 +28,10 @@ from fpgallm.units.softmax import SoftmaxParams
 
 
 class CycleModel:
+    # cycles from a memory read request to its first word beyond one (vector units' tables
+    # and weights; the memory system's figure)
+    mem_latency = 0
+
     def __init__(self, compiled: C.Compiled):
         self.c = compiled
         p = compiled.params
@@ -55,18 +60,20 @@ class CycleModel:
             words = gp.words(pm.rows, ins.m)
             mem = -(-r.nbytes // self.bpc)
             return max(words, mem) + gp.load_cycles(ins.m) * B + gp.latency
+        # the vector execution units (fpgallm/engine/rtl/x_*.py): their own cycle counts,
+        # equal to the RTL's with the register file answering at once (tests/engine/rtl)
         if op is Op.NORM:
-            return B * (self.norm.vector_cycles(ins.n) + self.norm.latency)
+            return x_norm.cycles(p, ins.n, B, ins.mode == C.NORM_LAYER, self.mem_latency)
         if op is Op.QUANT:
-            return B * self._vec(ins.n, self.quant.lanes, self.quant.latency)
+            return x_quant.cycles(p, ins.n, B)
         if op is Op.ACT:
-            return B * self._vec(ins.n, self.act.lanes, self.act.latency)
+            return x_act.cycles(p, ins.n, B)
         if op in (Op.EWADD, Op.EWMUL):
-            return B * self._vec(ins.n, self.ew.lanes, self.ew.latency)
+            return x_ew.cycles(p, ins.n, B)
         if op is Op.ROPE:
-            return B * self._vec(ins.n * ins.m, self.L, 4)
+            return x_rope.cycles(p, ins.n, ins.m, B, ins.mode, self.mem_latency)
         if op is Op.ARGMAX:
-            return B * self._vec(ins.n, self.argmax.lanes, self.argmax.latency)
+            return x_argmax.cycles(p, ins.n, B)
         if op in (Op.LOADV, Op.STOREV, Op.EMBED):
             return B * (-(-4 * ins.n // self.bpc) + 8)
         if op is Op.KVAPPEND:

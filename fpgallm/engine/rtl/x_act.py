@@ -33,7 +33,7 @@ from fpgallm.units import activation as act_u
 OPS = (Op.ACT,)
 
 W = iface.REG_BITS
-FIXED_CYCLES = 7   # command latch, first request, the activation unit's 5 stages
+FIXED_CYCLES = 8   # command latch, first request, the activation unit's 5 stages
 
 
 def cycles(p: EngineParams, n: int, nseq: int) -> int:

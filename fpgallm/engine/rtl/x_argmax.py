@@ -32,7 +32,7 @@ def argmax_params(p: EngineParams) -> ArgmaxParams:
 
 def cycles(p: EngineParams, n: int, nseq: int) -> int:
     """Cycles of one ``ARGMAX`` over ``n`` elements for ``nseq`` sequences (no stalls)."""
-    return nseq * (-(-n // p.vector_lanes)) + argmax_params(p).latency + FIXED_CYCLES - 2
+    return nseq * (-(-n // p.vector_lanes)) + argmax_params(p).latency + FIXED_CYCLES - 1
 
 
 class Unit(wiring.Component):

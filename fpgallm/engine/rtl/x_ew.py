@@ -37,7 +37,7 @@ OPS = (Op.EWADD, Op.EWMUL)
 W = iface.REG_BITS
 PRE_MAX = 31     # right pre-shifts beyond 25 give 0 for 24-bit inputs: capped here
 POST_MAX = 24    # left post-shifts beyond 23 saturate every non-zero value: capped here
-FIXED_CYCLES = 5  # command latch, first request, the elementwise unit's 3 stages, done
+FIXED_CYCLES = 6  # command latch, first request, the elementwise unit's 3 stages, done
 
 
 def cycles(p: EngineParams, n: int, nseq: int) -> int:

@@ -57,19 +57,23 @@ def unit_params(p: EngineParams) -> norm_u.NormParams:
     return dataclasses.replace(G.norm_params(-(-p.max_dim // L) * L), lanes=L)
 
 
-def cycles(p: EngineParams, n: int, nseq: int, mem_latency: int = 0) -> int:
+def cycles(p: EngineParams, n: int, nseq: int, layer: bool = False, mem_latency: int = 0) -> int:
     """Cycles of one ``NORM`` of ``n`` elements for ``nseq`` sequences (no stalls; the
     weights' first word ``mem_latency`` cycles after the request, hidden behind pass 1 and
     the statistics when shorter)."""
     L = p.vector_lanes
     up = unit_params(p)
     beats = -(-n // L)
+    words = -(-(n * (4 if layer else 2)) // (iface.stripe_bits(p) // 8))
     hidden = beats + up.stat_cycles
-    per_seq = 3 * beats + up.stat_cycles + SEQ_CYCLES + max(0, mem_latency - hidden)
+    # pass 2 takes a beat a cycle unless the weights' words are the limit; the gearbox has
+    # 4L // SB words (and the one arriving) ahead when pass 2 starts
+    pass2 = max(beats, words - (4 * L) // (iface.stripe_bits(p) // 8))
+    per_seq = 2 * beats + up.stat_cycles + pass2 + SEQ_CYCLES + max(0, mem_latency - hidden)
     return nseq * per_seq + FIXED_CYCLES
 
 
-SEQ_CYCLES = 14   # per sequence: requests, exponent / eps, the unit's pass-2 pipeline
+SEQ_CYCLES = 10   # per sequence: requests, exponent / eps, the unit's pass-2 pipeline
 FIXED_CYCLES = 2  # command latch, done
 
 
@@ -227,17 +231,17 @@ class Unit(wiring.Component):
         m.d.comb += G.eq(Mux(layer, 4 * L, 2 * L))
         take_out = Signal(name="gear_out")
         take_in = Signal(name="gear_in")
+        after = Mux(take_out, buf >> (G << 3), buf)
+        cnt_after = Signal.like(cnt, name="gear_cnt_after")
+        m.d.comb += cnt_after.eq(Mux(take_out, cnt - G, cnt))
         m.d.comb += [nu.w.valid.eq(cnt >= G),
-                     self.mr.data.ready.eq(cnt <= GMAX),
+                     self.mr.data.ready.eq(cnt_after <= GMAX),
                      take_out.eq(nu.w.valid & nu.w.ready),
                      take_in.eq(self.mr.data.valid & self.mr.data.ready)]
         for k in range(L):
             g_l = Mux(layer, buf[32 * k:32 * k + 16], buf[16 * k:16 * k + 16])
             m.d.comb += [nu.w.payload.gamma[k].eq(g_l.as_signed()),
                          nu.w.payload.beta[k].eq(Mux(layer, buf[32 * k + 16:32 * k + 32], 0).as_signed())]
-        after = Mux(take_out, buf >> (G << 3), buf)
-        cnt_after = Signal.like(cnt, name="gear_cnt_after")
-        m.d.comb += cnt_after.eq(Mux(take_out, cnt - G, cnt))
         with m.If(take_in):
             m.d.sync += [buf.eq(after | (self.mr.data.payload.data << (cnt_after << 3))),
                          cnt.eq(cnt_after + SB)]

@@ -33,7 +33,7 @@ OPS = (Op.QUANT,)
 
 # cycles beyond n/L beats per sequence: the command latch, the first request, the
 # quantizer's group fill -> first output (latency 3 after the group's last beat), done
-FIXED_CYCLES = 6
+FIXED_CYCLES = 5
 
 
 def quant_params(p: EngineParams) -> QuantizeParams:

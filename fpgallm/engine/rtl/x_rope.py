@@ -80,16 +80,24 @@ def region_bytes(params: EngineParams, context: int, hd: int) -> int:
 
 
 FIXED_CYCLES = 5    # command latch, address, request; 2 pipeline stages; done
-SEQ_CYCLES = 3      # per sequence: table request and the switch to streaming
+SEQ_CYCLES = 1      # per sequence: the switch from the table fetch to streaming
 
 
 def cycles(p: EngineParams, n: int, heads: int, nseq: int, mode: int, mem_latency: int = 0) -> int:
     """Cycles of one ``ROPE`` (no stalls; ``mem_latency``: cycles from a memory read request
-    to its first word).  HALVES writes every head's high half after its low half."""
+    to its first word beyond one).  Per sequence the table row is fetched, then the heads
+    stream (``heads * n / L`` output beats); HALVES drains each sequence's last high half
+    (``n / 2L`` beats) while the next sequence's row is fetched."""
     L = p.vector_lanes
     beats = heads * n // L
-    per_seq = row_beats(p, n) + mem_latency + SEQ_CYCLES + beats
-    return nseq * per_seq + FIXED_CYCLES + (n // (2 * L) if mode == C.ROPE_HALVES else 0)
+    fetch = row_beats(p, n) + mem_latency
+    c = nseq * (fetch + beats + SEQ_CYCLES) + FIXED_CYCLES
+    sb = stripe_bytes(p)
+    if sb & (sb - 1):                  # row_beats by repeated subtraction before the fetch
+        c += row_beats(p, n) + 1
+    if mode == C.ROPE_HALVES:
+        c -= (nseq - 1) * min(n // (2 * L), fetch + SEQ_CYCLES)
+    return c
 
 
 def _issue(m, req, start, nseq, nunits, reg, base, step, count, name):

@@ -197,3 +197,36 @@ def test_norm(kind, fa, of, gf, bf, eps, L, nseq, vk, ports):
     for s in range(nseq):
         want = G.norm(kind, regs[(0, s)][:n], fa, gamma, beta, m_eps, of, gf, bf)
         first_mismatch(v[(1, s)][:n], want, f"NORM seq {s}")
+
+
+@pytest.mark.parametrize("L,nseq,ports", [(8, 1, 2), (4, 2, 2), (8, 2, 3)])
+def test_cycles_match_model(L, nseq, ports):
+    """Without port gaps (register file and memory answering at once) every vector unit takes
+    exactly the cycles its ``cycles()`` (and so ``CycleModel.cost``) predicts."""
+    from fpgallm.engine.rtl import x_act, x_argmax, x_ew, x_norm, x_quant, x_rope
+    rng = np.random.default_rng(7)
+    p = EngineParams(max_dim=256, max_ffn=256, max_vocab=512, max_context=64, batch=2,
+                     vector_lanes=L, mem_ports=ports, port_width=64)
+    regs = {(r, s): rng.integers(-2 ** 20, 2 ** 20, 512) for r in (0, 1, 2, 15) for s in range(2)}
+    n = 192
+    runs = [
+        (x_quant, cmd_dict(p, Op.QUANT, dst=1, a=1, n=n, nseq=nseq), b"", x_quant.cycles(p, n, nseq)),
+        (x_ew, cmd_dict(p, Op.EWMUL, dst=1, a=1, b=2, n=n, imm=10, frac_a=10, frac_b=12, nseq=nseq), b"",
+         x_ew.cycles(p, n, nseq)),
+        (x_act, cmd_dict(p, Op.ACT, dst=1, a=1, n=n, imm=10, frac_a=10, nseq=nseq), b"", x_act.cycles(p, n, nseq)),
+        (x_argmax, cmd_dict(p, Op.ARGMAX, dst=1, a=15, n=n, nseq=nseq), b"", x_argmax.cycles(p, n, nseq)),
+    ]
+    tab = {"cos": rng.integers(-2 ** 14, 2 ** 14, (20, 32)), "sin": rng.integers(-2 ** 14, 2 ** 14, (20, 32))}
+    for mode in (C.ROPE_HALVES, C.ROPE_ADJACENT):
+        runs.append((x_rope, cmd_dict(p, Op.ROPE, dst=1, a=1, n=64, m=3, mode=mode, nseq=nseq, pos=[3, 5]),
+                     x_rope.rope_image(tab, p), x_rope.cycles(p, 64, 3, nseq, mode)))
+    g = rng.integers(-2 ** 15, 2 ** 15, n)
+    for mode in (C.NORM_RMS, C.NORM_LAYER):
+        mem = x_norm.norm_image({"gamma": g, "beta": g if mode else None}, p) + bytes(64)
+        runs.append((x_norm, cmd_dict(p, Op.NORM, dst=1, a=0, n=n, mode=mode, m=C.norm_eps_field(1e-5),
+                                      imm=16 | 12 << 8, frac_a=12, nseq=nseq), mem,
+                     x_norm.cycles(p, n, nseq, mode == C.NORM_LAYER)))
+    for mod, cmd, mem, want in runs:
+        _, _, _, got = run_unit(mod.Unit(p), p, cmd, regs, mem=mem, gaps=0)
+        print(mod.__name__, Op(cmd["ins"]["op"]).name, got, want)
+        assert got == want, f"{mod.__name__} mode {cmd['ins']['mode']}: RTL {got} cycles, model {want}"
