@@ -404,12 +404,12 @@ class Machine:
 
     def op_EWADD(self, ins):
         a, b = self.V[ins.a], self.V[ins.b]
-        n = ins.n
-        self.V[ins.dst] = Reg(ew_add(Reg(a.v[:, :n], a.frac), Reg(b.v[:, :n], b.frac), ins.imm), ins.imm)
+        n, fd = ins.n, ins.imm & 0xFF
+        self.V[ins.dst] = Reg(ew_add(Reg(a.v[:, :n], a.frac), Reg(b.v[:, :n], b.frac), fd), fd)
 
     def op_EWMUL(self, ins):
         a, b = self.V[ins.a], self.V[ins.b]
-        n, fd = ins.n, ins.imm
+        n, fd = ins.n, ins.imm & 0xFF
         sh = a.frac + b.frac - fd
         y = ew_u.golden(EW_MUL, a.v[:, :n], b.v[:, :n], 1, 0, max(sh, 0))
         self.V[ins.dst] = Reg(y if sh >= 0 else shift_to(y, -sh), fd)
