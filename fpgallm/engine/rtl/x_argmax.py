@@ -74,7 +74,7 @@ class Unit(wiring.Component):
             m.d.sync += sq.eq(0)
         with m.Elif(am.o.valid):
             for s in range(p.batch):
-                with m.If(sq == s):
+                with m.If((sq == s) if s else ~sq.any()):  # "!seq" would lint
                     m.d.sync += res[s].eq(am.o.payload.index)
             m.d.sync += sq.eq(sq + 1)
             with m.If(sq + 1 == c.nseq):

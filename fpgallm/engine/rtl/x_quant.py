@@ -89,7 +89,7 @@ class Unit(wiring.Component):
         gc = Signal(iface.ELEM_BITS, name="group")
         sq = Signal(4, name="seq")
         first = Signal(name="first_of_group")
-        m.d.comb += first.eq(gb == 0)
+        m.d.comb += first.eq(~gb.any())  # (gb == 0 comes out as "!gb", which -Wall flags)
         for k in range(L):
             m.d.comb += self.vw.data.payload.data[k].eq(q.o.payload.q[k])
         m.d.comb += [self.vw.data.payload.last.eq(wb == nbeats - 1),

@@ -186,7 +186,11 @@ class Unit(wiring.Component):
             m.d.sync += [t_req.eq(1), go.eq(0)]
         with m.Elif(go):
             m.d.sync += go.eq(1)
-        pos = c.pos[tseq]
+        pos = Signal(iface.SCALAR_BITS, name="pos")
+        m.d.comb += pos.eq(c.pos[0])
+        for s in range(1, p.batch):
+            with m.If(tseq == s):
+                m.d.comb += pos.eq(c.pos[s])
         m.d.comb += [self.mr.req.valid.eq(t_req),
                      self.mr.req.payload.addr.eq(c.ins.addr + pos * rowb * SB),
                      self.mr.req.payload.beats.eq(rowb)]
@@ -197,7 +201,7 @@ class Unit(wiring.Component):
         with m.If(self.mr.data.valid & self.mr.data.ready):
             m.d.sync += fword.eq(fword + 1)
             for f in range(NP):
-                with m.If(fword == f // PPW):
+                with m.If((fword == f // PPW) if f // PPW else ~fword.any()):
                     i = f % PPW
                     m.d.sync += [cos[f].eq(word[32 * i:32 * i + 16].as_signed()),
                                  sin[f].eq(word[32 * i + 16:32 * i + 32].as_signed())]
