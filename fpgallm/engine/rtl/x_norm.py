@@ -62,7 +62,8 @@ def cycles(p: EngineParams, n: int, nseq: int, layer: bool = False, mem_latency:
     weights' first word ``mem_latency`` cycles after the request, hidden behind pass 1 and
     the statistics when shorter)."""
     L = p.vector_lanes
-    up = unit_params(p)
+    from fpgallm.engine import golden as G
+    up = G.norm_params(max(n, 1))    # stat_cycles does not depend on lanes or max_len
     beats = -(-n // L)
     words = -(-(n * (4 if layer else 2)) // (iface.stripe_bits(p) // 8))
     hidden = beats + up.stat_cycles

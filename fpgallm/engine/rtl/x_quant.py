@@ -48,7 +48,7 @@ def quant_params(p: EngineParams) -> QuantizeParams:
 def cycles(p: EngineParams, n: int, nseq: int) -> int:
     """Cycles of one ``QUANT`` of ``n`` elements for ``nseq`` sequences (no stalls)."""
     L = p.vector_lanes
-    return nseq * (-(-n // L)) + quant_params(p).beats_per_group + FIXED_CYCLES
+    return nseq * (-(-n // L)) + max(1, iface.ACT_GROUP // L) + FIXED_CYCLES
 
 
 class Unit(wiring.Component):
