@@ -266,6 +266,23 @@ def _int_vec(v, frac: int) -> np.ndarray:
                    (1 << (REG_BITS - 1)) - 1).astype(np.int64)
 
 
+NORM_EPS_MANT_BITS = 12
+
+
+def norm_eps_field(eps: float) -> int:
+    """``eps`` as the NORM instruction's ``m`` field: ``mant | exp << 12``, ``eps ~ mant *
+    2**-exp`` with a 12-bit mantissa (top bit set) and an 8-bit exponent."""
+    if not 0 < eps < 1:
+        raise UserError(f"norm eps must be in (0, 1), got {eps!r}")
+    ex = NORM_EPS_MANT_BITS - 1 - math.floor(math.log2(eps))
+    mant = int(math.floor(eps * 2.0 ** ex + 0.5))
+    if mant >> NORM_EPS_MANT_BITS:
+        mant, ex = mant >> 1, ex - 1
+    if not 0 <= ex < 256:
+        raise UserError(f"norm eps {eps!r} outside the encodable range [2**-244, 1)")
+    return mant | ex << NORM_EPS_MANT_BITS
+
+
 def _coef_frac(v, width: int = 16) -> int:
     """Fraction bits of a ``width``-bit signed coefficient vector (norm gamma / beta)."""
     m = float(np.abs(np.asarray(v, dtype=np.float64)).max())
@@ -366,7 +383,9 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         ang = np.arange(ctx, dtype=np.float64)[:, None] * inv[None, :]
         tab = {"cos": np.floor(np.cos(ang) * (1 << ROPE_FRAC) + 0.5).astype(np.int64),
                "sin": np.floor(np.sin(ang) * (1 << ROPE_FRAC) + 0.5).astype(np.int64)}
-        rope_addr = add("rope_table", ctx * hd * 2, "table", tab)
+        # rows of hd/2 (cos, sin) int16 pairs padded to whole stripe words (x_rope.rope_image)
+        sb = params.mem_ports * params.port_width // 8
+        rope_addr = add("rope_table", ctx * (-(-2 * hd // sb)) * sb, "table", tab)
     pos_addr = 0
     if gpt2:
         pe = model.dense("position_embd.weight")[:ctx]
@@ -398,6 +417,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         I(Op.LOADV, dst=7, mode=LOADV_POSROW, n=d, addr=pos_addr, imm=fracs["embd"])
         I(Op.EWADD, dst=0, a=0, b=7, n=d, imm=fracs["embd"])
     nk = NORM_LAYER if gpt2 else NORM_RMS
+    eps_m = norm_eps_field(float(s.norm_eps))
     act = ACT_GELU if gpt2 else ACT_SILU
     rstyle = ROPE_ADJACENT if s.rope_style is RopeStyle.ADJACENT else ROPE_HALVES
     for i in range(s.n_layers):
@@ -405,7 +425,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         fr = lambda k: fracs[b + k]  # noqa: E731
         kv_addr = add(b + "kv", kv_layer_bytes, "kv", None, layer=i, k_frac=fr("k"), v_frac=fr("v"))
         na, gf, bf = norm_params(b + "attn_norm", fr("attn_in"))
-        I(Op.NORM, dst=1, a=0, mode=nk, n=d, addr=na, imm=fr("attn_in") | gf << 8 | bf << 16)
+        I(Op.NORM, dst=1, a=0, mode=nk, n=d, m=eps_m, addr=na, imm=fr("attn_in") | gf << 8 | bf << 16)
         I(Op.QUANT, dst=1, a=1, n=d)
         gemv_(2, 1, b + "attn_q.weight", fr("q"))
         bias_add(2, b + "attn_q.bias", fr("q"), d)
@@ -423,7 +443,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         bias_add(6, b + "attn_output.bias", fr("attn_out"), d)
         I(Op.EWADD, dst=0, a=0, b=6, n=d, imm=fr("mid"))
         na, gf, bf = norm_params(b + "ffn_norm", fr("ffn_in"))
-        I(Op.NORM, dst=1, a=0, mode=nk, n=d, addr=na, imm=fr("ffn_in") | gf << 8 | bf << 16)
+        I(Op.NORM, dst=1, a=0, mode=nk, n=d, m=eps_m, addr=na, imm=fr("ffn_in") | gf << 8 | bf << 16)
         I(Op.QUANT, dst=1, a=1, n=d)
         gemv_(2, 1, b + ("ffn_up.weight" if gpt2 else "ffn_gate.weight"), fr("gate"))
         if gpt2:
@@ -439,7 +459,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         I(Op.EWADD, dst=0, a=0, b=6, n=d, imm=fr("out"))
         marks[b + "out"] = len(prog) - 1
     na, gf, bf = norm_params("output_norm", fracs["output_norm"])
-    I(Op.NORM, dst=1, a=0, mode=nk, n=d, addr=na, imm=fracs["output_norm"] | gf << 8 | bf << 16)
+    I(Op.NORM, dst=1, a=0, mode=nk, n=d, m=eps_m, addr=na, imm=fracs["output_norm"] | gf << 8 | bf << 16)
     I(Op.QUANT, dst=1, a=1, n=d)
     head = emb if s.tied_embeddings else "output.weight"
     gemv_(LOGITS, 1, head, fracs["logits"])

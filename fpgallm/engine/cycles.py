@@ -4,7 +4,7 @@
 Model (first order, no overlap between instructions: an upper bound the RTL of issue 7
 must beat or match; overlap of a GEMV's weight stream with vector work is the next step):
 
-* ``GEMV`` / ``EMBED``: :func:`gemv_cycles` / :func:`embed_cycles`, the RTL units' cycles
+* ``GEMV`` / ``EMBED``: ``x_gemv.cycles`` / ``x_embed.cycles``, the RTL units' cycles
   (one stripe word of the matrix stream per cycle; batch B reuses each word for all B
   vectors, B MAC sets).
 * vector units (``NORM``, ``QUANT``, ``ACT``, ``EWADD``, ``EWMUL``, ``ROPE``, ``ARGMAX``,
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Instruction, Op
+from fpgallm.engine.rtl import x_act, x_argmax, x_embed, x_ew, x_gemv, x_norm, x_quant, x_rope
 from fpgallm.units.activation import ActivationParams
 from fpgallm.units.argmax import ArgmaxParams
 from fpgallm.units.elementwise import ElementwiseParams
@@ -26,34 +27,11 @@ from fpgallm.units.quantize import QuantizeParams
 from fpgallm.units.softmax import SoftmaxParams
 
 
-MEM_LATENCY = 3   # cycles from a memory read request accepted to its first word (the
-                  # memory system's figure; the GEMV / EMBED formulas below take it)
-
-
-def gemv_cycles(p, pm, n: int, m: int, nseq: int, mem_latency: int = MEM_LATENCY) -> int:
-    """Cycles of the GEMV unit (:mod:`fpgallm.engine.rtl.x_gemv`) from the command accepted to
-    ``done``, measured in simulation with no stall: the activation load (``nseq`` vectors of
-    ``m`` at ``vector_lanes`` a beat) overlapping the header fetch (two memory round trips),
-    then one stripe word a cycle for ``ceil(n / lanes)`` row tiles, the GEMV pipeline, and
-    the last chunk's register writes (a request and its beats per sequence)."""
-    gp = C.engine_gemv_params(p, pm.params.fmt)
-    P, L = p.gemv_lanes, p.vector_lanes
-    tiles = -(-n // P)
-    words = tiles * pm.params.tile_stream_words(m)
-    load = nseq * -(-m // L)
-    ch = max(P, L)
-    last_beats = -(-((n - 1) % ch + 1) // L)
-    return max(load + 3 + nseq, 2 * mem_latency + 7) + words + gp.latency + 1 + nseq * (1 + last_beats)
-
-
-def embed_cycles(p, pm, n: int, nseq: int, mem_latency: int = MEM_LATENCY) -> int:
-    """Cycles of the EMBED unit (:mod:`fpgallm.engine.rtl.x_embed`): the header fetch, then per
-    sequence a memory round trip, one cycle per element and per scale word of the row tile."""
-    S = pm.params.scale_words_before(pm.dm.shape[1] - 1)
-    return nseq * (n + S + mem_latency + 6) + mem_latency + 3
-
-
 class CycleModel:
+    # cycles from a memory read request to its first word beyond one (vector units' tables
+    # and weights; the memory system's figure)
+    mem_latency = 0
+
     def __init__(self, compiled: C.Compiled):
         self.c = compiled
         p = compiled.params
@@ -76,21 +54,24 @@ class CycleModel:
         """Cycles of ``ins`` when the sequences attend over ``length`` positions."""
         p, B, op = self.p, self.p.batch, ins.op
         if op is Op.GEMV:
-            return gemv_cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, ins.m, B)
+            return x_gemv.cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, ins.m, B,
+                                 self.mem_latency)
         if op is Op.EMBED:
-            return embed_cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, B)
+            return x_embed.cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, B, self.mem_latency)
+        # the vector execution units (fpgallm/engine/rtl/x_*.py): their own cycle counts,
+        # equal to the RTL's with the register file answering at once (tests/engine/rtl)
         if op is Op.NORM:
-            return B * (self.norm.vector_cycles(ins.n) + self.norm.latency)
+            return x_norm.cycles(p, ins.n, B, ins.mode == C.NORM_LAYER, self.mem_latency)
         if op is Op.QUANT:
-            return B * self._vec(ins.n, self.quant.lanes, self.quant.latency)
+            return x_quant.cycles(p, ins.n, B)
         if op is Op.ACT:
-            return B * self._vec(ins.n, self.act.lanes, self.act.latency)
+            return x_act.cycles(p, ins.n, B)
         if op in (Op.EWADD, Op.EWMUL):
-            return B * self._vec(ins.n, self.ew.lanes, self.ew.latency)
+            return x_ew.cycles(p, ins.n, B)
         if op is Op.ROPE:
-            return B * self._vec(ins.n * ins.m, self.L, 4)
+            return x_rope.cycles(p, ins.n, ins.m, B, ins.mode, self.mem_latency)
         if op is Op.ARGMAX:
-            return B * self._vec(ins.n, self.argmax.lanes, self.argmax.latency)
+            return x_argmax.cycles(p, ins.n, B)
         if op in (Op.LOADV, Op.STOREV):
             return B * (-(-4 * ins.n // self.bpc) + 8)
         if op is Op.KVAPPEND:

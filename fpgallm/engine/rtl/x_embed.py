@@ -28,9 +28,17 @@ from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.x_gemv import (MatrixStream, _log2, check_params, div_const, is_,
                                        select_bits, shift_params, shift_to_post, shift_to_pre)
 
-__all__ = ["OPS", "Unit"]
+__all__ = ["OPS", "Unit", "cycles"]
 
 OPS = (Op.EMBED,)
+
+
+def cycles(p: EngineParams, pm, n: int, nseq: int, mem_latency: int = 0) -> int:
+    """Cycles of :class:`Unit` with no stall (measured in tests/engine/rtl/test_x_gemv_unit.py):
+    the header fetch, then per sequence a memory round trip, one cycle per element and per
+    scale word of the row tile (``mem_latency`` as in :func:`x_gemv.cycles`)."""
+    S = pm.params.scale_words_before(pm.dm.shape[1] - 1)
+    return nseq * (n + S + mem_latency + 6) + mem_latency + 3
 
 
 class Unit(wiring.Component):

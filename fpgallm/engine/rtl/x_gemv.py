@@ -63,7 +63,7 @@ from fpgallm.hdl.fixed import hdl_saturate
 from fpgallm.units.gemv import Gemv, GemvParams, PackedMatrix
 from fpgallm.units.weights import WeightFormat
 
-__all__ = ["OPS", "Unit", "matrix_image", "MatrixStream", "check_params"]
+__all__ = ["OPS", "Unit", "matrix_image", "MatrixStream", "check_params", "cycles"]
 
 OPS = (Op.GEMV,)
 
@@ -86,6 +86,22 @@ def check_params(p: EngineParams) -> None:
             raise ValueError(f"EngineParams: gemv_lanes {P} x {gp.scale_lane_bits} scale bits of "
                              f"{f.value} = {gp.scale_beat_bits} must fit one stripe word "
                              f"(mem_ports * port_width = {W})")
+
+
+def cycles(p: EngineParams, pm: PackedMatrix, n: int, m: int, nseq: int, mem_latency: int = 0) -> int:
+    """Cycles of :class:`Unit` from the command accepted to ``done`` with no stall (measured
+    in tests/engine/rtl/test_x_gemv_unit.py): the activation load (``nseq`` vectors of ``m``
+    at ``vector_lanes`` a beat) overlapping the header fetch (two memory round trips;
+    ``mem_latency``: cycles from a read request to its first word beyond one), then one
+    stripe word a cycle for ``ceil(n / lanes)`` row tiles, the GEMV pipeline, and the last
+    chunk's register writes (a request and its beats per sequence)."""
+    gp = C.engine_gemv_params(p, pm.params.fmt)
+    P, L = p.gemv_lanes, p.vector_lanes
+    words = -(-n // P) * pm.params.tile_stream_words(m)
+    load = nseq * -(-m // L)
+    last_beats = -(-((n - 1) % max(P, L) + 1) // L)
+    return (max(load + 3 + nseq, 2 * mem_latency + 7) + words + gp.latency + 1
+            + nseq * (1 + last_beats))
 
 
 # --- memory image ----------------------------------------------------------------------------
