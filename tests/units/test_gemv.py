@@ -292,6 +292,9 @@ def test_blocked_params_validation():
         GemvParams(fmt=WeightFormat.INT4_GROUP, lanes=1, group=128, word_bits=256, act_exp_max=17)
     with pytest.raises(ValueError, match=r"runtime_group needs a grouped format"):
         GemvParams(fmt=WeightFormat.INT8_ROW, lanes=4, word_bits=128, runtime_group=True)
-    p = GemvParams(fmt=WeightFormat.INT8_GROUP, lanes=4, group=128, word_bits=256, act_exp_max=17)
+    with pytest.raises(ValueError, match=r"accumulator width 64 exceeds 62 bits"):
+        GemvParams(fmt=WeightFormat.INT8_GROUP, lanes=4, group=128, word_bits=256, act_exp_max=17)
+    p = GemvParams(fmt=WeightFormat.INT8_GROUP, lanes=4, group=128, word_bits=256, act_exp_max=17,
+                   guard=6)
     assert p.dot_width == GemvParams(fmt=WeightFormat.INT8_GROUP, lanes=4, group=128,
                                      word_bits=256).dot_width + 17

@@ -38,15 +38,19 @@ Hardware decisions
   weight word is fetched once and applied to all ``nseq`` vectors in the same cycle (B x the
   MACs); the copies run in lockstep (one ``w``/``s`` broadcast, outputs taken together).
 * Activations: ``m`` elements of ``V[a]`` (int8 after ``QUANT``) and their ``m / 32``
-  exponents are loaded into each copy's activation RAM (sequence by sequence, one vector
-  beat per cycle) while the header is fetched.
+  exponents are loaded into each copy's activation RAM, sequence by sequence, while the
+  header is fetched: the first half of the words through ``vra`` straight into the Gemv,
+  the second half at the same time through ``vrb`` into a buffer (half the activation RAM)
+  that is drained after the first half at one word a cycle (:func:`load_split`): the Gemv
+  takes its activation words in order, and the vector ports deliver ``vector_lanes``
+  elements a cycle each, less than a word of ``K``.
 * Output: each row tile's ``lanes`` accumulators go through ``shift_to`` (round half up,
   saturate to 24 bits; a bias stage, then shift and saturate) into a collect buffer of
   ``C = max(lanes, vector_lanes)`` rows per sequence, double buffered; each chunk is written
   with one ``vw`` request per sequence.
 
 Timing (no stall; measured in the tests, :meth:`fpgallm.engine.cycles.CycleModel.cost`):
-``max(header fetch, nseq * ceil(m / vector_lanes) load) + tiles * tile_words + pipeline``.
+``max(header fetch, load) + tiles * tile_words + pipeline + writes`` (:func:`cycles`).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ from __future__ import annotations
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.memory import Memory
 
 from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Op
@@ -63,7 +68,7 @@ from fpgallm.hdl.fixed import hdl_saturate
 from fpgallm.units.gemv import Gemv, GemvParams, PackedMatrix
 from fpgallm.units.weights import WeightFormat
 
-__all__ = ["OPS", "Unit", "matrix_image", "MatrixStream", "check_params", "cycles"]
+__all__ = ["OPS", "Unit", "matrix_image", "MatrixStream", "check_params", "cycles", "load_split"]
 
 OPS = (Op.GEMV,)
 
@@ -88,19 +93,31 @@ def check_params(p: EngineParams) -> None:
                              f"(mem_ports * port_width = {W})")
 
 
+def load_split(p: EngineParams, gp: GemvParams, m: int) -> tuple[int, int]:
+    """``(h, b)``: words of an ``m``-column activation vector loaded through ``vra`` (straight
+    into the Gemv) and through ``vrb`` (buffered, drained after them at one word a cycle)."""
+    cw = m // gp.k
+    R = max(C.ACT_GROUP // gp.k, p.vector_lanes // gp.k, 1)
+    h = -(-cw // (2 * R)) * R
+    return h, cw - h
+
+
 def cycles(p: EngineParams, pm: PackedMatrix, n: int, m: int, nseq: int, mem_latency: int = 0) -> int:
     """Cycles of :class:`Unit` from the command accepted to ``done`` with no stall (measured
-    in tests/engine/rtl/test_x_gemv_unit.py): the activation load (``nseq`` vectors of ``m``
-    at ``vector_lanes`` a beat) overlapping the header fetch (two memory round trips;
-    ``mem_latency``: cycles from a read request to its first word beyond one), then one
-    stripe word a cycle for ``ceil(n / lanes)`` row tiles, the GEMV pipeline, and the last
-    chunk's register writes (a request and its beats per sequence)."""
+    in tests/engine/rtl/test_x_gemv_unit.py): per sequence the activation load (the first
+    half of the words at ``vector_lanes`` elements a cycle from ``vra`` while ``vrb`` loads
+    the second half into a buffer, then the buffer at a word a cycle) overlapping the
+    header fetch (two memory round trips; ``mem_latency``: cycles from a read request to
+    its first word beyond one), then one stripe word a cycle for ``ceil(n / lanes)`` row
+    tiles, the GEMV pipeline, and the last chunk's register writes (a request and its beats
+    per sequence)."""
     gp = C.engine_gemv_params(p, pm.params.fmt)
     P, L = p.gemv_lanes, p.vector_lanes
     words = -(-n // P) * pm.params.tile_stream_words(m)
-    load = nseq * -(-m // L)
+    h, b = load_split(p, gp, m)
+    load = nseq * (-(-h * gp.k // L) + b + 3) + 2
     last_beats = -(-((n - 1) % max(P, L) + 1) // L)
-    return (max(load + 3 + nseq, 2 * mem_latency + 7) + words + gp.latency + 1
+    return (max(load, 2 * mem_latency + 7) + words + gp.latency + 1
             + nseq * (1 + last_beats))
 
 
@@ -270,14 +287,17 @@ class MatrixStream(wiring.Component):
 
 
 class XLoader(wiring.Component):
-    """Vector beats (``L`` 24-bit lanes holding int8) and exponent beats -> the Gemv's ``x``
-    stream (K int8 and the exponent of their 32-column group), ``words`` x beats per
-    sequence; ``x_last`` marks a sequence's last word."""
+    """Vector beats (``L`` 24-bit lanes holding int8; or with ``raw`` whole words of K int8 on
+    ``rin``) and exponent beats -> the Gemv's ``x`` stream (K int8 and the exponent of their
+    32-column group; without ``use_exp`` the exponent field is 0 and ``ein`` unused),
+    ``words`` x beats per part; ``x_last`` marks a part's last word."""
 
-    def __init__(self, p: EngineParams, gp: GemvParams):
+    def __init__(self, p: EngineParams, gp: GemvParams, raw: bool = False, use_exp: bool = True):
         self.L, self.K = p.vector_lanes, gp.k
+        self.raw, self.use_exp = raw, use_exp
         super().__init__({
             "vin": wiring.In(stream.Signature(iface.vec_beat_layout(p))),
+            "rin": wiring.In(stream.Signature(unsigned(8 * gp.k))),
             "ein": wiring.In(stream.Signature(iface.exp_beat_layout())),
             "x": wiring.Out(stream.Signature(gp.x_layout())),
             "x_last": wiring.Out(1),
@@ -297,6 +317,8 @@ class XLoader(wiring.Component):
         xbits = Signal(8 * K)
         last = widx == self.words - 1
         take = self.x.valid & self.x.ready
+        if not self.use_exp:
+            need_e = Const(0)
         m.d.comb += [self.x_last.eq(last),
                      self.x.valid.eq(have & (~need_e | self.ein.valid)),
                      self.ein.ready.eq(have & need_e & self.x.ready),
@@ -307,7 +329,9 @@ class XLoader(wiring.Component):
             with m.If(need_e):
                 m.d.sync += ecur.eq(self.ein.payload.exp)
         lanes = self.vin.payload.data
-        if L <= K:
+        if self.raw:
+            m.d.comb += [have.eq(self.rin.valid), xbits.eq(self.rin.payload), self.rin.ready.eq(take)]
+        elif L <= K:
             R = K // L
             full = Signal()
             cnt = Signal(range(max(2, R)))
@@ -406,7 +430,8 @@ class Unit(wiring.Component):
                          tiles.eq(div_const(m, ins.n + P - 1, P, iface.ELEM_BITS + 1, "tiles_q"))]
 
         # --- datapaths per format -------------------------------------------------------
-        fsel, gemvs, mss, lds = {}, {}, {}, {}
+        fsel, gemvs, mss, lds, ldb, ldd = {}, {}, {}, {}, {}, {}
+        hwords, bwords, m1 = {}, {}, {}
         for f, gp in self.gps.items():
             fsel[f] = Signal(name=f"sel_{f.name}")
             m.d.comb += fsel[f].eq(busy & is_(fcode, C.WFMT_CODE[f]))
@@ -415,6 +440,8 @@ class Unit(wiring.Component):
                 m.submodules[f"gemv_{f.name}_{b}"] = g
             mss[f] = m.submodules[f"ms_{f.name}"] = MatrixStream(gp)
             lds[f] = m.submodules[f"ld_{f.name}"] = XLoader(p, gp)
+            ldb[f] = m.submodules[f"ldb_{f.name}"] = XLoader(p, gp, use_exp=False)
+            ldd[f] = m.submodules[f"ldd_{f.name}"] = XLoader(p, gp, raw=True)
             kl = _log2(gp.k)
             cols_words = mcols >> kl
             if f.grouped:
@@ -423,8 +450,20 @@ class Unit(wiring.Component):
                 groups = Mux(gcode == 1, mcols >> 5, Mux(gcode == 2, mcols >> 6, mcols >> 7))
             else:
                 gwords, groups = cols_words, 1
+            # the vector is loaded in two parts at once: words [0, h) through vra (straight into
+            # the Gemv), words [h, cols_words) through vrb into a buffer drained after them;
+            # h is half the words rounded up to whole exponent groups and vector beats
+            R = max(C.ACT_GROUP // gp.k, p.vector_lanes // gp.k, 1)
+            rl = _log2(R)
+            hwords[f] = Signal(iface.ELEM_BITS, name=f"h_{f.name}")
+            bwords[f] = Signal(iface.ELEM_BITS, name=f"bw_{f.name}")
+            m1[f] = Signal(iface.ELEM_BITS, name=f"m1_{f.name}")
+            m.d.comb += [hwords[f].eq(((cols_words + 2 * R - 1) >> (rl + 1)) << rl),
+                         bwords[f].eq(cols_words - hwords[f]), m1[f].eq(hwords[f] << kl)]
             m.d.comb += [mss[f].group_words.eq(gwords), mss[f].groups.eq(groups),
-                         lds[f].words.eq(cols_words), lds[f].clear.eq(start)]
+                         lds[f].words.eq(hwords[f]), lds[f].clear.eq(start),
+                         ldb[f].words.eq(bwords[f]), ldb[f].clear.eq(start),
+                         ldd[f].words.eq(bwords[f]), ldd[f].clear.eq(start)]
             for g in gemvs[f]:
                 m.d.comb += [g.cols_words.eq(cols_words), g.row_tiles.eq(tiles),
                              g.out_mult.eq(0), g.out_shift.eq(0)]
@@ -479,34 +518,97 @@ class Unit(wiring.Component):
                              g.s.valid.eq(ms.o.valid & fsel[f]),
                              g.s.payload.as_value().eq(ms.o.payload.s)]
 
-        # --- activations: one vector read and one exponent read per sequence -----------
-        vq, eq_ = Signal(4), Signal(4)
+        # --- activations: per sequence, part A (vra) and part B (vrb, buffered), exponents
+        # (era) for A then for the drained B words -----------------------------------------
         lseq = Signal(3)
-        with m.If(start):
-            m.d.sync += [vq.eq(0), eq_.eq(0), lseq.eq(0)]
-        m.d.comb += [self.vra.req.valid.eq(busy & ~start & (vq < nseq)),
-                     self.vra.req.payload.reg.eq(a), self.vra.req.payload.seq.eq(vq),
-                     self.vra.req.payload.start.eq(0), self.vra.req.payload.count.eq(mcols),
-                     self.era.req.valid.eq(busy & ~start & (eq_ < nseq)),
-                     self.era.req.payload.reg.eq(a), self.era.req.payload.seq.eq(eq_),
-                     self.era.req.payload.start.eq(0), self.era.req.payload.count.eq(mcols >> 5)]
-        with m.If(self.vra.req.valid & self.vra.req.ready):
-            m.d.sync += vq.eq(vq + 1)
-        with m.If(self.era.req.valid & self.era.req.ready):
-            m.d.sync += eq_.eq(eq_ + 1)
+        L_REQ, L_A, L_D, L_END = 1, 2, 3, 4
+        lst = Signal(range(5), init=L_REQ)
+        rq_a, rq_b, rq_e = Signal(), Signal(), Signal()
+        bmax = max(gp.max_cols // gp.k for gp in self.gps.values())
+        bdepth = max(2, -(-bmax // 2))
+        bwidth = max(8 * gp.k for gp in self.gps.values())
+        m.submodules.xbuf = xbuf = Memory(shape=unsigned(bwidth), depth=bdepth, init=[])
+        bw_port = xbuf.write_port()
+        br_port = xbuf.read_port(domain="sync")
+        bwcnt = Signal(range(bdepth + 1))
+        bridx = Signal(range(bdepth + 1))
+        bvalid = Signal()
+        cur_h, cur_b, cur_m1 = Signal(iface.ELEM_BITS), Signal(iface.ELEM_BITS), Signal(iface.ELEM_BITS)
         for f in self.gps:
-            ld = lds[f]
             with m.If(fsel[f]):
-                m.d.comb += [ld.vin.valid.eq(self.vra.data.valid), ld.vin.payload.eq(self.vra.data.payload),
-                             self.vra.data.ready.eq(ld.vin.ready),
-                             ld.ein.valid.eq(self.era.data.valid), ld.ein.payload.eq(self.era.data.payload),
-                             self.era.data.ready.eq(ld.ein.ready)]
-                for b, g in enumerate(gemvs[f]):
-                    m.d.comb += [g.x.valid.eq(ld.x.valid & is_(lseq, b)), g.x.payload.eq(ld.x.payload)]
-                    with m.If(is_(lseq, b)):
-                        m.d.comb += ld.x.ready.eq(g.x.ready)
-                with m.If(ld.x.valid & ld.x.ready & ld.x_last):
-                    m.d.sync += lseq.eq(lseq + 1)
+                m.d.comb += [cur_h.eq(hwords[f]), cur_b.eq(bwords[f]), cur_m1.eq(m1[f])]
+        has_b = cur_b.any()
+        with m.If(start):
+            m.d.sync += [lseq.eq(0), lst.eq(L_REQ), rq_a.eq(0), rq_b.eq(0), rq_e.eq(0)]
+        in_req = busy & ~start & (lst == L_REQ)
+        m.d.comb += [self.vra.req.valid.eq(in_req & ~rq_a),
+                     self.vra.req.payload.reg.eq(a), self.vra.req.payload.seq.eq(lseq),
+                     self.vra.req.payload.start.eq(0), self.vra.req.payload.count.eq(cur_m1),
+                     self.vrb.req.valid.eq(in_req & ~rq_b & has_b),
+                     self.vrb.req.payload.reg.eq(a), self.vrb.req.payload.seq.eq(lseq),
+                     self.vrb.req.payload.start.eq(cur_m1),
+                     self.vrb.req.payload.count.eq(mcols - cur_m1),
+                     self.era.req.valid.eq(in_req & ~rq_e),
+                     self.era.req.payload.reg.eq(a), self.era.req.payload.seq.eq(lseq),
+                     self.era.req.payload.start.eq(0), self.era.req.payload.count.eq(mcols >> 5)]
+        with m.If(in_req):
+            ga = rq_a | self.vra.req.ready
+            gb = rq_b | self.vrb.req.ready | ~has_b
+            ge = rq_e | self.era.req.ready
+            m.d.sync += [rq_a.eq(ga), rq_b.eq(gb), rq_e.eq(ge)]
+            with m.If(ga & gb & ge):
+                m.d.sync += [lst.eq(L_A), rq_a.eq(0), rq_b.eq(0), rq_e.eq(0), bwcnt.eq(0),
+                             bridx.eq(0), bvalid.eq(0)]
+        next_seq = Signal()
+        with m.If(next_seq):
+            m.d.sync += lseq.eq(lseq + 1)
+            with m.If(lseq == nseq - 1):
+                m.d.sync += lst.eq(L_END)
+            with m.Else():
+                m.d.sync += lst.eq(L_REQ)
+        for f in self.gps:
+            ld, lb, lddr = lds[f], ldb[f], ldd[f]
+            with m.If(fsel[f]):
+                # part B: vrb -> gearbox -> buffer
+                m.d.comb += [lb.vin.valid.eq(self.vrb.data.valid), lb.vin.payload.eq(self.vrb.data.payload),
+                             self.vrb.data.ready.eq(lb.vin.ready), lb.x.ready.eq(1),
+                             bw_port.addr.eq(bwcnt), bw_port.data.eq(lb.x.payload.x.as_value()),
+                             bw_port.en.eq(lb.x.valid)]
+                with m.If(lb.x.valid):
+                    m.d.sync += bwcnt.eq(bwcnt + 1)
+                # part A: vra -> gearbox + exponents -> Gemv
+                with m.If(lst == L_A):
+                    m.d.comb += [ld.vin.valid.eq(self.vra.data.valid), ld.vin.payload.eq(self.vra.data.payload),
+                                 self.vra.data.ready.eq(ld.vin.ready),
+                                 ld.ein.valid.eq(self.era.data.valid), ld.ein.payload.eq(self.era.data.payload),
+                                 self.era.data.ready.eq(ld.ein.ready)]
+                    for b, g in enumerate(gemvs[f]):
+                        m.d.comb += [g.x.valid.eq(ld.x.valid & is_(lseq, b)), g.x.payload.eq(ld.x.payload)]
+                        with m.If(is_(lseq, b)):
+                            m.d.comb += ld.x.ready.eq(g.x.ready)
+                    with m.If(ld.x.valid & ld.x.ready & ld.x_last):
+                        with m.If(has_b):
+                            m.d.sync += lst.eq(L_D)
+                        with m.Else():
+                            m.d.comb += next_seq.eq(1)
+                # drain: buffer (one-word read-ahead) + exponents -> Gemv
+                with m.If(lst == L_D):
+                    take = lddr.rin.valid & lddr.rin.ready
+                    fetch = (~bvalid | take) & (bridx < bwcnt) & (bridx < cur_b)
+                    m.d.comb += [br_port.addr.eq(bridx), br_port.en.eq(fetch),
+                                 lddr.rin.valid.eq(bvalid), lddr.rin.payload.eq(br_port.data),
+                                 lddr.ein.valid.eq(self.era.data.valid), lddr.ein.payload.eq(self.era.data.payload),
+                                 self.era.data.ready.eq(lddr.ein.ready)]
+                    with m.If(fetch):
+                        m.d.sync += [bridx.eq(bridx + 1), bvalid.eq(1)]
+                    with m.Elif(take):
+                        m.d.sync += bvalid.eq(0)
+                    for b, g in enumerate(gemvs[f]):
+                        m.d.comb += [g.x.valid.eq(lddr.x.valid & is_(lseq, b)), g.x.payload.eq(lddr.x.payload)]
+                        with m.If(is_(lseq, b)):
+                            m.d.comb += lddr.x.ready.eq(g.x.ready)
+                    with m.If(lddr.x.valid & lddr.x.ready & lddr.x_last):
+                        m.d.comb += next_seq.eq(1)
 
         # --- outputs: take a row tile of every active copy, shift_to, collect, write ------
         neg, rsh, lsh = shift_params(m, sh, AW, "cv")

@@ -129,13 +129,16 @@ def run_unit(unit, params, cmds: list[dict], mem: bytes, vregs: dict, exps: dict
     async def p_vra(ctx):
         await ports.vec_read(ctx, unit.vra)
 
+    async def p_vrb(ctx):
+        await ports.vec_read(ctx, unit.vrb)
+
     async def p_era(ctx):
         await ports.vec_read(ctx, unit.era, exps=True)
 
     async def p_vw(ctx):
         await ports.vec_write(ctx, unit.vw)
 
-    for proc in (p_mem, p_vra, p_era, p_vw):
+    for proc in (p_mem, p_vra, p_vrb, p_era, p_vw):
         sim.add_process(proc)
     sim.run()
     # the port models wait forever; close them now, quietly (not an error of the design)
@@ -144,7 +147,7 @@ def run_unit(unit, params, cmds: list[dict], mem: bytes, vregs: dict, exps: dict
     hook = sys.unraisablehook
     sys.unraisablehook = lambda *_: None
     try:
-        del sim, driver, p_mem, p_vra, p_era, p_vw, proc
+        del sim, driver, p_mem, p_vra, p_vrb, p_era, p_vw, proc
         gc.collect()
     finally:
         sys.unraisablehook = hook
