@@ -26,7 +26,7 @@ POINTS = {
                        [(F.INT8_ROW, 0), (F.INT8_GROUP, 32), (F.INT4_GROUP, 64),
                         (F.INT4_GROUP_MIN, 128)]),
     # SmolLM2's two formats, batch 2, two ports
-    "W128-P2-L8-b2": (EngineParams(mem_ports=2, port_width=64, gemv_lanes=2, vector_lanes=8, batch=2,
+    "W128-P2-L4-b2": (EngineParams(mem_ports=2, port_width=64, gemv_lanes=2, vector_lanes=4, batch=2,
                                    weight_formats=(F.INT8_GROUP, F.INT4_GROUP_MIN), **SMALL),
                       [(F.INT8_GROUP, 32), (F.INT4_GROUP_MIN, 32), (F.INT8_GROUP, 64)]),
 }
@@ -74,3 +74,34 @@ def test_gemv_embed_on_rtl(label, seed):
             per[ins.op.name] = per.get(ins.op.name, 0) + cm.cost(ins, 1)
     print(label, "cycles per run:", [s.cycles for s in rtl], "cycle model (memory latency",
           cm.mem_latency, "):", sum(per.values()), per)
+
+
+@pytest.mark.slow
+def test_gemv_embed_cycles_on_rtl_equal_the_model():
+    """The engine's cycles grow by exactly x_gemv.cycles / x_embed.cycles (memory latency =
+    MemTiming.read_latency - 1) plus the controller's per-instruction overhead, the same for
+    both ops, when a GEMV or an EMBED is added to a program."""
+    p, _ = POINTS["W128-P2-L4-all"]
+    rng = np.random.default_rng(1)
+    lat = MemTiming().read_latency - 1
+    fmt, group, rows, cols = F.INT4_GROUP_MIN, 128, 33, 128
+    pm = _matrix(p, fmt, group, rows, cols, rng)
+    cyc = {}
+    for op in (None, Op.GEMV, Op.EMBED):
+        b = ProgramBuilder(p)
+        xa = b.vector("x", rng.integers(-1 << 20, 1 << 20, cols), frac=14)
+        ma = b.add("w", C.matrix_bytes(pm), "matrix", pm, fmt=fmt, group=group, rows=rows)
+        o = b.output("y", max(rows, cols))
+        b.ins(Op.LOADV, dst=0, n=cols, addr=xa, imm=14)
+        b.ins(Op.QUANT, dst=1, a=0, n=cols)
+        if op is Op.GEMV:
+            b.ins(Op.GEMV, dst=2, a=1, mode=C.wmode(fmt, group), n=rows, m=cols, addr=ma, imm=10)
+        elif op is Op.EMBED:
+            b.ins(Op.EMBED, dst=2, mode=C.wmode(fmt, group), n=cols, addr=ma, imm=10)
+        b.ins(Op.STOREV, a=0, n=cols, addr=o)
+        rtl, _ = compare(b, [([3], [0])], units=[x_move, x_quant, x_gemv, x_embed])
+        cyc[op] = rtl[0].cycles
+    g = cyc[Op.GEMV] - cyc[None] - x_gemv.cycles(p, pm, rows, cols, 1, lat)
+    e = cyc[Op.EMBED] - cyc[None] - x_embed.cycles(p, pm, cols, 1, lat)
+    print("cycles", cyc, "per-instruction overhead beyond the unit model: GEMV", g, "EMBED", e)
+    assert g == e, (g, e)
