@@ -80,17 +80,36 @@ def scheme_format(s: QuantScheme) -> tuple[WeightFormat, int]:
     return (WeightFormat.INT4_GROUP_MIN if s.with_min else WeightFormat.INT4_GROUP), s.group
 
 
-def gemv_params(p: EngineParams, fmt: WeightFormat, group: int) -> GemvParams:
-    """The GEMV configuration of ``p`` for one weight format: the whole memory word
-    (``mem_ports * port_width`` bits) feeds ``gemv_lanes`` lanes each cycle."""
+ACT_EXP_MAX = REG_BITS - 7   # largest exponent of a block-scaled register group (24 -> INT8)
+
+
+def engine_gemv_params(p: EngineParams, fmt: WeightFormat) -> GemvParams:
+    """The GEMV hardware of ``p`` for one weight format: the whole memory word
+    (``mem_ports * port_width`` bits) feeds ``gemv_lanes`` lanes each cycle; block-scaled
+    activations (exponents up to :data:`ACT_EXP_MAX`); grouped formats take the group
+    (32/64/128) per instruction.  ``guard`` is the largest value <= 8 whose row accumulator
+    fits 62 bits (less than 8 only for very long rows, e.g. 14336 columns of INT8)."""
     max_cols = -(-max(p.max_dim, p.max_ffn) // 128) * 128
     max_rows = -(-max(p.max_dim, p.max_ffn, p.max_vocab) // p.gemv_lanes) * p.gemv_lanes
-    try:
-        return GemvParams(fmt=fmt, lanes=p.gemv_lanes, word_bits=p.mem_ports * p.port_width,
-                          group=group, max_cols=max_cols, max_rows=max_rows,
-                          output=GemvOutput.WIDE)
-    except ValueError as e:
-        raise UserError(f"engine GEMV cannot stream {fmt.value}: {e}") from None
+    err = None
+    for guard in range(8, -1, -1):
+        try:
+            return GemvParams(fmt=fmt, lanes=p.gemv_lanes, word_bits=p.mem_ports * p.port_width,
+                              group=128 if fmt.grouped else 0, max_cols=max_cols, max_rows=max_rows,
+                              output=GemvOutput.WIDE, act_exp_max=ACT_EXP_MAX,
+                              runtime_group=fmt.grouped, guard=guard)
+        except ValueError as e:
+            err = e
+            if "accumulator width" not in str(e):
+                break
+    raise UserError(f"engine GEMV cannot stream {fmt.value}: {err}") from None
+
+
+def gemv_params(p: EngineParams, fmt: WeightFormat, group: int) -> GemvParams:
+    """The packing parameters of a ``fmt`` matrix with ``group`` (0: per row) for ``p``:
+    :func:`engine_gemv_params` with the matrix's own group."""
+    hw = engine_gemv_params(p, fmt)
+    return replace(hw, group=group, runtime_group=False)
 
 
 # memory image ------------------------------------------------------------------------------
@@ -143,12 +162,17 @@ class MemoryImage:
         return out
 
 
+MATRIX_HEADER_BITS = 64   # acc_exp (16, signed) | stripe words per row tile (24) | row tiles (24)
+
+
 def matrix_bytes(pm: PackedMatrix) -> int:
+    """Bytes of a matrix region: one header stripe word, then every row tile in the GEMV's
+    single-stream layout (:meth:`GemvParams.tile_stream_words`; docs/matrix-engines.md,
+    "Matrix in memory"); exactly ``len(x_gemv.matrix_image(pm, params))``."""
     p = pm.params
-    wbytes = pm.rows * pm.cols * p.fmt.bits // 8
-    lane_bits = (p.scale_bits + p.shift_width) * (2 if p.fmt.has_min else 1)
-    sbytes = (pm.rows // p.lanes) * pm.dm.shape[1] * (-(-lane_bits * p.lanes // 8))
-    return wbytes + sbytes
+    wb = p.word_bits // 8
+    header = -(-MATRIX_HEADER_BITS // p.word_bits)
+    return wb * (header + (pm.rows // p.lanes) * p.tile_stream_words(pm.cols))
 
 
 # compiled result ---------------------------------------------------------------------------
@@ -245,6 +269,23 @@ def _int_vec(v, frac: int) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64)
     return np.clip(np.floor(v * 2.0 ** frac + 0.5), -(1 << (REG_BITS - 1)),
                    (1 << (REG_BITS - 1)) - 1).astype(np.int64)
+
+
+NORM_EPS_MANT_BITS = 12
+
+
+def norm_eps_field(eps: float) -> int:
+    """``eps`` as the NORM instruction's ``m`` field: ``mant | exp << 12``, ``eps ~ mant *
+    2**-exp`` with a 12-bit mantissa (top bit set) and an 8-bit exponent."""
+    if not 0 < eps < 1:
+        raise UserError(f"norm eps must be in (0, 1), got {eps!r}")
+    ex = NORM_EPS_MANT_BITS - 1 - math.floor(math.log2(eps))
+    mant = int(math.floor(eps * 2.0 ** ex + 0.5))
+    if mant >> NORM_EPS_MANT_BITS:
+        mant, ex = mant >> 1, ex - 1
+    if not 0 <= ex < 256:
+        raise UserError(f"norm eps {eps!r} outside the encodable range [2**-244, 1)")
+    return mant | ex << NORM_EPS_MANT_BITS
 
 
 def _coef_frac(v, width: int = 16) -> int:
@@ -351,7 +392,9 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         ang = np.arange(ctx, dtype=np.float64)[:, None] * inv[None, :]
         tab = {"cos": np.floor(np.cos(ang) * (1 << ROPE_FRAC) + 0.5).astype(np.int64),
                "sin": np.floor(np.sin(ang) * (1 << ROPE_FRAC) + 0.5).astype(np.int64)}
-        rope_addr = add("rope_table", ctx * hd * 2, "table", tab)
+        # rows of hd/2 (cos, sin) int16 pairs padded to whole stripe words (x_rope.rope_image)
+        sb = params.mem_ports * params.port_width // 8
+        rope_addr = add("rope_table", ctx * (-(-2 * hd // sb)) * sb, "table", tab)
     pos_addr = 0
     if gpt2:
         pe = model.dense("position_embd.weight")[:ctx]
@@ -385,6 +428,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         I(Op.LOADV, dst=7, mode=LOADV_POSROW, n=d, addr=pos_addr, imm=fracs["embd"])
         I(Op.EWADD, dst=0, a=0, b=7, n=d, imm=fracs["embd"])
     nk = NORM_LAYER if gpt2 else NORM_RMS
+    eps_m = norm_eps_field(float(s.norm_eps))
     act = ACT_GELU if gpt2 else ACT_SILU
     rstyle = ROPE_ADJACENT if s.rope_style is RopeStyle.ADJACENT else ROPE_HALVES
     for i in range(s.n_layers):
@@ -392,7 +436,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         fr = lambda k: fracs[b + k]  # noqa: E731
         kv_addr = add(b + "kv", kv_layer_bytes, "kv", None, layer=i, k_frac=fr("k"), v_frac=fr("v"))
         na, gf, bf = norm_params(b + "attn_norm", fr("attn_in"))
-        I(Op.NORM, dst=1, a=0, mode=nk, n=d, addr=na, imm=fr("attn_in") | gf << 8 | bf << 16)
+        I(Op.NORM, dst=1, a=0, mode=nk, n=d, m=eps_m, addr=na, imm=fr("attn_in") | gf << 8 | bf << 16)
         I(Op.QUANT, dst=1, a=1, n=d)
         gemv_(2, 1, b + "attn_q.weight", fr("q"))
         bias_add(2, b + "attn_q.bias", fr("q"), d)
@@ -410,7 +454,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         bias_add(6, b + "attn_output.bias", fr("attn_out"), d)
         I(Op.EWADD, dst=0, a=0, b=6, n=d, imm=fr("mid"))
         na, gf, bf = norm_params(b + "ffn_norm", fr("ffn_in"))
-        I(Op.NORM, dst=1, a=0, mode=nk, n=d, addr=na, imm=fr("ffn_in") | gf << 8 | bf << 16)
+        I(Op.NORM, dst=1, a=0, mode=nk, n=d, m=eps_m, addr=na, imm=fr("ffn_in") | gf << 8 | bf << 16)
         I(Op.QUANT, dst=1, a=1, n=d)
         gemv_(2, 1, b + ("ffn_up.weight" if gpt2 else "ffn_gate.weight"), fr("gate"))
         if gpt2:
@@ -426,7 +470,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         I(Op.EWADD, dst=0, a=0, b=6, n=d, imm=fr("out"))
         marks[b + "out"] = len(prog) - 1
     na, gf, bf = norm_params("output_norm", fracs["output_norm"])
-    I(Op.NORM, dst=1, a=0, mode=nk, n=d, addr=na, imm=fracs["output_norm"] | gf << 8 | bf << 16)
+    I(Op.NORM, dst=1, a=0, mode=nk, n=d, m=eps_m, addr=na, imm=fracs["output_norm"] | gf << 8 | bf << 16)
     I(Op.QUANT, dst=1, a=1, n=d)
     head = emb if s.tied_embeddings else "output.weight"
     gemv_(LOGITS, 1, head, fracs["logits"])

@@ -4,9 +4,9 @@
 Model (first order, no overlap between instructions: an upper bound the RTL of issue 7
 must beat or match; overlap of a GEMV's weight stream with vector work is the next step):
 
-* ``GEMV``: ``max(weight words, bytes / bytes_per_cycle) + activation load + latency`` with
-  the GEMV's ``words(rows, cols)`` (one memory word of all ports per cycle) and the bytes of
-  the packed weights and scales; batch B reuses each word for all B vectors (B MAC sets).
+* ``GEMV`` / ``EMBED``: ``x_gemv.cycles`` / ``x_embed.cycles``, the RTL units' cycles
+  (one stripe word of the matrix stream per cycle; batch B reuses each word for all B
+  vectors, B MAC sets).
 * vector units (``NORM``, ``QUANT``, ``ACT``, ``EWADD``, ``EWMUL``, ``ROPE``, ``ARGMAX``,
   ``LOADV``/``STOREV``/``EMBED``): ``B x`` the unit's cycles for ``n`` elements at
   ``vector_lanes`` elements per cycle, plus its latency (memory-bound ones: bytes / port bytes).
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Instruction, Op
+from fpgallm.engine.rtl import x_act, x_argmax, x_embed, x_ew, x_gemv, x_norm, x_quant, x_rope
 from fpgallm.units.activation import ActivationParams
 from fpgallm.units.argmax import ArgmaxParams
 from fpgallm.units.elementwise import ElementwiseParams
@@ -27,6 +28,10 @@ from fpgallm.units.softmax import SoftmaxParams
 
 
 class CycleModel:
+    # cycles from a memory read request to its first word beyond one (vector units' tables
+    # and weights; the memory system's figure)
+    mem_latency = 0
+
     def __init__(self, compiled: C.Compiled):
         self.c = compiled
         p = compiled.params
@@ -50,25 +55,25 @@ class CycleModel:
         (without the memory latency, see :meth:`cost`)."""
         p, B, op = self.p, self.p.batch, ins.op
         if op is Op.GEMV:
-            r = self.c.image.by_addr[ins.addr]
-            pm = r.data
-            gp = pm.params
-            words = gp.words(pm.rows, ins.m)
-            mem = -(-r.nbytes // self.bpc)
-            return max(words, mem) + gp.load_cycles(ins.m) * B + gp.latency
+            return x_gemv.cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, ins.m, B,
+                                 self.mem_latency)
+        if op is Op.EMBED:
+            return x_embed.cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, B, self.mem_latency)
+        # the vector execution units (fpgallm/engine/rtl/x_*.py): their own cycle counts,
+        # equal to the RTL's with the register file answering at once (tests/engine/rtl)
         if op is Op.NORM:
-            return B * (self.norm.vector_cycles(ins.n) + self.norm.latency)
+            return x_norm.cycles(p, ins.n, B, ins.mode == C.NORM_LAYER, self.mem_latency)
         if op is Op.QUANT:
-            return B * self._vec(ins.n, self.quant.lanes, self.quant.latency)
+            return x_quant.cycles(p, ins.n, B)
         if op is Op.ACT:
-            return B * self._vec(ins.n, self.act.lanes, self.act.latency)
+            return x_act.cycles(p, ins.n, B)
         if op in (Op.EWADD, Op.EWMUL):
-            return B * self._vec(ins.n, self.ew.lanes, self.ew.latency)
+            return x_ew.cycles(p, ins.n, B)
         if op is Op.ROPE:
-            return B * self._vec(ins.n * ins.m, self.L, 4)
+            return x_rope.cycles(p, ins.n, ins.m, B, ins.mode, self.mem_latency)
         if op is Op.ARGMAX:
-            return B * self._vec(ins.n, self.argmax.lanes, self.argmax.latency)
-        if op in (Op.LOADV, Op.STOREV, Op.EMBED):
+            return x_argmax.cycles(p, ins.n, B)
+        if op in (Op.LOADV, Op.STOREV):
             return B * (-(-4 * ins.n // self.bpc) + 8)
         if op is Op.KVAPPEND:
             return B * (-(-2 * ins.n * p.kv_format.bits // 8 // self.bpc) + 8)

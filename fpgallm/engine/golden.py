@@ -24,11 +24,17 @@ Adaptations (what the units should offer; reported to their owners)
 * NORM: the norm unit's statistics limit its input to about 18 bits for 4096-element
   vectors; the 24-bit register is first brought to 18 bits by the quantize unit's exponent
   rule with the whole vector as one group (:func:`norm_input`), the input fraction bits
-  drop by that exponent.
+  drop by that exponent.  One fixed unit (``NormParams.runtime``) serves every NORM: the
+  input is taken as an integer, ``eps`` (the ``m`` field, :func:`fpgallm.engine.compiler.norm_eps_field`) is scaled
+  to the input's units at run time (:func:`norm_eps_q`), RMS is LAYER with S1 = beta = 0,
+  the output and beta shifts come from the tags (:func:`norm`).
+* ACT: one fixed activation unit per kind with shifts around it and a relu bypass outside
+  the table range (:func:`act`).
 * EWADD: the elementwise unit's multipliers are 16 bits, so scale ratios above 2**15 are
   handled by pre-rounding the finer input (:func:`ew_add`).
-* ROPE: no rope unit golden yet; :func:`rope` defines the integer arithmetic
-  (TODO: swap in ``fpgallm.units.rope.golden`` when it lands).
+* ROPE: the cos/sin come from a table in memory (any model's theta and head size on one
+  engine), so :func:`rope` uses the rope unit's rotation with given sin/cos
+  (:func:`fpgallm.units.rope.golden_table`) instead of its phase tables.
 * ATTN: q is quantized to INT16 per head (quantize unit, group = head_dim), K and V are INT8
   (``kv_format``) per head vector with a power-of-two exponent (quantize unit, group =
   head_dim); scores are exact integer dot products, scaled by ``round(2**16/sqrt(head_dim))``
@@ -52,7 +58,9 @@ from fpgallm.units import argmax as argmax_u
 from fpgallm.units import elementwise as ew_u
 from fpgallm.units import norm as norm_u
 from fpgallm.units import quantize as quant_u
+from fpgallm.units import rope as rope_u
 from fpgallm.units import softmax as softmax_u
+from fpgallm.units import gemv as gemv_u
 from fpgallm.units.gemv import PackedMatrix
 
 W = C.REG_BITS
@@ -95,39 +103,76 @@ def quant_params(group: int, out_width: int = 8, lanes: int = 1) -> quant_u.Quan
     return quant_u.QuantizeParams(lanes=lanes, group=group, in_width=W, out_width=out_width)
 
 
-@functools.lru_cache(maxsize=None)
-def norm_params(kind: int, n: int, in_frac: int, gamma_frac: int, beta_frac: int,
-                out_frac: int, eps: float) -> norm_u.NormParams:
-    """The norm unit's parameters for one input scaling.
+# NORM: one fixed norm unit per engine (NormParams.runtime): the input's scale, eps and the
+# output shifts are run-time values
+NORM_EPS_MANT_BITS = C.NORM_EPS_MANT_BITS
+norm_eps_field = C.norm_eps_field
 
-    ``eps_frac`` is the largest even value in ``[2*in_frac, max(2*in_frac, 20)]`` for which
-    the unit's exact statistics fit 62 bits; where ``eps`` then rounds to 0 it is raised to
-    one LSB (``2**-eps_frac``; only for inputs so large that the mean square dwarfs it).
-    A small ``in_frac`` makes the normalization shift negative: ``rsqrt_frac`` is raised.
-    """
-    err = None
-    hi = max(2 * in_frac, 20)
-    hi += hi % 2
-    for eps_frac in range(hi, 2 * in_frac - 1, -2):
-        e = max(eps, 2.0 ** -eps_frac)
-        for rsqrt_frac in range(18, 29):
-            try:
-                return norm_u.NormParams(
-                    kind=norm_u.NormKind.LAYER if kind == C.NORM_LAYER else norm_u.NormKind.RMS,
-                    lanes=1, max_len=n, in_width=NORM_IN_BITS, in_frac=in_frac, gamma_width=16,
-                    gamma_frac=gamma_frac, beta_width=16, beta_frac=beta_frac, out_width=W,
-                    out_frac=out_frac, eps=e, eps_frac=eps_frac, rsqrt_frac=rsqrt_frac)
-            except ValueError as ex:
-                err = ex
-    raise err
+
+def norm_eps_q(m: int, in_frac: int) -> int:
+    """The unit's ``eps_q`` (units of the squared 18-bit input, ``2**-2*in_frac``) from the
+    ``m`` field: ``mant * 2**(2*in_frac - exp)`` rounded half up, clamped to
+    ``[1, 2**RUNTIME_EPS_BITS - 1]``."""
+    mant, ex = m & ((1 << NORM_EPS_MANT_BITS) - 1), m >> NORM_EPS_MANT_BITS
+    sh = 2 * in_frac - ex
+    q = mant << min(sh, 40) if sh >= 0 else (mant + ((1 << -sh) >> 1)) >> -sh
+    return int(min(max(q, 1), (1 << norm_u.RUNTIME_EPS_BITS) - 1))
 
 
 @functools.lru_cache(maxsize=None)
-def act_params(kind: int, in_frac: int, out_frac: int) -> act_u.ActivationParams:
+def norm_params(max_len: int) -> norm_u.NormParams:
+    """The engine's norm unit: 18-bit integer input (in_frac 0, eps_frac 0), rsqrt 18 bits,
+    normalized value Q.16, run-time RMS/LAYER, eps, output shifts (``max_len`` only bounds
+    the lengths; the arithmetic does not depend on it)."""
+    return norm_u.NormParams(kind=norm_u.NormKind.LAYER, lanes=1, max_len=max_len,
+                             in_width=NORM_IN_BITS, in_frac=0, gamma_width=16, gamma_frac=0,
+                             beta_width=16, beta_frac=0, out_width=W, out_frac=0, eps=1.0,
+                             eps_frac=0, norm_frac=16, rsqrt_frac=18, runtime=True)
+
+
+def norm(kind: int, x: np.ndarray, frac: int, gamma, beta, m: int, out_frac: int, gf: int,
+         bf: int) -> np.ndarray:
+    """``NORM`` of one register row ``x`` (``frac`` fraction bits): :func:`norm_input`, then
+    the fixed unit with ``eps_q = norm_eps_q(m, in_frac)``, ``out_shift = 16 + gf -
+    out_frac``, ``beta_shift = out_frac - bf``."""
+    xi, in_frac = norm_input(x, frac)
+    p = norm_params(max(x.size, 1))
+    out_shift, beta_shift = p.norm_frac + gf - out_frac, out_frac - bf
+    if not 0 <= out_shift <= 62 or not 0 <= beta_shift <= 31:
+        raise EngineError(f"NORM: output shift {out_shift} / beta shift {beta_shift} outside "
+                          f"[0, 62] / [0, 31] (out frac {out_frac}, gamma frac {gf}, beta frac {bf})")
+    return norm_u.golden(p, xi, gamma, beta if beta is not None else np.zeros_like(xi),
+                         rms=kind != C.NORM_LAYER, eps_q=norm_eps_q(m, in_frac),
+                         out_shift=out_shift, beta_shift=beta_shift)
+
+
+# ACT: one fixed activation unit per engine; the run-time formats are shifts around it
+ACT_IN_FRAC = 18      # the unit's input: 24 bits, |x| < 32 (the table covers |x| < 16)
+ACT_OUT_FRAC = 22     # the unit's output = its table's fraction bits (no rounding inside)
+
+
+@functools.lru_cache(maxsize=None)
+def act_params(kind: int) -> act_u.ActivationParams:
+    """The engine's activation unit (``kind`` = ``mode``): fixed formats, see :func:`act`."""
     return act_u.ActivationParams(
         kind=act_u.ActivationKind.GELU_TANH if kind == C.ACT_GELU else act_u.ActivationKind.SILU,
-        lanes=1, in_width=W, in_frac=in_frac, out_width=W, out_frac=out_frac, range_log2=4,
-        seg_log2=min(9, in_frac + 4), tab_frac=max(22, in_frac, out_frac))
+        lanes=1, in_width=W, in_frac=ACT_IN_FRAC, out_width=32, out_frac=ACT_OUT_FRAC,
+        range_log2=4, seg_log2=9, tab_frac=ACT_OUT_FRAC)
+
+
+def act(kind: int, x: np.ndarray, fa: int, fo: int) -> np.ndarray:
+    """``ACT`` of register values ``x`` (``fa`` fraction bits) to ``fo`` fraction bits.
+
+    Inside the unit's table range (``|x| < 2**range_log2``) the input is shifted to the
+    unit's fixed format (``shift_to(x, ACT_IN_FRAC - fa)``, exact or rounded, never
+    saturating), through :func:`fpgallm.units.activation.golden`, and its output shifted to
+    ``fo`` (``shift_to``).  Outside it the unit's result is ``relu(x)`` exactly, so the
+    register value bypasses the unit: ``shift_to(max(x, 0), fo - fa)`` (one rounding)."""
+    p = act_params(kind)
+    x = np.asarray(x, dtype=np.int64)
+    big = np.abs(x) >= (1 << min(fa + p.range_log2, 40))
+    y = shift_to(act_u.golden(p, shift_to(np.where(big, 0, x), p.in_frac - fa)), fo - p.out_frac)
+    return np.where(big, shift_to(np.maximum(x, 0), fo - fa), y)
 
 
 @functools.lru_cache(maxsize=None)
@@ -145,29 +190,9 @@ EW_MUL = ew_u.ElementwiseParams(op=ew_u.ElementwiseOp.MUL, lanes=1, in_width=W, 
 
 def gemv_blocked(pm: PackedMatrix, q: np.ndarray, exps: np.ndarray, qf: np.ndarray | None = None) -> np.ndarray:
     """GEMV accumulators ``(B, rows)`` for block-scaled INT8 activations ``q`` ``(B, cols)``
-    with exponents ``exps`` ``(B, cols // 32)`` (see the module docstring)."""
-    p = pm.params
-    rows, cols = pm.q.shape
-    ga = C.ACT_GROUP
-    Ga = cols // ga
-    Bn = q.shape[0]
-    wgroups = pm.dm.shape[1]
-    per = (cols // wgroups) // ga
-    if qf is None:
-        qf = pm.q.astype(np.float32)
-    # per 32-column partial dots in float32: every partial sum is an integer below 2**20,
-    # so the result is exact whatever the summation order
-    qf3 = qf.reshape(rows, Ga, ga)
-    xf = q.astype(np.float32).reshape(Bn, Ga, ga)
-    D = np.stack([np.einsum("rgk,gk->rg", qf3, xf[b]) for b in range(Bn)]).astype(np.int64)
-    D = np.left_shift(D, exps[:, None, :].astype(np.int64))
-    D = D.reshape(Bn, rows, wgroups, per).sum(-1)
-    t = round_shift((D * pm.dm[None]) << p.guard, pm.dr[None])
-    if p.fmt.has_min:
-        S = np.left_shift(q.astype(np.int64).reshape(Bn, Ga, ga).sum(-1), exps.astype(np.int64))
-        S = S.reshape(Bn, wgroups, per).sum(-1)
-        t = t + round_shift((S[:, None, :] * pm.mm[None]) << p.guard, pm.mr[None])
-    return t.sum(-1)
+    with exponents ``exps`` ``(B, cols // 32)``: the GEMV unit's own golden
+    :func:`fpgallm.units.gemv.golden_blocked` (the RTL computes it)."""
+    return gemv_u.golden_blocked(pm, q, exps, qf)
 
 
 def embed_row(pm: PackedMatrix, row: int, frac: int) -> np.ndarray:
@@ -207,23 +232,15 @@ def ew_add(a: Reg, b: Reg, fd: int) -> np.ndarray:
 
 
 def rope(x: np.ndarray, pos: np.ndarray, heads: int, hd: int, style: int, table: dict) -> np.ndarray:
-    """Integer RoPE: ``(x0*c - x1*s, x0*s + x1*c)`` rounded by ``ROPE_FRAC`` bits, with the
-    Q1.14 cos/sin table of the memory image.  TODO: swap in the rope unit's golden."""
+    """RoPE of ``heads`` head vectors of ``hd`` elements per sequence at positions ``pos``:
+    :func:`fpgallm.units.rope.golden_table` (the rope unit's rotation arithmetic,
+    ``round(x0*c - x1*s)``, ``round(x0*s + x1*c)`` by ``ROPE_FRAC`` bits, saturated to 24
+    bits) with row ``pos`` of the Q1.14 cos/sin table of the memory image."""
     B = x.shape[0]
-    xv = x.reshape(B, heads, hd)
-    c = table["cos"][pos][:, None, :]
-    s = table["sin"][pos][:, None, :]
-    if style == C.ROPE_ADJACENT:
-        x0, x1 = xv[..., 0::2], xv[..., 1::2]
-    else:
-        x0, x1 = xv[..., :hd // 2], xv[..., hd // 2:]
-    y0 = saturate(round_shift(x0 * c - x1 * s, C.ROPE_FRAC), W)
-    y1 = saturate(round_shift(x0 * s + x1 * c, C.ROPE_FRAC), W)
-    out = np.empty_like(xv)
-    if style == C.ROPE_ADJACENT:
-        out[..., 0::2], out[..., 1::2] = y0, y1
-    else:
-        out[..., :hd // 2], out[..., hd // 2:] = y0, y1
+    conv = rope_u.RopeConvention.ADJACENT if style == C.ROPE_ADJACENT else rope_u.RopeConvention.HALVES
+    c = table["cos"][pos][:, None, :hd // 2]
+    s = table["sin"][pos][:, None, :hd // 2]
+    out = rope_u.golden_table(conv, x.reshape(B, heads, hd), c, s, C.ROPE_FRAC, W)
     return out.reshape(B, heads * hd)
 
 
@@ -345,11 +362,8 @@ class Machine:
         a = self.V[ins.a]
         data = self._region(ins.addr).data
         out_frac, gf, bf = ins.imm & 0xFF, (ins.imm >> 8) & 0xFF, (ins.imm >> 16) & 0xFF
-        rows = []
-        for b in range(self.B):
-            x, in_frac = norm_input(a.v[b, :ins.n], a.frac)
-            p = norm_params(ins.mode, ins.n, in_frac, gf, bf, out_frac, float(self.spec.norm_eps))
-            rows.append(norm_u.golden(p, x, data["gamma"], data.get("beta")))
+        rows = [norm(ins.mode, a.v[b, :ins.n], a.frac, data["gamma"], data.get("beta"), ins.m,
+                     out_frac, gf, bf) for b in range(self.B)]
         self.V[ins.dst] = Reg(np.stack(rows), out_frac)
 
     def op_QUANT(self, ins):
@@ -366,17 +380,17 @@ class Machine:
 
     def op_ACT(self, ins):
         a = self.V[ins.a]
-        p = act_params(ins.mode, a.frac, ins.imm)
-        self.V[ins.dst] = Reg(act_u.golden(p, a.v[:, :ins.n]), ins.imm)
+        fo = ins.imm & 0xFF
+        self.V[ins.dst] = Reg(act(ins.mode, a.v[:, :ins.n], a.frac, fo), fo)
 
     def op_EWADD(self, ins):
         a, b = self.V[ins.a], self.V[ins.b]
-        n = ins.n
-        self.V[ins.dst] = Reg(ew_add(Reg(a.v[:, :n], a.frac), Reg(b.v[:, :n], b.frac), ins.imm), ins.imm)
+        n, fd = ins.n, ins.imm & 0xFF
+        self.V[ins.dst] = Reg(ew_add(Reg(a.v[:, :n], a.frac), Reg(b.v[:, :n], b.frac), fd), fd)
 
     def op_EWMUL(self, ins):
         a, b = self.V[ins.a], self.V[ins.b]
-        n, fd = ins.n, ins.imm
+        n, fd = ins.n, ins.imm & 0xFF
         sh = a.frac + b.frac - fd
         y = ew_u.golden(EW_MUL, a.v[:, :n], b.v[:, :n], 1, 0, max(sh, 0))
         self.V[ins.dst] = Reg(y if sh >= 0 else shift_to(y, -sh), fd)

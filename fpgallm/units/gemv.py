@@ -47,7 +47,9 @@ from fpgallm.hdl.fixed import hdl_saturate, round_shift, saturate
 from fpgallm.units.weights import WeightFormat, align, mant_exp
 
 __all__ = ["WeightFormat", "GemvOutput", "GemvParams", "PackedMatrix", "pack", "quantize",
-           "golden", "Gemv", "generate"]
+           "golden", "golden_acc", "golden_blocked", "Gemv", "generate", "ACT_GROUP"]
+
+ACT_GROUP = 32   # columns sharing one activation exponent (block-scaled INT8 activations)
 
 
 class GemvOutput(enum.Enum):
@@ -81,6 +83,8 @@ class GemvParams:
     output: GemvOutput = GemvOutput.WIDE
     out_mult_bits: int = 16
     dsp_pack: bool = False  # two lanes' products in one multiplier sharing the activation
+    act_exp_max: int = 0    # block-scaled activations: largest exponent (0: plain INT8 x)
+    runtime_group: bool = False  # group chosen per job on the group_words port (<= group)
 
     def __post_init__(self):
         c = "GemvParams"
@@ -96,6 +100,9 @@ class GemvParams:
         _check_int(c, "max_shift", self.max_shift, 0, 40)
         _check_int(c, "guard", self.guard, 0, 24)
         _check_int(c, "out_mult_bits", self.out_mult_bits, 1, 24)
+        _check_int(c, "act_exp_max", self.act_exp_max, 0, 31)
+        if not isinstance(self.runtime_group, bool):
+            raise ValueError(f"{c}.runtime_group must be a bool, got {self.runtime_group!r}")
         if not isinstance(self.dsp_pack, bool):
             raise ValueError(f"{c}.dsp_pack must be a bool, got {self.dsp_pack!r}")
         if self.word_bits % (self.lanes * self.fmt.bits):
@@ -114,6 +121,14 @@ class GemvParams:
                 raise ValueError(f"{c}.group must be 0 for int8-row, got {self.group!r}")
         if self.max_cols % self.k:
             raise ValueError(f"{c}: max_cols {self.max_cols} is not a multiple of k = {self.k}")
+        if self.act_exp_max and ACT_GROUP % self.k:
+            raise ValueError(f"{c}: with act_exp_max, k = {self.k} must divide the activation "
+                             f"group {ACT_GROUP} (word_bits / (lanes * {self.fmt.bits}))")
+        if self.runtime_group:
+            if not self.fmt.grouped:
+                raise ValueError(f"{c}.runtime_group needs a grouped format, got {self.fmt.value}")
+            if 32 % self.k:
+                raise ValueError(f"{c}: runtime_group needs k = {self.k} to divide the smallest group 32")
         if self.max_rows % self.lanes:
             raise ValueError(f"{c}: max_rows {self.max_rows} is not a multiple of lanes {self.lanes}")
         if self.dsp_pack and self.lanes % 2:
@@ -143,11 +158,20 @@ class GemvParams:
 
     @property
     def dot_width(self) -> int:
-        return _sbits(self.group_len * self.q_absmax * 128)
+        return _sbits((self.group_len * self.q_absmax * 128) << self.act_exp_max)
 
     @property
     def xsum_width(self) -> int:
-        return _sbits(self.group_len * 128)
+        return _sbits((self.group_len * 128) << self.act_exp_max)
+
+    @property
+    def exp_bits(self) -> int:
+        """Bits of one activation exponent on the ``x`` stream (0 without exponents)."""
+        return self.act_exp_max.bit_length() if self.act_exp_max else 0
+
+    @property
+    def group_words_width(self) -> int:
+        return max(1, (self.group_len // self.k).bit_length())
 
     @property
     def shift_width(self) -> int:
@@ -162,11 +186,17 @@ class GemvParams:
 
     @property
     def max_groups(self) -> int:
-        return self.max_cols // self.group_len
+        return self.max_cols // (32 if self.runtime_group else self.group_len)
 
     @property
     def acc_width(self) -> int:
-        return self.term_width + max(0, (self.max_groups - 1).bit_length())
+        """Row accumulator: the smaller of (term width + group count bits) and the bound over
+        a whole row, ``sum |q x 2**e| * 2**(scale_bits - 1 + guard)`` plus half an LSB of
+        rounding per group (the min term counts as one more weight of magnitude 1)."""
+        by_terms = self.term_width + max(0, (self.max_groups - 1).bit_length())
+        row = (self.max_cols * 128 * (self.q_absmax + int(self.fmt.has_min))) << self.act_exp_max
+        by_row = _sbits((row << (self.scale_bits - 1 + self.guard)) + self.max_groups)
+        return min(by_terms, by_row)
 
     @property
     def out_width(self) -> int:
@@ -204,6 +234,8 @@ class GemvParams:
         # in regs + RAM read, RAM output register, multiply, tree, group acc, scale mult,
         # bias, shift, row acc (+ requant: split multiply, bias, shift + saturate)
         base = 1 + 1 + 1 + self.tree_stages + 1 + self.scale_stages + 1 + 1 + 1
+        if self.act_exp_max:
+            base += 1   # exponent shift of the lane sums
         if self.output is GemvOutput.INT8:
             base += wide_mul_stages(self.acc_width) + 2
         return base
@@ -230,6 +262,31 @@ class GemvParams:
         if cols <= 0 or cols % unit or cols > self.max_cols:
             raise ValueError(f"cols must be a positive multiple of {unit} <= {self.max_cols}, got {cols}")
 
+    # --- one memory stream of weights and scales (decode engine) ------------------------
+    @property
+    def scale_lane_bits(self) -> int:
+        return (self.scale_bits + self.shift_width) * (2 if self.fmt.has_min else 1)
+
+    @property
+    def scale_beat_bits(self) -> int:
+        """Bits of one ``s`` beat (P lanes)."""
+        return self.lanes * self.scale_lane_bits
+
+    def scale_words_before(self, g: int) -> int:
+        """Scale words of a row tile's stream that precede group ``g``'s weight words: the
+        tile's scale beats form one bit stream (beat ``g`` at bit ``g * scale_beat_bits``),
+        cut into memory words, each inserted just before the first group that needs it."""
+        return -(-(g + 1) * self.scale_beat_bits // self.word_bits)
+
+    def tile_stream_words(self, cols: int, group: int | None = None) -> int:
+        """Memory words of one row tile in the single-stream layout (weights of all its
+        groups plus ``ceil(groups * scale_beat_bits / word_bits)`` scale words, see
+        :meth:`scale_words_before`).  ``group``: the matrix's group (default ``self.group``;
+        the whole row for ``INT8_ROW``)."""
+        group = (group or self.group) if self.fmt.grouped else cols
+        G = cols // group
+        return self.scale_words_before(G - 1) + G * (group // self.k)
+
     # --- layouts ------------------------------------------------------------------------
     def scale_lane_layout(self) -> data.StructLayout:
         fields = {"dm": signed(self.scale_bits), "dr": unsigned(self.shift_width)}
@@ -244,7 +301,12 @@ class GemvParams:
         shape = signed(self.fmt.bits) if self.fmt.is_signed else unsigned(self.fmt.bits)
         return data.ArrayLayout(data.ArrayLayout(shape, self.k), self.lanes)
 
-    def x_layout(self) -> data.ArrayLayout:
+    def x_layout(self):
+        """K int8 activations; with ``act_exp_max`` a struct ``{x, e}``: the K activations and
+        the exponent of their 32-column activation group (``K`` divides 32)."""
+        if self.act_exp_max:
+            return data.StructLayout({"x": data.ArrayLayout(signed(8), self.k),
+                                      "e": unsigned(self.exp_bits)})
         return data.ArrayLayout(signed(8), self.k)
 
     def out_layout(self) -> data.ArrayLayout:
@@ -400,26 +462,74 @@ def quantize(p: GemvParams, w) -> PackedMatrix:
 # --- golden -------------------------------------------------------------------------------
 
 
-def golden_acc(pm: PackedMatrix, x) -> np.ndarray:
-    """Bit-exact wide accumulators (rows,) for activation vector ``x`` (int8, cols)."""
+def golden_blocked(pm: PackedMatrix, x, exps=None, qf: np.ndarray | None = None) -> np.ndarray:
+    """Bit-exact wide accumulators ``(B, rows)`` for ``B`` block-scaled INT8 activation vectors.
+
+    ``x`` is ``(B, cols)`` int8, ``exps`` ``(B, cols // ACT_GROUP)`` exponents ``>= 0`` (or
+    None: all 0): activation ``j`` is ``x[j] * 2**exps[j // 32]``.  Each 32-column partial dot
+    product (and for ``INT4_GROUP_MIN`` each 32-column partial activation sum) is shifted left
+    by its exponent, then the partials of one weight group are summed and the group's scale
+    multiply and rounding follow as in :func:`golden_acc` -- exactly what :class:`Gemv`
+    computes with ``act_exp_max`` (it shifts each lane's K-column sum, K dividing 32).
+    ``qf``: the weights as float32 (optional cache; the 32-column partials are integers
+    below ``2**20``, exact in float32 whatever the summation order).
+    """
     p = pm.params
     x = np.asarray(x, dtype=np.int64)
-    if x.shape != (pm.cols,) or x.min() < -128 or x.max() > 127:
-        raise ValueError(f"golden: x must be {pm.cols} int8 values")
+    rows, cols = pm.q.shape
+    if x.ndim != 2 or x.shape[1] != cols or x.min() < -128 or x.max() > 127:
+        raise ValueError(f"golden_blocked: x must be (B, {cols}) int8 values")
+    Bn = x.shape[0]
     groups = pm.dm.shape[1]
-    g = pm.cols // groups
-    dot = (pm.q.reshape(pm.rows, groups, g) * x.reshape(1, groups, g)).sum(-1)
-    t = round_shift((dot * pm.dm) << p.guard, pm.dr)
+    g = cols // groups
+    if exps is None:
+        if cols % ACT_GROUP:   # plain INT8 vector: no 32-column partials needed
+            D = np.stack([(pm.q.astype(np.int64).reshape(rows, groups, g) * x[b].reshape(groups, g)).sum(-1)
+                          for b in range(Bn)])
+            S = x.reshape(Bn, groups, g).sum(-1)
+            return _scale_terms(pm, D, S)
+        exps = np.zeros((Bn, cols // ACT_GROUP), np.int64)
+    exps = np.asarray(exps, dtype=np.int64)
+    Ga = cols // ACT_GROUP
+    if exps.shape != (Bn, Ga) or exps.min() < 0 or exps.max() > 40:
+        raise ValueError(f"golden_blocked: exps must be ({Bn}, {Ga}) integers in [0, 40]")
+    if g % ACT_GROUP:
+        raise ValueError(f"golden_blocked: weight group {g} is not a multiple of {ACT_GROUP}")
+    per = g // ACT_GROUP
+    if qf is None:
+        qf = pm.q.astype(np.float32)
+    qf3 = qf.reshape(rows, Ga, ACT_GROUP)
+    xf = x.astype(np.float32).reshape(Bn, Ga, ACT_GROUP)
+    D = np.stack([np.einsum("rgk,gk->rg", qf3, xf[b]) for b in range(Bn)]).astype(np.int64)
+    D = np.left_shift(D, exps[:, None, :]).reshape(Bn, rows, groups, per).sum(-1)
+    S = np.left_shift(x.reshape(Bn, Ga, ACT_GROUP).sum(-1), exps).reshape(Bn, groups, per).sum(-1)
+    return _scale_terms(pm, D, S)
+
+
+def _scale_terms(pm: PackedMatrix, D: np.ndarray, S: np.ndarray) -> np.ndarray:
+    """``sum_g round_shift((D * dm) << guard, dr) [+ round_shift((S * mm) << guard, mr)]``
+    for group dot products ``D`` ``(B, rows, groups)`` and activation sums ``S`` ``(B, groups)``."""
+    p = pm.params
+    t = round_shift((D * pm.dm[None]) << p.guard, pm.dr[None])
     if p.fmt.has_min:
-        s = x.reshape(groups, g).sum(-1)
-        t = t + round_shift((s[None, :] * pm.mm) << p.guard, pm.mr)
+        t = t + round_shift((S[:, None, :] * pm.mm[None]) << p.guard, pm.mr[None])
     return t.sum(-1)
 
 
-def golden(pm: PackedMatrix, x, out_mult: int = 1, out_shift: int = 0) -> np.ndarray:
+def golden_acc(pm: PackedMatrix, x, exps=None) -> np.ndarray:
+    """Bit-exact wide accumulators (rows,) for activation vector ``x`` (int8, cols) and, for
+    block-scaled activations, its exponents ``exps`` (cols // 32,) (:func:`golden_blocked`)."""
+    x = np.asarray(x, dtype=np.int64)
+    if x.shape != (pm.cols,) or x.min() < -128 or x.max() > 127:
+        raise ValueError(f"golden: x must be {pm.cols} int8 values")
+    e = None if exps is None else np.asarray(exps, dtype=np.int64)[None]
+    return golden_blocked(pm, x[None], e)[0]
+
+
+def golden(pm: PackedMatrix, x, out_mult: int = 1, out_shift: int = 0, exps=None) -> np.ndarray:
     """Bit-exact engine output (rows,) as int64: accumulators, or INT8 after requantization."""
     p = pm.params
-    acc = golden_acc(pm, x)
+    acc = golden_acc(pm, x, exps)
     if p.output is GemvOutput.WIDE:
         return acc
     if not 0 <= out_mult < (1 << p.out_mult_bits):
@@ -549,6 +659,7 @@ class Gemv(wiring.Component):
             "o": Out(stream.Signature(p.out_layout())),
             "cols_words": In(unsigned(p.words_width)),
             "row_tiles": In(unsigned(p.tiles_width)),
+            **({"group_words": In(unsigned(p.group_words_width))} if p.runtime_group else {}),
             "out_mult": In(unsigned(p.out_mult_bits)),
             "out_shift": In(unsigned(p.out_shift_width)),
         })
@@ -562,7 +673,7 @@ class Gemv(wiring.Component):
 
         # --- activation RAM and job control --------------------------------------------
         depth = p.max_cols // K
-        m.submodules.xram = xram = Memory(shape=unsigned(8 * K), depth=depth, init=[])
+        m.submodules.xram = xram = Memory(shape=unsigned(8 * K + p.exp_bits), depth=depth, init=[])
         wp = xram.write_port()
         rp = xram.read_port(domain="sync")
         running = Signal()
@@ -579,7 +690,9 @@ class Gemv(wiring.Component):
         gw = Signal(range(max(2, p.group_len // K + 1)))
         tile = Signal(p.tiles_width)
         last_row = col == self.cols_words - 1
-        if p.fmt.grouped:
+        if p.runtime_group:
+            last_group = gw == self.group_words - 1
+        elif p.fmt.grouped:
             last_group = gw == (p.group // K) - 1
         else:
             last_group = last_row
@@ -613,7 +726,9 @@ class Gemv(wiring.Component):
                         _delay(m, lr1, 1, adv, "lr1b"))
         w1 = _delay(m, w1, 1, adv, "w1b")
         s1 = _delay(m, s1, 1, adv, "s1b")
-        xv = data.View(p.x_layout(), _delay(m, rp.data, 1, adv, "xram_q"))
+        xq = _delay(m, rp.data, 1, adv, "xram_q")
+        xv = data.View(data.ArrayLayout(signed(8), K), xq[:8 * K])
+        ex1 = xq[8 * K:] if p.act_exp_max else None
 
         # --- stage 2: multipliers (registered) ------------------------------------------
         v2, lg2, lr2 = Signal(), Signal(), Signal()
@@ -664,6 +779,25 @@ class Gemv(wiring.Component):
         v3, lg3, lr3 = (_delay(m, v2, ts, adv, "v"), _delay(m, lg2, ts, adv, "lg"),
                         _delay(m, lr2, ts, adv, "lr"))
         s3 = _delay(m, s2, ts, adv, "s")
+        if p.act_exp_max:
+            # block-scaled activations: each lane's K-column sum (K divides the 32-column
+            # activation group) shifted left by the group's exponent, one register stage
+            e3 = _delay(m, ex1, 1 + ts, adv, "e")
+            shifted = []
+            for lane in range(P):
+                r = Signal(signed(p.dot_width), name=f"ls{lane}")
+                with m.If(adv):
+                    m.d.sync += r.eq(lane_sums[lane] << e3)
+                shifted.append(r)
+            lane_sums = shifted
+            if p.fmt.has_min:
+                r = Signal(signed(p.xsum_width), name="xs_sh")
+                with m.If(adv):
+                    m.d.sync += r.eq(xs << e3)
+                xs = r
+            v3, lg3, lr3 = (_delay(m, v3, 1, adv, "v_e"), _delay(m, lg3, 1, adv, "lg_e"),
+                            _delay(m, lr3, 1, adv, "lr_e"))
+            s3 = _delay(m, s3, 1, adv, "s_e")
 
         # --- group accumulate -----------------------------------------------------------
         v4, lr4 = Signal(), Signal()

@@ -76,6 +76,9 @@ class NormKind(enum.Enum):
     LAYER = "layer"
 
 
+RUNTIME_EPS_BITS = 32   # width of the run-time eps_q port (NormParams.runtime)
+
+
 # cycles the statistics pass spends before the Newton steps: 3 waiting for the accumulator
 # pipeline, products, D, leading one, mantissa, table read; each Newton step is 4 cycles;
 # one final cycle latches the result
@@ -105,6 +108,14 @@ class NormParams:
     rsqrt_table_log2: int = 8
     rsqrt_frac: int = 18
     newton_steps: int = 1
+    runtime: bool = False
+
+    # ``runtime=True`` (the decode engine's form): ``kind`` must be LAYER and the unit gets
+    # the input ports ``rms`` (RMSNorm: S1 and beta taken as 0), ``eps_q`` (RUNTIME_EPS_BITS
+    # bits, >= 1, in units of 2**-eps_frac), ``out_shift`` (0..62, replaces
+    # norm_frac + gamma_frac - out_frac) and ``beta_shift`` (0..31, replaces
+    # out_frac - beta_frac), held constant while a vector is in the unit; ``eps``,
+    # ``gamma_frac``, ``beta_frac`` and ``out_frac`` are then unused.
 
     def __post_init__(self):
         if not isinstance(self.kind, NormKind):
@@ -126,10 +137,15 @@ class NormParams:
         if self.eps_frac % 2 or self.eps_frac < 2 * self.in_frac:
             raise ValueError(f"NormParams.eps_frac must be even and >= 2*in_frac = "
                              f"{2 * self.in_frac}, got {self.eps_frac}")
-        if self.eps_q < 1:
+        if not isinstance(self.runtime, bool):
+            raise ValueError(f"NormParams.runtime must be a bool, got {self.runtime!r}")
+        if self.runtime and self.kind is not NormKind.LAYER:
+            raise ValueError(f"NormParams.kind must be LAYER when runtime=True (RMS is a "
+                             f"run-time input), got {self.kind}")
+        if not self.runtime and self.eps_q < 1:
             raise ValueError(f"NormParams.eps = {self.eps!r} rounds to 0 at eps_frac="
                              f"{self.eps_frac}; raise eps_frac")
-        if self.beta_frac > self.out_frac:
+        if not self.runtime and self.beta_frac > self.out_frac:
             raise ValueError(f"NormParams.beta_frac must be <= out_frac = {self.out_frac}, "
                              f"got {self.beta_frac}")
         if self.rsqrt_table_log2 > self.mant_bits - 2:
@@ -188,7 +204,7 @@ class NormParams:
     def d_width(self) -> int:
         """Unsigned bits of D = (n*S2 - S1**2) << eps_shift + n**2 * eps_q."""
         c = 2 * self.len_width + 2 * (self.in_width - 1) + self.eps_shift
-        e = 2 * self.len_width + self.eps_q.bit_length()
+        e = 2 * self.len_width + (RUNTIME_EPS_BITS if self.runtime else self.eps_q.bit_length())
         return max(c, e) + 1
 
     @property
@@ -317,7 +333,9 @@ def _rs(x: int, s: int) -> int:
     return (x + ((1 << s) >> 1)) >> s
 
 
-def stats(p: NormParams, x) -> NormStats:
+def stats(p: NormParams, x, rms: bool = False, eps_q: int | None = None) -> NormStats:
+    """Per-vector quantities; ``rms`` and ``eps_q`` are the run-time inputs of a
+    ``runtime`` unit (``s1`` is reported as 0 when ``rms``)."""
     x = np.asarray(x, dtype=np.int64).reshape(-1)
     n = int(x.size)
     if not 1 <= n <= p.max_len or n % p.lanes:
@@ -327,17 +345,34 @@ def stats(p: NormParams, x) -> NormStats:
     if x.min() < lo or x.max() > hi:
         raise ValueError(f"x must be in [{lo}, {hi}] (in_width={p.in_width})")
     # exact in int64: |x| < 2**23 and n <= 2**16, so S2 < 2**62
-    s1 = int(x.sum())
+    if eps_q is None:
+        eps_q = p.eps_q
+    elif not p.runtime or not 1 <= eps_q < (1 << RUNTIME_EPS_BITS):
+        raise ValueError(f"eps_q must be in [1, 2**{RUNTIME_EPS_BITS}) and needs runtime=True, got {eps_q}")
+    if rms and not p.runtime:
+        raise ValueError("rms is a run-time input of runtime=True units only")
+    s1 = 0 if rms else int(x.sum())
     s2 = int((x * x).sum())
     c = n * s2 - (s1 * s1 if p.kind is NormKind.LAYER else 0)
-    d = (c << p.eps_shift) + n * n * p.eps_q
+    d = (c << p.eps_shift) + n * n * eps_q
     j, m, y = rsqrt_mantissa(p, d)
     return NormStats(n=n, s1=s1, s2=s2, d=d, j=j, mant=m, y=y, shift1=p.shift1_base - j)
 
 
-def golden(p: NormParams, x, gamma, beta=None) -> np.ndarray:
-    """Bit-exact model of one vector: ``x``, ``gamma`` (and ``beta`` for LayerNorm) -> output."""
-    st = stats(p, x)
+def golden(p: NormParams, x, gamma, beta=None, *, rms: bool = False, eps_q: int | None = None,
+           out_shift: int | None = None, beta_shift: int | None = None) -> np.ndarray:
+    """Bit-exact model of one vector: ``x``, ``gamma`` (and ``beta`` for LayerNorm) -> output.
+
+    ``rms``, ``eps_q``, ``out_shift``, ``beta_shift``: the run-time inputs of a ``runtime``
+    unit (defaults: from the Params)."""
+    st = stats(p, x, rms, eps_q)
+    if out_shift is None:
+        out_shift = p.out_shift
+    if beta_shift is None:
+        beta_shift = p.out_frac - p.beta_frac
+    if not 0 <= out_shift <= 62 or not 0 <= beta_shift <= 31:
+        raise ValueError(f"out_shift must be in [0, 62] and beta_shift in [0, 31], got "
+                         f"{out_shift}, {beta_shift}")
     x = np.asarray(x, dtype=np.int64).reshape(-1)
     gamma = np.asarray(gamma, dtype=np.int64).reshape(-1)
     if gamma.shape != x.shape:
@@ -351,8 +386,10 @@ def golden(p: NormParams, x, gamma, beta=None) -> np.ndarray:
     else:
         beta = np.zeros_like(x)
         a = st.n * x
+    if rms:
+        beta = np.zeros_like(x)
     z = saturate(round_shift(a * st.y, st.shift1), p.z_width)
-    out = round_shift(z * gamma, p.out_shift) + (beta << (p.out_frac - p.beta_frac))
+    out = round_shift(z * gamma, out_shift) + (beta << beta_shift)
     return saturate(out, p.out_width)
 
 
@@ -378,6 +415,8 @@ class Norm(wiring.Component):
             "i": In(stream.Signature(params.in_layout())),
             "w": In(stream.Signature(params.w_layout())),
             "o": Out(stream.Signature(params.out_layout())),
+            **({"rms": In(1), "eps_q": In(RUNTIME_EPS_BITS), "out_shift": In(6),
+                "beta_shift": In(5)} if params.runtime else {}),
         })
 
     def elaborate(self, platform):
@@ -460,7 +499,10 @@ class Norm(wiring.Component):
         steps = []
         steps += [[]] * 3  # accumulator pipeline drains
         steps.append([ns2.eq(n * s2), s1sq.eq((s1 * s1).as_unsigned()), nsq.eq(n * n)])
-        steps.append([cval.eq(ns2 - s1sq if layer else ns2), neps.eq(nsq * p.eps_q)])
+        if p.runtime:
+            steps.append([cval.eq(Mux(self.rms, ns2, ns2 - s1sq)), neps.eq(nsq * self.eps_q)])
+        else:
+            steps.append([cval.eq(ns2 - s1sq if layer else ns2), neps.eq(nsq * p.eps_q)])
         steps.append([dval.eq((cval << p.eps_shift) + neps)])
         lead = []
         steps.append(lead)  # leading one (filled below)
@@ -495,7 +537,8 @@ class Norm(wiring.Component):
                     m.d.sync += step.eq(k + 1)
             # latch the statistics for pass 2 once the previous pass 2 has drained
             with m.If((step == len(steps)) & pipe_empty):
-                m.d.sync += [n_l.eq(n), s1_l.eq(s1), y_l.eq(final_y),
+                m.d.sync += [n_l.eq(n), s1_l.eq(Mux(self.rms, 0, s1) if p.runtime else s1),
+                             y_l.eq(final_y),
                              sh_l.eq(p.shift1_base - jval),
                              st_stats.eq(0), st_norm.eq(1), rd.eq(0), s1.eq(0), s2.eq(0)]
 
@@ -542,7 +585,11 @@ class Norm(wiring.Component):
                              q5.eq(z4 * g4), b5.eq(b4)]
                 if layer:
                     m.d.sync += b1.eq(self.w.payload.beta[ln])
-                rounded = ((q5 + ((1 << osh) >> 1)) >> osh) + (b5 << (p.out_frac - p.beta_frac))
+                if p.runtime:
+                    rounded = (hdl_round_shift(q5, self.out_shift, 62)
+                               + (Mux(self.rms, 0, b5) << self.beta_shift))
+                else:
+                    rounded = ((q5 + ((1 << osh) >> 1)) >> osh) + (b5 << (p.out_frac - p.beta_frac))
                 m.d.sync += self.o.payload[ln].eq(hdl_saturate(rounded, p.out_width))
         return m
 

@@ -232,9 +232,36 @@ def golden(p: RopeParams, x, pos) -> np.ndarray:
         raise ValueError(f"x must be in [{lo}, {hi}] (in_width={p.in_width})")
     sin, cos = sin_cos(p, pos)
     a, b = split_pairs(p, x)
-    ra = saturate(round_shift(a * cos - b * sin, p.out_shift), p.out_width)
-    rb = saturate(round_shift(a * sin + b * cos, p.out_shift), p.out_width)
+    ra, rb = rotate(a, b, sin, cos, p.out_shift, p.out_width)
     return join_pairs(p, ra, rb)
+
+
+def rotate(a, b, sin, cos, shift: int, out_width: int) -> tuple[np.ndarray, np.ndarray]:
+    """The rotation of the unit (stages 7-9): ``(sat(round_shift(a*cos - b*sin, shift)),
+    sat(round_shift(a*sin + b*cos, shift)))`` to ``out_width`` bits, exact in int64."""
+    a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    ra = saturate(round_shift(a * cos - b * sin, shift), out_width)
+    rb = saturate(round_shift(a * sin + b * cos, shift), out_width)
+    return ra, rb
+
+
+def golden_table(convention: RopeConvention, x, cos, sin, cs_frac: int, out_width: int) -> np.ndarray:
+    """RoPE with the sin / cos given as integers with ``cs_frac`` fraction bits (a table in
+    memory, as the decode engine's ``ROPE`` reads it) instead of the unit's phase tables:
+    head vectors ``x`` (``..., d``, natural order), ``cos`` / ``sin`` broadcastable to
+    ``(..., d/2)``; the output keeps the input's fraction bits.  Same :func:`rotate`
+    arithmetic as :func:`golden`."""
+    x = np.asarray(x, dtype=np.int64)
+    if convention is RopeConvention.ADJACENT:
+        a, b = x[..., 0::2], x[..., 1::2]
+    else:
+        a, b = x[..., :x.shape[-1] // 2], x[..., x.shape[-1] // 2:]
+    ra, rb = rotate(a, b, sin, cos, cs_frac, out_width)
+    if convention is RopeConvention.ADJACENT:
+        out = np.empty(x.shape, dtype=np.int64)
+        out[..., 0::2], out[..., 1::2] = ra, rb
+        return out
+    return np.concatenate([ra, rb], axis=-1)
 
 
 def reference(p: RopeParams, x, pos) -> np.ndarray:

@@ -10,6 +10,8 @@ accepted to last output accepted) must equal ``GemvParams.cycles``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import cocotb
 import numpy as np
 
@@ -37,6 +39,18 @@ BENCH = Bench(
         Point("q4mg128-p2-w128", GemvParams(fmt=WeightFormat.INT4_GROUP_MIN, lanes=2, group=128,
                                             word_bits=128, max_cols=512, max_rows=64,
                                             max_shift=12, guard=4)),
+        # the decode engine's configuration: block-scaled activations, group chosen per job
+        Point("q8rg-p2-w128-exp", GemvParams(fmt=WeightFormat.INT8_GROUP, lanes=2, group=128,
+                                             word_bits=128, max_cols=512, max_rows=64,
+                                             act_exp_max=17, runtime_group=True)),
+        Point("q4mrg-p4-w256-exp", GemvParams(fmt=WeightFormat.INT4_GROUP_MIN, lanes=4, group=128,
+                                              word_bits=256, max_cols=512, max_rows=64,
+                                              act_exp_max=17, runtime_group=True)),
+        Point("int8row-p2-w128-exp", GemvParams(fmt=WeightFormat.INT8_ROW, lanes=2, word_bits=128,
+                                                max_cols=256, max_rows=64, act_exp_max=17)),
+        Point("q4g32-p2-w64-exp", GemvParams(fmt=WeightFormat.INT4_GROUP, lanes=2, group=32,
+                                             word_bits=64, max_cols=256, max_rows=64,
+                                             act_exp_max=17, guard=6)),
     ),
     generate=generate,
     test_module=__name__,
@@ -48,11 +62,25 @@ def _fp16(rng, shape, lo_exp=-14, hi_exp=4):
     return v.astype(np.float16).astype(np.float64)
 
 
+def job_params(p: GemvParams, rng: np.random.Generator, cols: int) -> GemvParams:
+    """The packing parameters of one job: with ``runtime_group`` a random group <= ``group``."""
+    if not p.runtime_group:
+        return p
+    choices = [g for g in (32, 64, 128) if g <= p.group and g % p.k == 0 and cols % g == 0]
+    return replace(p, group=int(rng.choice(choices)), runtime_group=False)
+
+
 def make_job(p: GemvParams, rng: np.random.Generator, rows: int, cols: int, extremes: bool):
-    """A random packed matrix, activation vector and requantization for ``p``."""
+    """A random packed matrix, activation vector (and exponents), requantization for ``p``."""
+    p = job_params(p, rng, cols)
     f = p.fmt
     q = rng.integers(f.q_min, f.q_max + 1, size=(rows, cols))
     x = rng.integers(-128, 128, size=cols)
+    exps = None
+    if p.act_exp_max:
+        exps = rng.integers(0, p.act_exp_max + 1, size=cols // 32)
+        if extremes:
+            exps[::2] = p.act_exp_max
     groups = cols // p.group if f.grouped else 1
     g = cols // groups
     d = _fp16(rng, (rows, groups))
@@ -78,12 +106,12 @@ def make_job(p: GemvParams, rng: np.random.Generator, rows: int, cols: int, extr
     pm = pack_matrix(p, q, d, mins)
     out_mult, out_shift = 1, 0
     if p.output is GemvOutput.INT8:
-        acc = golden_acc(pm, x)
+        acc = golden_acc(pm, x, exps)
         out_mult = int(rng.integers(1, 1 << p.out_mult_bits))
         top = int(np.abs(acc).max()) * out_mult
         out_shift = max(0, top.bit_length() - 8 + int(rng.integers(-1, 2)))
         out_shift = min(out_shift, 62, (1 << p.out_shift_width) - 1)
-    return pm, x, out_mult, out_shift
+    return pm, x, out_mult, out_shift, exps
 
 
 class _Handshakes:
@@ -111,7 +139,7 @@ class _Handshakes:
 
 async def run_jobs(dut, p: GemvParams, jobs, pin: Pattern, pout: Pattern, tag: str,
                    check_cycles: bool = False):
-    """Run ``jobs`` = [(pm, x, out_mult, out_shift)] in order; return measured cycles per job."""
+    """Run ``jobs`` = [(pm, x, out_mult, out_shift, exps)] in order; return measured cycles per job."""
     await start_clock(dut)
     hs = _Handshakes(dut)
     cocotb.start_soon(hs.run())
@@ -119,15 +147,19 @@ async def run_jobs(dut, p: GemvParams, jobs, pin: Pattern, pout: Pattern, tag: s
     sb = Scoreboard(f"gemv {tag}", fmt=lambda v: np.asarray(v).tolist())
     measured = []
     done_out = 0
-    for j, (pm, x, om, osh) in enumerate(jobs):
+    for j, (pm, x, om, osh, ex) in enumerate(jobs):
         dut.cols_words.value = pm.cols // p.k
         dut.row_tiles.value = pm.rows // p.lanes
         dut.out_mult.value = om
         dut.out_shift.value = osh
-        exp = golden(pm, x, om, osh).reshape(-1, p.lanes)
+        if p.runtime_group:
+            dut.group_words.value = pm.params.group // p.k
+        exp = golden(pm, x, om, osh, ex).reshape(-1, p.lanes)
         sb.expect(list(exp))
         nw0 = len(hs.w)
         xw = [pack(x[c * p.k:(c + 1) * p.k], 8) for c in range(pm.cols // p.k)]
+        if p.act_exp_max:
+            xw = [w | (int(ex[c * p.k // 32]) << (8 * p.k)) for c, w in enumerate(xw)]
         dx = StreamDriver(dut, "x", dut.clk, pin, rng_for(f"{tag}x{j}"))
         dw = StreamDriver(dut, "w", dut.clk, pin, rng_for(f"{tag}w{j}"))
         ds = StreamDriver(dut, "s", dut.clk, pin, rng_for(f"{tag}s{j}"))
@@ -153,7 +185,7 @@ async def run_jobs(dut, p: GemvParams, jobs, pin: Pattern, pout: Pattern, tag: s
 
 
 def _shapes(p: GemvParams):
-    unit = p.group if p.fmt.grouped else p.k
+    unit = p.group if p.fmt.grouped else max(p.k, 32 if p.act_exp_max else 1)
     return [(p.lanes * 2, unit * 2), (p.lanes * 3, unit), (p.lanes, min(p.max_cols, unit * 4))]
 
 

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fpgallm.sim.runner import lint
+from fpgallm.hdl.fixed import round_shift
 from fpgallm.units.gemv import (GemvOutput, GemvParams, generate, golden, golden_acc, pack,
                                 quantize, requant_params)
 from fpgallm.units.weights import WeightFormat, gguf_blocks, mant_exp
@@ -209,3 +210,91 @@ def test_quantize_and_requantize_track_float():
         y = golden(pm, x, om, osh) * ys
         cos = float(y @ yf / np.linalg.norm(y) / np.linalg.norm(yf))
         assert cos > (0.99 if fmt.bits == 8 else 0.95), (fmt, cos)
+
+
+# --- block-scaled activations (decode engine): golden_blocked against plain int64 ----------
+
+
+def _blocked_reference(pm, x, exps):
+    """Plain NumPy int64, row by row: activation j is x[j] * 2**exps[j // 32]; each 32-column
+    partial dot (and activation sum) is shifted by its exponent, then each weight group is
+    scaled and rounded once."""
+    p = pm.params
+    groups = pm.dm.shape[1]
+    g = pm.cols // groups
+    out = np.zeros((x.shape[0], pm.rows), np.int64)
+    for b in range(x.shape[0]):
+        for r in range(pm.rows):
+            acc = 0
+            for gi in range(groups):
+                dot = s = 0
+                for a in range(gi * g // 32, (gi + 1) * g // 32):
+                    sl = slice(a * 32, (a + 1) * 32)
+                    dot += int(np.dot(pm.q[r, sl].astype(np.int64), x[b, sl])) << int(exps[b, a])
+                    s += int(x[b, sl].sum()) << int(exps[b, a])
+                t = round_shift(np.int64(dot * int(pm.dm[r, gi])) << p.guard, int(pm.dr[r, gi]))
+                if p.fmt.has_min:
+                    t += round_shift(np.int64(s * int(pm.mm[r, gi])) << p.guard, int(pm.mr[r, gi]))
+                acc += int(t)
+            out[b, r] = acc
+    return out
+
+
+@st.composite
+def _blocked_cases(draw):
+    fmt = draw(st.sampled_from(list(WeightFormat)))
+    lanes = draw(st.sampled_from([1, 2, 4]))
+    group = draw(st.sampled_from([32, 64, 128])) if fmt.grouped else 0
+    k = draw(st.sampled_from([1, 8, 32]))
+    exp_max = draw(st.sampled_from([1, 17]))
+    p = GemvParams(fmt=fmt, lanes=lanes, group=group, word_bits=lanes * k * fmt.bits,
+                   max_cols=256, max_rows=64, act_exp_max=exp_max,
+                   max_shift=draw(st.integers(0, 30)), guard=draw(st.integers(0, 8)))
+    rows = lanes * draw(st.integers(1, 3))
+    unit = group if fmt.grouped else 32
+    cols = unit * draw(st.integers(1, 256 // unit))
+    B = draw(st.integers(1, 3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    q = rng.integers(fmt.q_min, fmt.q_max + 1, size=(rows, cols))
+    x = rng.integers(-128, 128, size=(B, cols))
+    exps = rng.integers(0, exp_max + 1, size=(B, cols // 32))
+    if draw(st.booleans()):
+        q[0] = fmt.q_min if fmt.is_signed else fmt.q_max
+        x[0] = -128
+        exps[0] = exp_max
+    groups = cols // group if fmt.grouped else 1
+    d = (np.exp2(rng.uniform(-20, 4, size=(rows, groups))) *
+         rng.choice([-1, 1], size=(rows, groups))).astype(np.float16).astype(np.float64)
+    m = None
+    if fmt.has_min:
+        m = (np.exp2(rng.uniform(-14, 4, size=(rows, groups))) *
+             rng.choice([-1, 1], size=(rows, groups))).astype(np.float16).astype(np.float64)
+    return pack(p, q, d, m), x, exps
+
+
+@settings(max_examples=120, deadline=None, derandomize=True)
+@given(_blocked_cases())
+def test_golden_blocked_matches_int64_reference(case):
+    from fpgallm.units.gemv import golden_blocked
+
+    pm, x, exps = case
+    got = golden_blocked(pm, x, exps)
+    ref = _blocked_reference(pm, x, exps)
+    bad = np.argwhere(got != ref)
+    assert bad.size == 0, f"first mismatch at (seq, row) {tuple(bad[0])}: {got[tuple(bad[0])]} != {ref[tuple(bad[0])]}"
+    # the single-vector form agrees, and with all exponents 0 equals the plain INT8 golden
+    assert golden_acc(pm, x[0], exps[0]).tolist() == got[0].tolist()
+    assert golden_acc(pm, x[0], 0 * exps[0]).tolist() == golden_acc(pm, x[0]).tolist()
+
+
+def test_blocked_params_validation():
+    with pytest.raises(ValueError, match=r"with act_exp_max, k = 64 must divide"):
+        GemvParams(fmt=WeightFormat.INT4_GROUP, lanes=1, group=128, word_bits=256, act_exp_max=17)
+    with pytest.raises(ValueError, match=r"runtime_group needs a grouped format"):
+        GemvParams(fmt=WeightFormat.INT8_ROW, lanes=4, word_bits=128, runtime_group=True)
+    with pytest.raises(ValueError, match=r"accumulator width 64 exceeds 62 bits"):
+        GemvParams(fmt=WeightFormat.INT8_GROUP, lanes=4, group=128, word_bits=256, act_exp_max=17)
+    p = GemvParams(fmt=WeightFormat.INT8_GROUP, lanes=4, group=128, word_bits=256, act_exp_max=17,
+                   guard=6)
+    assert p.dot_width == GemvParams(fmt=WeightFormat.INT8_GROUP, lanes=4, group=128,
+                                     word_bits=256).dot_width + 17
