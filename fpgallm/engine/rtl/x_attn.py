@@ -1,0 +1,469 @@
+"""ATTN execution unit: grouped-query attention of q = ``V[a]`` over the cached K/V of
+positions ``0..S[POS]`` (``golden.Machine.op_ATTN``, bit for bit), and :func:`kv_image`.
+
+Instruction: ``n`` = head_dim (1..``HD_MAX``), ``m`` = heads | kv_heads << 10, ``addr`` =
+the layer's KV region (:mod:`fpgallm.engine.rtl.kvlayout`), ``imm`` = out frac | K frac << 8
+| V frac << 16 (the fraction bits of the cached K and V, written by the compiler);
+``frac_a`` (the tag of ``V[a]``) is q's fraction bits.
+
+For each sequence ``s < nseq`` (``L = pos[s] + 1``), kv-head ``kh`` and head ``h`` of its
+group (``G = heads / kv_heads``), one head at a time:
+
+1. *q*: read ``head_dim`` elements of ``V[a]`` at ``h * head_dim`` (``vra``) into the head
+   buffer; ``qe = max(0, bit_length(max|q|) - 15)``, the INT16 lanes are
+   ``sat16(round_shift(q, qe))``.  Meanwhile three memory reads are queued on ``mr``: the
+   exponent bytes of positions ``0..L-1`` (into the exponent buffer), K and V of those
+   positions (whole stripe words).
+2. *scores* (K pass, one position per cycle, or one stripe word per cycle when a position
+   spans several): the position's K lanes times the q lanes (one multiplier per stripe-word
+   element), an adder tree, ``s * score_mult(head_dim)``, shifted by ``-(fq + kf - qe - ke +
+   6)`` into Q.10 and saturated to 24 bits (``golden.shift_by``), packed into beats of
+   ``vector_lanes`` scores for the softmax unit (:class:`fpgallm.units.softmax.Softmax`,
+   ``max_length = max_context``).
+3. *weighted sum* (V pass, same rate, overlapping the softmax's second pass): each
+   probability (Q.15) times the position's V lanes, shifted left by its exponent, summed
+   exactly into per-element accumulators.
+4. *output*: ``shift_to(acc, out_frac - 15 - vf)`` written to ``V[dst]`` at ``h *
+   head_dim`` (``vw``).
+
+Timing with ports that never stall: :func:`cycles`.  Requires ``head_dim % vector_lanes ==
+0`` when heads > 1 (register reads start on a beat).
+"""
+
+from __future__ import annotations
+
+import math
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+
+from fpgallm.engine.compiler import Region
+from fpgallm.engine.isa import Op
+from fpgallm.engine.params import EngineParams
+from fpgallm.engine.rtl import iface
+from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
+from fpgallm.engine.rtl.kvhdl import Geometry, bitlen, clog2, round_shift, sat, shift_to
+from fpgallm.engine.rtl.kvlayout import HD_MAX, kv_layout
+from fpgallm.units.softmax import Softmax, SoftmaxParams
+
+OPS = (Op.ATTN,)
+
+Q_BITS = 16
+SCORE_FRAC = 10
+SCORE_MULT_BITS = 16
+KV_EXP_BITS = 5
+
+
+def score_mult(hd: int) -> int:
+    """``round(2**16 / sqrt(head_dim))`` (``golden.score_mult``)."""
+    return int(math.floor(2.0 ** SCORE_MULT_BITS / math.sqrt(hd) + 0.5)) if hd else 0
+
+
+def kv_image(region: Region, params: EngineParams) -> bytes:
+    """The initial bytes of a KV region: zeros (the layout: :mod:`~fpgallm.engine.rtl.kvlayout`)."""
+    return bytes(region.nbytes)
+
+
+def softmax_params(p: EngineParams) -> SoftmaxParams:
+    return SoftmaxParams(lanes=min(p.vector_lanes, 64), in_width=REG_BITS, in_frac=SCORE_FRAC,
+                         max_length=p.max_context)
+
+
+def tree_levels(p: EngineParams) -> int:
+    return clog2(kv_layout(p, 1).stripe // (p.kv_format.bits // 8))
+
+
+# pipeline depths (cycles from a step's issue to its result), see elaborate()
+K_DEPTH_FIXED = 2 + 3      # stage A (operands), B (products) ... tree ..., D (sum), E (mult), F (score)
+V_DEPTH = 3                # A, B, C (accumulate)
+
+
+def cycles(p: EngineParams, head_dim: int, heads: int, kv_heads: int, lengths, vread_latency: int,
+           mread_latency: int) -> int:
+    """Cycles from ``cmd`` accepted to ``done`` (ports that never stall; ``lengths`` = the
+    attention length ``pos + 1`` of each sequence).  ``vread_latency``: cycles from a
+    register read request's acceptance to its first beat; ``mread_latency``: from a memory
+    read request's acceptance to its first word (requests queued back to back)."""
+    lay = kv_layout(p, head_dim)
+    sm = softmax_params(p)
+    Lv = p.vector_lanes
+    G = heads // kv_heads
+    qbeats = -(-head_dim // Lv)
+    total = G         # setup: the group size by repeated subtraction
+    for L in lengths:
+        steps = L * lay.rows
+        # exponent words arrive after the memory latency, K words right after them
+        q_ready = 1 + vread_latency + qbeats + 1
+        e_ready = 1 + mread_latency + lay.exp_words(L)
+        k_end = max(q_ready, e_ready) + steps
+        k_out = k_end + K_DEPTH_FIXED + tree_levels(p) + 1          # last score into the packer
+        sm_end = k_out + sm.cycles(L) - 2 * (-(-L // sm.lanes))      # softmax's pass 2 starts
+        v_end = sm_end + steps + V_DEPTH
+        per_head = v_end + 1 + qbeats + 1 + 1      # OREQ, ODATA, NEXT
+        total += heads * per_head
+    return total
+
+
+class Unit(wiring.Component):
+    """The ATTN execution unit (contract in the module docstring)."""
+
+    def __init__(self, params: EngineParams):
+        self.params = params
+        super().__init__(iface.exec_signature(params))
+
+    def elaborate(self, platform):
+        p = self.params
+        m = Module()
+        Lv = p.vector_lanes
+        bits = p.kv_format.bits
+        kv_max_exp = REG_BITS - (bits - 1)
+        smp = softmax_params(p)
+        Ls = smp.lanes
+        m.submodules.softmax = sm = Softmax(smp)
+
+        ins = Signal(iface.instruction_layout())
+        fq = Signal(iface.FRAC_BITS)
+        nseq = Signal(4)
+        pos = Signal(iface.exec_cmd_layout(p).members["pos"])
+        hd = Signal(range(HD_MAX + 1))
+        g = Geometry(m, p, hd)
+        wb, nl, E, lg_wb = g.wb, g.nl, g.elems, g.lg_wb
+        W = wb * 8
+
+        heads = Signal(10)
+        kvh = Signal(10)
+        grp = Signal(10)          # heads per kv-head
+        div_rem = Signal(11)
+        seq = Signal(3)
+        kh = Signal(10)
+        gi = Signal(10)
+        qstart = Signal(ELEM_BITS + 1)
+        base = Signal(ADDR_BITS)
+        L = Signal(SCALAR_BITS + 1)
+        m.d.comb += L.eq(pos[seq] + 1)
+
+        mult_rom = Memory(shape=unsigned(SCORE_MULT_BITS + 1), depth=HD_MAX + 1,
+                          init=[score_mult(h) for h in range(HD_MAX + 1)])
+        m.submodules.mult_rom = mult_rom
+        mrp = mult_rom.read_port(domain="comb")
+        m.d.comb += mrp.addr.eq(hd)
+        mult = Signal(SCORE_MULT_BITS + 1)
+
+        # ---- q head buffer ---------------------------------------------------------------
+        raw = [Signal(signed(REG_BITS), name=f"q{i}") for i in range(nl)]
+        qmax = Signal(REG_BITS)
+        qbeat = Signal(range(nl // Lv + 2))
+        qgot = Signal()
+        qreqd = Signal()
+        qe = Signal(4)
+        clear = Signal()
+        vacc = self.vra.data.valid & self.vra.data.ready
+        mx = qmax
+        for j in range(Lv):
+            x = self.vra.data.payload.data[j]
+            ok = (qbeat * Lv + j) < hd
+            a = Signal(REG_BITS, name=f"qabs{j}")
+            m.d.comb += a.eq(Mux(ok, Mux(x < 0, -x, x), 0))
+            nm = Signal(REG_BITS, name=f"qmx{j}")
+            m.d.comb += nm.eq(Mux(a > mx, a, mx))
+            mx = nm
+            for i in range(j, nl, Lv):
+                with m.If(vacc & (qbeat == i // Lv)):
+                    m.d.sync += raw[i].eq(Mux(ok, x, 0))
+        with m.If(vacc):
+            m.d.sync += [qmax.eq(mx), qbeat.eq(qbeat + 1)]
+            with m.If(self.vra.data.payload.last):
+                m.d.sync += qgot.eq(1)
+        qbl = bitlen(m, qmax, REG_BITS, "qbitlen")
+        qe_next = Mux(qbl > Q_BITS - 1, qbl - (Q_BITS - 1), 0)
+
+        # ---- memory reads: exponents, K, V -------------------------------------------------
+        nreq = Signal(2)          # requests issued for this head
+        exp_words = Signal(SCALAR_BITS + 1)
+        m.d.comb += exp_words.eq(((L << 1) + wb - 1) >> lg_wb)
+        data_words = Signal(SCALAR_BITS + 10)
+        m.d.comb += data_words.eq((L * g.stride + wb - 1) >> lg_wb)
+        with m.Switch(nreq):
+            with m.Case(0):
+                m.d.comb += [self.mr.req.payload.addr.eq(base), self.mr.req.payload.beats.eq(exp_words)]
+            with m.Case(1):
+                m.d.comb += [self.mr.req.payload.addr.eq(base + g.exp_bytes),
+                             self.mr.req.payload.beats.eq(data_words)]
+            with m.Default():
+                m.d.comb += [self.mr.req.payload.addr.eq(base + g.exp_bytes + g.data_bytes),
+                             self.mr.req.payload.beats.eq(data_words)]
+        req_on = Signal()
+        m.d.comb += self.mr.req.valid.eq(req_on & (nreq < 3))
+        with m.If(self.mr.req.valid & self.mr.req.ready):
+            m.d.sync += nreq.eq(nreq + 1)
+
+        exp_depth = -(-2 * p.max_context // wb)
+        expmem = Memory(shape=unsigned(W), depth=exp_depth, init=[])
+        m.submodules.expmem = expmem
+        ewp = expmem.write_port()
+        erp = expmem.read_port(domain="sync")
+        ph = Signal(2)            # data phase: 0 exponents, 1 K, 2 V
+        ewa = Signal(range(exp_depth + 1))
+        mdat = self.mr.data
+        m.d.comb += [ewp.addr.eq(ewa), ewp.data.eq(mdat.payload.data),
+                     ewp.en.eq((ph == 0) & mdat.valid & req_on)]
+        with m.If((ph == 0) & mdat.valid & req_on):
+            m.d.sync += ewa.eq(ewa + 1)
+            with m.If(mdat.payload.last):
+                m.d.sync += ph.eq(1)
+
+        # ---- step sequencer (K pass and V pass) ------------------------------------------
+        lpos = Signal(SCALAR_BITS + 1)     # position
+        wrow = Signal(range(g.max_rows + 1))
+        lp = Signal(range(Ls + 1))         # position within the softmax beat (V pass)
+        step = Signal()
+        kind_v = Signal()                  # 0 K pass, 1 V pass
+        pos_end = Signal()
+        m.d.comb += pos_end.eq(wrow == g.rows - 1)
+        is_last = Signal()
+        m.d.comb += is_last.eq(pos_end & (lpos == L - 1))
+        word_end = Signal()
+        m.d.comb += word_end.eq(~g.case_a | is_last |
+                                (((lpos + 1) & ((Const(1, lg_wb + 1) << g.lg_p) - 1)) == 0))
+        off = Signal(range(wb))
+        m.d.comb += off.eq(Mux(g.case_a, (lpos << g.lg_s)[:lg_wb], 0))
+        with m.If(step):
+            with m.If(pos_end):
+                m.d.sync += [wrow.eq(0), lpos.eq(lpos + 1)]
+            with m.Else():
+                m.d.sync += wrow.eq(wrow + 1)
+            with m.If(kind_v & pos_end):
+                m.d.sync += lp.eq(Mux((lp == Ls - 1), 0, lp + 1))
+        m.d.comb += self.mr.data.ready.eq(((ph == 0) & req_on) | (step & word_end))
+        with m.If(step & word_end & mdat.payload.last & (ph == 1)):
+            m.d.sync += ph.eq(2)
+        m.d.comb += sm.o.ready.eq(step & kind_v & pos_end & ((lp == Ls - 1) | is_last))
+        m.d.comb += [erp.addr.eq(lpos >> (lg_wb - 1)), erp.en.eq(1)]
+
+        # q lanes of row wrow: sat16(round_shift(raw, qe))
+        rows_cat = [Cat(*raw[r * E:(r + 1) * E]) for r in range(g.max_rows)]
+        qsel = Signal(E * REG_BITS)
+        with m.Switch(wrow):
+            for r in range(g.max_rows):
+                with m.Case(r):
+                    m.d.comb += qsel.eq(rows_cat[r])
+            with m.Default():
+                m.d.comb += qsel.eq(0)
+        pl = Signal(range(1 << 16))
+        m.d.comb += pl.eq(sm.o.payload.data[lp].as_unsigned())
+        seg_now = Signal(W)
+        m.d.comb += seg_now.eq(mdat.payload.data >> (off * 8))
+
+        # stage A: operands
+        sA_v, sA_kind, sA_first, sA_end, sA_last = (Signal(name=f"a_{n}") for n in
+                                                    ("v", "kind", "first", "end", "last"))
+        sA_w = Signal(range(g.max_rows + 1))
+        sA_lsel = Signal(max(1, lg_wb - 1))
+        segA = Signal(W)
+        opA = [Signal(signed(Q_BITS + 1), name=f"opA{i}") for i in range(E)]
+        m.d.sync += [sA_v.eq(step), sA_kind.eq(kind_v), sA_first.eq(wrow == 0), sA_end.eq(pos_end),
+                     sA_last.eq(is_last), sA_w.eq(wrow), sA_lsel.eq(lpos[:max(1, lg_wb - 1)]),
+                     segA.eq(seg_now)]
+        for i in range(E):
+            xq = qsel.word_select(i, REG_BITS).as_signed()
+            m.d.sync += opA[i].eq(Mux(kind_v, pl, sat(round_shift(xq, qe, 9), Q_BITS)))
+        # exponent bytes of the position (expmem data is valid in stage A)
+        ebyte = Signal(16)
+        if lg_wb > 1:
+            m.d.comb += ebyte.eq(erp.data.word_select(sA_lsel, 16))
+        else:
+            m.d.comb += ebyte.eq(erp.data[:16])
+        keA, veA = ebyte[:KV_EXP_BITS], ebyte[8:8 + KV_EXP_BITS]
+
+        # stage B: products
+        sB_v, sB_kind, sB_first, sB_end, sB_last = (Signal(name=f"b_{n}") for n in
+                                                    ("v", "kind", "first", "end", "last"))
+        sB_w = Signal(range(g.max_rows + 1))
+        keB, veB = Signal(KV_EXP_BITS), Signal(KV_EXP_BITS)
+        pw = bits + Q_BITS + 1
+        prod = [Signal(signed(pw), name=f"prod{i}") for i in range(E)]
+        m.d.sync += [sB_v.eq(sA_v), sB_kind.eq(sA_kind), sB_first.eq(sA_first), sB_end.eq(sA_end),
+                     sB_last.eq(sA_last), sB_w.eq(sA_w), keB.eq(keA), veB.eq(veA)]
+        for i in range(E):
+            m.d.sync += prod[i].eq(segA.word_select(i, bits).as_signed() * opA[i])
+
+        # ---- V path: stage C accumulates ---------------------------------------------------
+        aw = bits + Q_BITS + 1 + kv_max_exp + clog2(p.max_context) + 2
+        acc = [Signal(signed(aw), name=f"acc{i}") for i in range(nl)]
+        vC = sB_v & sB_kind
+        for r in range(g.max_rows):
+            with m.If(vC & (sB_w == r)):
+                for i in range(E):
+                    m.d.sync += acc[r * E + i].eq(acc[r * E + i] + (prod[i] << veB))
+        v_busy = Signal()                  # V items in flight (A, B)
+        m.d.comb += v_busy.eq((sA_v & sA_kind) | (sB_v & sB_kind))
+
+        # ---- K path: adder tree, row accumulation, scaling ---------------------------------
+        vals = list(prod)
+        tv, tfirst, tend, tlast, tke = sB_v & ~sB_kind, sB_first, sB_end, sB_last, keB
+        width = pw
+        lvl = 0
+        while len(vals) > 1:
+            lvl += 1
+            width += 1
+            nxt = []
+            for j in range(0, len(vals), 2):
+                s = Signal(signed(width), name=f"t{lvl}_{j // 2}")
+                m.d.sync += s.eq(vals[j] + vals[j + 1] if j + 1 < len(vals) else vals[j])
+                nxt.append(s)
+            vals = nxt
+            regs = []
+            for v_, nm in ((tv, "v"), (tfirst, "first"), (tend, "end"), (tlast, "last"), (tke, "ke")):
+                r_ = Signal(len(v_), name=f"t{lvl}_{nm}")
+                m.d.sync += r_.eq(v_)
+                regs.append(r_)
+            tv, tfirst, tend, tlast, tke = regs
+        dot = vals[0]
+        sw = width + clog2(g.max_rows) + 1
+        sacc = Signal(signed(sw))
+        ssum = Signal(signed(sw))
+        m.d.comb += ssum.eq(Mux(tfirst, dot, sacc + dot))
+        with m.If(tv):
+            m.d.sync += sacc.eq(ssum)
+        # stage D: score sum of a finished position
+        dV, dLast = Signal(), Signal()
+        dS = Signal(signed(sw))
+        dKe = Signal(KV_EXP_BITS)
+        m.d.sync += [dV.eq(tv & tend), dLast.eq(tlast), dS.eq(ssum), dKe.eq(tke)]
+        # stage E: times the 1/sqrt(hd) multiplier
+        eV_, eLast = Signal(), Signal()
+        eX = Signal(signed(sw + SCORE_MULT_BITS + 2))
+        eKe = Signal(KV_EXP_BITS)
+        m.d.sync += [eV_.eq(dV), eLast.eq(dLast), eX.eq(dS * mult), eKe.eq(dKe)]
+        # stage F: shift into Q.10, saturate, pack into softmax beats
+        base_sh = Signal(signed(12))       # fq + kf - qe + 6
+        score = shift_to(m, eX, -(base_sh - eKe), REG_BITS, "score")
+        pk = [Signal(signed(REG_BITS), name=f"pk{i}") for i in range(Ls)]
+        pk_n = Signal(range(Ls + 1))
+        sv = Signal()
+        sv_data = [Signal(signed(REG_BITS), name=f"smi{i}") for i in range(Ls)]
+        sv_n = Signal(range(Ls + 1))
+        sv_last = Signal()
+        with m.If(sm.i.valid & sm.i.ready):
+            m.d.sync += sv.eq(0)
+        with m.If(eV_):
+            for i in range(Ls):
+                with m.If(pk_n == i):
+                    m.d.sync += pk[i].eq(score)
+            with m.If((pk_n == Ls - 1) | eLast):
+                m.d.sync += [sv.eq(1), sv_n.eq(pk_n + 1), sv_last.eq(eLast), pk_n.eq(0)]
+                for i in range(Ls):
+                    m.d.sync += sv_data[i].eq(Mux(pk_n == i, score, pk[i]))
+            with m.Else():
+                m.d.sync += pk_n.eq(pk_n + 1)
+        m.d.comb += [sm.i.valid.eq(sv), sm.i.payload.n.eq(sv_n), sm.i.payload.last.eq(sv_last)]
+        for i in range(Ls):
+            m.d.comb += sm.i.payload.data[i].eq(sv_data[i])
+
+        # ---- output: shift_to(acc, out_frac - 15 - vf) -------------------------------------
+        ob = Signal(range(nl // Lv + 2))
+        osh = Signal(signed(11))
+        nob = Signal(range(nl // Lv + 2))
+        m.d.comb += nob.eq((hd + Lv - 1) // Lv)
+        for j in range(Lv):
+            sel = Signal(signed(aw), name=f"osel{j}")
+            with m.Switch(ob):
+                for k in range(-(-nl // Lv)):
+                    if k * Lv + j < nl:
+                        with m.Case(k):
+                            m.d.comb += sel.eq(acc[k * Lv + j])
+                with m.Default():
+                    m.d.comb += sel.eq(0)
+            y = shift_to(m, sel, osh, REG_BITS, f"out{j}")
+            m.d.comb += self.vw.data.payload.data[j].eq(y)
+        m.d.comb += self.vw.data.payload.last.eq(ob == nob - 1)
+
+        # signed copies of the format fields (unsigned subtraction would wrap)
+        s_of, s_kf, s_vf, s_fq, s_qe = (Signal(signed(10), name=n) for n in ("s_of", "s_kf", "s_vf", "s_fq", "s_qe"))
+        m.d.comb += [s_of.eq(ins.imm[:8]), s_kf.eq(ins.imm[8:16]), s_vf.eq(ins.imm[16:24]),
+                     s_fq.eq(fq), s_qe.eq(qe_next)]
+
+        # ---- control ---------------------------------------------------------------------
+        with m.If(clear):
+            m.d.sync += [qmax.eq(0), qbeat.eq(0), qgot.eq(0), qreqd.eq(0), nreq.eq(0), ph.eq(0),
+                         ewa.eq(0), lpos.eq(0), wrow.eq(0), lp.eq(0), sacc.eq(0), pk_n.eq(0)]
+            m.d.sync += [r.eq(0) for r in raw] + [a.eq(0) for a in acc]
+
+        with m.FSM() as fsm:
+            self.fsm = fsm
+            with m.State("IDLE"):
+                m.d.comb += self.cmd.ready.eq(1)
+                with m.If(self.cmd.valid):
+                    c = self.cmd.payload
+                    m.d.sync += [ins.eq(c.ins), fq.eq(c.frac_a), nseq.eq(c.nseq), pos.eq(c.pos),
+                                 hd.eq(c.ins.n), heads.eq(c.ins.m[:10]), kvh.eq(c.ins.m[10:20]),
+                                 div_rem.eq(c.ins.m[:10]), grp.eq(0),
+                                 seq.eq(0), kh.eq(0), gi.eq(0), qstart.eq(0), base.eq(c.ins.addr)]
+                    m.next = "DIV"
+            with m.State("DIV"):     # group size = heads / kv_heads by repeated subtraction
+                m.d.sync += mult.eq(mrp.data)
+                with m.If(div_rem >= kvh):
+                    m.d.sync += [div_rem.eq(div_rem - kvh), grp.eq(grp + 1)]
+                with m.Else():
+                    m.next = "HEAD"
+            with m.State("HEAD"):
+                m.d.comb += clear.eq(1)
+                m.d.sync += osh.eq(s_of - 15 - s_vf)
+                m.next = "QLOAD"
+            with m.State("QLOAD"):
+                m.d.comb += [req_on.eq(1),
+                             self.vra.req.valid.eq(~qreqd), self.vra.req.payload.reg.eq(ins.a),
+                             self.vra.req.payload.seq.eq(seq), self.vra.req.payload.start.eq(qstart),
+                             self.vra.req.payload.count.eq(hd),
+                             self.vra.data.ready.eq(qreqd & ~qgot)]
+                with m.If(self.vra.req.valid & self.vra.req.ready):
+                    m.d.sync += qreqd.eq(1)
+                with m.If(qgot):
+                    m.d.sync += [qe.eq(qe_next), base_sh.eq(s_fq + s_kf - s_qe + 6)]
+                    m.next = "KWAIT"
+            with m.State("KWAIT"):
+                m.d.comb += req_on.eq(1)
+                with m.If(ph == 1):
+                    m.next = "KPASS"
+            with m.State("KPASS"):
+                m.d.comb += [req_on.eq(1), step.eq(mdat.valid)]
+                with m.If(step & is_last):
+                    m.d.sync += [lpos.eq(0), wrow.eq(0)]
+                    m.next = "VPASS"
+            with m.State("VPASS"):
+                m.d.comb += [req_on.eq(1), kind_v.eq(1), step.eq(mdat.valid & (ph == 2) & sm.o.valid)]
+                with m.If(step & is_last):
+                    m.next = "VDRAIN"
+            with m.State("VDRAIN"):
+                with m.If(~v_busy):
+                    m.d.sync += ob.eq(0)
+                    m.next = "OREQ"
+            with m.State("OREQ"):
+                m.d.comb += [self.vw.req.valid.eq(1), self.vw.req.payload.reg.eq(ins.dst),
+                             self.vw.req.payload.seq.eq(seq), self.vw.req.payload.start.eq(qstart),
+                             self.vw.req.payload.count.eq(hd)]
+                with m.If(self.vw.req.ready):
+                    m.next = "ODATA"
+            with m.State("ODATA"):
+                m.d.comb += self.vw.data.valid.eq(1)
+                with m.If(self.vw.data.ready):
+                    m.d.sync += ob.eq(ob + 1)
+                    with m.If(ob == nob - 1):
+                        m.next = "NEXT"
+            with m.State("NEXT"):
+                m.d.sync += qstart.eq(qstart + hd)
+                with m.If(gi + 1 < grp):
+                    m.d.sync += gi.eq(gi + 1)
+                    m.next = "HEAD"
+                with m.Elif(kh + 1 < kvh):
+                    m.d.sync += [gi.eq(0), kh.eq(kh + 1), base.eq(base + g.head_bytes)]
+                    m.next = "HEAD"
+                with m.Elif(seq + 1 < nseq):
+                    m.d.sync += [gi.eq(0), kh.eq(0), seq.eq(seq + 1), qstart.eq(0),
+                                 base.eq(base + g.head_bytes)]
+                    m.next = "HEAD"
+                with m.Else():
+                    m.d.comb += self.done.eq(1)
+                    m.next = "IDLE"
+        return m
