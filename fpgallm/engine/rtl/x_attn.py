@@ -74,6 +74,11 @@ def tree_levels(p: EngineParams) -> int:
     return clog2(kv_layout(p, 1).stripe // (p.kv_format.bits // 8))
 
 
+# Latencies of the shared ports assumed by the cycle model (register read: request accepted
+# -> first beat; memory read: request accepted -> first word; write: last beat -> wdone).
+# The engine framework's values; tests/engine/rtl/portsim.py models the same.
+PORT_LATENCY = {"vread": 2, "mread": 6, "wdone": 5}
+
 # pipeline depths (cycles from a step's issue to its result), see elaborate()
 K_DEPTH_FIXED = 2 + 3      # stage A (operands), B (products) ... tree ..., D (sum), E (mult), F (score)
 V_DEPTH = 3                # A, B, C (accumulate)
