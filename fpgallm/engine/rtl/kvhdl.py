@@ -99,3 +99,34 @@ def sat(x, width: int):
 def round_shift(x, sh, max_shift: int):
     bias = (Const(1, unsigned(max_shift + 1)) << sh) >> 1
     return (x + bias) >> sh
+
+
+def is_(x, c: int):
+    """``x == c`` written so that Verilator -Wall does not see a truncating ``!x``."""
+    return ~x.any() if c == 0 else x == c
+
+
+class OneHot:
+    """A sequencer with one flag per state (no ``casez`` on an encoded state, which the
+    Verilog backend emits incomplete).  ``with fsm.state(S):`` opens state S's logic;
+    ``fsm.go(S, T)`` moves from S to T at the next clock edge."""
+
+    def __init__(self, m: Module, names, init: str):
+        self.m = m
+        self.flags = {n: Signal(init=int(n == init), name=f"st_{n.lower()}") for n in names}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __getitem__(self, name):
+        return self.flags[name]
+
+    def state(self, name):
+        return self.m.If(self.flags[name])
+
+    def go(self, frm: str, to: str):
+        if frm != to:
+            self.m.d.sync += [self.flags[frm].eq(0), self.flags[to].eq(1)]

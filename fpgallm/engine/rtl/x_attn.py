@@ -43,7 +43,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
-from fpgallm.engine.rtl.kvhdl import Geometry, bitlen, clog2, round_shift, sat, shift_to
+from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, shift_to
 from fpgallm.engine.rtl.kvlayout import HD_MAX, kv_layout
 from fpgallm.units.softmax import Softmax, SoftmaxParams
 
@@ -174,7 +174,7 @@ class Unit(wiring.Component):
             m.d.comb += nm.eq(Mux(a > mx, a, mx))
             mx = nm
             for i in range(j, nl, Lv):
-                with m.If(vacc & (qbeat == i // Lv)):
+                with m.If(vacc & is_(qbeat, i // Lv)):
                     m.d.sync += raw[i].eq(Mux(ok, x, 0))
         with m.If(vacc):
             m.d.sync += [qmax.eq(mx), qbeat.eq(qbeat + 1)]
@@ -212,8 +212,8 @@ class Unit(wiring.Component):
         ewa = Signal(range(exp_depth + 1))
         mdat = self.mr.data
         m.d.comb += [ewp.addr.eq(ewa), ewp.data.eq(mdat.payload.data),
-                     ewp.en.eq((ph == 0) & mdat.valid & req_on)]
-        with m.If((ph == 0) & mdat.valid & req_on):
+                     ewp.en.eq(is_(ph, 0) & mdat.valid & req_on)]
+        with m.If(is_(ph, 0) & mdat.valid & req_on):
             m.d.sync += ewa.eq(ewa + 1)
             with m.If(mdat.payload.last):
                 m.d.sync += ph.eq(1)
@@ -230,7 +230,7 @@ class Unit(wiring.Component):
         m.d.comb += is_last.eq(pos_end & (lpos == L - 1))
         word_end = Signal()
         m.d.comb += word_end.eq(~g.case_a | is_last |
-                                (((lpos + 1) & ((Const(1, lg_wb + 1) << g.lg_p) - 1)) == 0))
+                                ~((lpos + 1) & ((Const(1, lg_wb + 1) << g.lg_p) - 1)).any())
         off = Signal(range(wb))
         m.d.comb += off.eq(Mux(g.case_a, (lpos << g.lg_s)[:lg_wb], 0))
         with m.If(step):
@@ -239,11 +239,11 @@ class Unit(wiring.Component):
             with m.Else():
                 m.d.sync += wrow.eq(wrow + 1)
             with m.If(kind_v & pos_end):
-                m.d.sync += lp.eq(Mux((lp == Ls - 1), 0, lp + 1))
-        m.d.comb += self.mr.data.ready.eq(((ph == 0) & req_on) | (step & word_end))
+                m.d.sync += lp.eq(Mux(is_(lp, Ls - 1), 0, lp + 1))
+        m.d.comb += self.mr.data.ready.eq((is_(ph, 0) & req_on) | (step & word_end))
         with m.If(step & word_end & mdat.payload.last & (ph == 1)):
             m.d.sync += ph.eq(2)
-        m.d.comb += sm.o.ready.eq(step & kind_v & pos_end & ((lp == Ls - 1) | is_last))
+        m.d.comb += sm.o.ready.eq(step & kind_v & pos_end & (is_(lp, Ls - 1) | is_last))
         m.d.comb += [erp.addr.eq(lpos >> (lg_wb - 1)), erp.en.eq(1)]
 
         # q lanes of row wrow: sat16(round_shift(raw, qe))
@@ -256,7 +256,12 @@ class Unit(wiring.Component):
             with m.Default():
                 m.d.comb += qsel.eq(0)
         pl = Signal(range(1 << 16))
-        m.d.comb += pl.eq(sm.o.payload.data[lp].as_unsigned())
+        with m.Switch(lp):
+            for i in range(Ls):
+                with m.Case(i):
+                    m.d.comb += pl.eq(sm.o.payload.data[i].as_unsigned())
+            with m.Default():
+                m.d.comb += pl.eq(0)
         seg_now = Signal(W)
         m.d.comb += seg_now.eq(mdat.payload.data >> (off * 8))
 
@@ -267,7 +272,7 @@ class Unit(wiring.Component):
         sA_lsel = Signal(max(1, lg_wb - 1))
         segA = Signal(W)
         opA = [Signal(signed(Q_BITS + 1), name=f"opA{i}") for i in range(E)]
-        m.d.sync += [sA_v.eq(step), sA_kind.eq(kind_v), sA_first.eq(wrow == 0), sA_end.eq(pos_end),
+        m.d.sync += [sA_v.eq(step), sA_kind.eq(kind_v), sA_first.eq(is_(wrow, 0)), sA_end.eq(pos_end),
                      sA_last.eq(is_last), sA_w.eq(wrow), sA_lsel.eq(lpos[:max(1, lg_wb - 1)]),
                      segA.eq(seg_now)]
         for i in range(E):
@@ -275,10 +280,12 @@ class Unit(wiring.Component):
             m.d.sync += opA[i].eq(Mux(kind_v, pl, sat(round_shift(xq, qe, 9), Q_BITS)))
         # exponent bytes of the position (expmem data is valid in stage A)
         ebyte = Signal(16)
-        if lg_wb > 1:
-            m.d.comb += ebyte.eq(erp.data.word_select(sA_lsel, 16))
-        else:
-            m.d.comb += ebyte.eq(erp.data[:16])
+        with m.Switch(sA_lsel):
+            for i in range(wb // 2):
+                with m.Case(i):
+                    m.d.comb += ebyte.eq(erp.data.word_select(i, 16))
+            with m.Default():
+                m.d.comb += ebyte.eq(0)
         keA, veA = ebyte[:KV_EXP_BITS], ebyte[8:8 + KV_EXP_BITS]
 
         # stage B: products
@@ -298,7 +305,7 @@ class Unit(wiring.Component):
         acc = [Signal(signed(aw), name=f"acc{i}") for i in range(nl)]
         vC = sB_v & sB_kind
         for r in range(g.max_rows):
-            with m.If(vC & (sB_w == r)):
+            with m.If(vC & is_(sB_w, r)):
                 for i in range(E):
                     m.d.sync += acc[r * E + i].eq(acc[r * E + i] + (prod[i] << veB))
         v_busy = Signal()                  # V items in flight (A, B)
@@ -354,12 +361,12 @@ class Unit(wiring.Component):
             m.d.sync += sv.eq(0)
         with m.If(eV_):
             for i in range(Ls):
-                with m.If(pk_n == i):
+                with m.If(is_(pk_n, i)):
                     m.d.sync += pk[i].eq(score)
-            with m.If((pk_n == Ls - 1) | eLast):
+            with m.If(is_(pk_n, Ls - 1) | eLast):
                 m.d.sync += [sv.eq(1), sv_n.eq(pk_n + 1), sv_last.eq(eLast), pk_n.eq(0)]
                 for i in range(Ls):
-                    m.d.sync += sv_data[i].eq(Mux(pk_n == i, score, pk[i]))
+                    m.d.sync += sv_data[i].eq(Mux(is_(pk_n, i), score, pk[i]))
             with m.Else():
                 m.d.sync += pk_n.eq(pk_n + 1)
         m.d.comb += [sm.i.valid.eq(sv), sm.i.payload.n.eq(sv_n), sm.i.payload.last.eq(sv_last)]
@@ -369,8 +376,8 @@ class Unit(wiring.Component):
         # ---- output: shift_to(acc, out_frac - 15 - vf) -------------------------------------
         ob = Signal(range(nl // Lv + 2))
         osh = Signal(signed(11))
-        nob = Signal(range(nl // Lv + 2))
-        m.d.comb += nob.eq((hd + Lv - 1) // Lv)
+        o_last = Signal()
+        m.d.comb += o_last.eq((ob + 1) * Lv >= hd)
         for j in range(Lv):
             sel = Signal(signed(aw), name=f"osel{j}")
             with m.Switch(ob):
@@ -382,7 +389,7 @@ class Unit(wiring.Component):
                     m.d.comb += sel.eq(0)
             y = shift_to(m, sel, osh, REG_BITS, f"out{j}")
             m.d.comb += self.vw.data.payload.data[j].eq(y)
-        m.d.comb += self.vw.data.payload.last.eq(ob == nob - 1)
+        m.d.comb += self.vw.data.payload.last.eq(o_last)
 
         # signed copies of the format fields (unsigned subtraction would wrap)
         s_of, s_kf, s_vf, s_fq, s_qe = (Signal(signed(10), name=n) for n in ("s_of", "s_kf", "s_vf", "s_fq", "s_qe"))
@@ -395,9 +402,9 @@ class Unit(wiring.Component):
                          ewa.eq(0), lpos.eq(0), wrow.eq(0), lp.eq(0), sacc.eq(0), pk_n.eq(0)]
             m.d.sync += [r.eq(0) for r in raw] + [a.eq(0) for a in acc]
 
-        with m.FSM() as fsm:
-            self.fsm = fsm
-            with m.State("IDLE"):
+        with OneHot(m, ['IDLE', 'DIV', 'HEAD', 'QLOAD', 'KWAIT', 'KPASS', 'VPASS', 'VDRAIN', 'OREQ', 'ODATA', 'NEXT'], "IDLE") as fsm:
+            self.fsm = fsm   # (debug: state flags)
+            with fsm.state("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
                     c = self.cmd.payload
@@ -405,18 +412,18 @@ class Unit(wiring.Component):
                                  hd.eq(c.ins.n), heads.eq(c.ins.m[:10]), kvh.eq(c.ins.m[10:20]),
                                  div_rem.eq(c.ins.m[:10]), grp.eq(0),
                                  seq.eq(0), kh.eq(0), gi.eq(0), qstart.eq(0), base.eq(c.ins.addr)]
-                    m.next = "DIV"
-            with m.State("DIV"):     # group size = heads / kv_heads by repeated subtraction
+                    fsm.go("IDLE", "DIV")
+            with fsm.state("DIV"):     # group size = heads / kv_heads by repeated subtraction
                 m.d.sync += mult.eq(mrp.data)
                 with m.If(div_rem >= kvh):
                     m.d.sync += [div_rem.eq(div_rem - kvh), grp.eq(grp + 1)]
                 with m.Else():
-                    m.next = "HEAD"
-            with m.State("HEAD"):
+                    fsm.go("DIV", "HEAD")
+            with fsm.state("HEAD"):
                 m.d.comb += clear.eq(1)
                 m.d.sync += osh.eq(s_of - 15 - s_vf)
-                m.next = "QLOAD"
-            with m.State("QLOAD"):
+                fsm.go("HEAD", "QLOAD")
+            with fsm.state("QLOAD"):
                 m.d.comb += [req_on.eq(1),
                              self.vra.req.valid.eq(~qreqd), self.vra.req.payload.reg.eq(ins.a),
                              self.vra.req.payload.seq.eq(seq), self.vra.req.payload.start.eq(qstart),
@@ -426,49 +433,49 @@ class Unit(wiring.Component):
                     m.d.sync += qreqd.eq(1)
                 with m.If(qgot):
                     m.d.sync += [qe.eq(qe_next), base_sh.eq(s_fq + s_kf - s_qe + 6)]
-                    m.next = "KWAIT"
-            with m.State("KWAIT"):
+                    fsm.go("QLOAD", "KWAIT")
+            with fsm.state("KWAIT"):
                 m.d.comb += req_on.eq(1)
                 with m.If(ph == 1):
-                    m.next = "KPASS"
-            with m.State("KPASS"):
+                    fsm.go("KWAIT", "KPASS")
+            with fsm.state("KPASS"):
                 m.d.comb += [req_on.eq(1), step.eq(mdat.valid)]
                 with m.If(step & is_last):
                     m.d.sync += [lpos.eq(0), wrow.eq(0)]
-                    m.next = "VPASS"
-            with m.State("VPASS"):
+                    fsm.go("KPASS", "VPASS")
+            with fsm.state("VPASS"):
                 m.d.comb += [req_on.eq(1), kind_v.eq(1), step.eq(mdat.valid & (ph == 2) & sm.o.valid)]
                 with m.If(step & is_last):
-                    m.next = "VDRAIN"
-            with m.State("VDRAIN"):
+                    fsm.go("VPASS", "VDRAIN")
+            with fsm.state("VDRAIN"):
                 with m.If(~v_busy):
                     m.d.sync += ob.eq(0)
-                    m.next = "OREQ"
-            with m.State("OREQ"):
+                    fsm.go("VDRAIN", "OREQ")
+            with fsm.state("OREQ"):
                 m.d.comb += [self.vw.req.valid.eq(1), self.vw.req.payload.reg.eq(ins.dst),
                              self.vw.req.payload.seq.eq(seq), self.vw.req.payload.start.eq(qstart),
                              self.vw.req.payload.count.eq(hd)]
                 with m.If(self.vw.req.ready):
-                    m.next = "ODATA"
-            with m.State("ODATA"):
+                    fsm.go("OREQ", "ODATA")
+            with fsm.state("ODATA"):
                 m.d.comb += self.vw.data.valid.eq(1)
                 with m.If(self.vw.data.ready):
                     m.d.sync += ob.eq(ob + 1)
-                    with m.If(ob == nob - 1):
-                        m.next = "NEXT"
-            with m.State("NEXT"):
+                    with m.If(o_last):
+                        fsm.go("ODATA", "NEXT")
+            with fsm.state("NEXT"):
                 m.d.sync += qstart.eq(qstart + hd)
                 with m.If(gi + 1 < grp):
                     m.d.sync += gi.eq(gi + 1)
-                    m.next = "HEAD"
+                    fsm.go("NEXT", "HEAD")
                 with m.Elif(kh + 1 < kvh):
                     m.d.sync += [gi.eq(0), kh.eq(kh + 1), base.eq(base + g.head_bytes)]
-                    m.next = "HEAD"
+                    fsm.go("NEXT", "HEAD")
                 with m.Elif(seq + 1 < nseq):
                     m.d.sync += [gi.eq(0), kh.eq(0), seq.eq(seq + 1), qstart.eq(0),
                                  base.eq(base + g.head_bytes)]
-                    m.next = "HEAD"
+                    fsm.go("NEXT", "HEAD")
                 with m.Else():
                     m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
+                    fsm.go("NEXT", "IDLE")
         return m

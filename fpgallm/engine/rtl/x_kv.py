@@ -26,7 +26,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
-from fpgallm.engine.rtl.kvhdl import Geometry, bitlen, clog2, round_shift, sat
+from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat
 from fpgallm.engine.rtl.kvlayout import HD_MAX, kv_layout
 
 OPS = (Op.KVAPPEND,)
@@ -97,7 +97,7 @@ class Unit(wiring.Component):
                 m.d.comb += a.eq(Mux(ok, Mux(x < 0, -x, x), 0))
                 lane_abs.append(a)
                 for i in range(j, nl, Lv):
-                    with m.If(acc & (beat[t] == i // Lv)):
+                    with m.If(acc & is_(beat[t], i // Lv)):
                         m.d.sync += raws[t][i].eq(Mux(ok, x, 0))
             mx = amax[t]
             for a in lane_abs:
@@ -162,17 +162,17 @@ class Unit(wiring.Component):
         inc = self.mw.req.valid & self.mw.req.ready
         m.d.sync += outstanding.eq(outstanding + inc - self.mw.wdone)
 
-        with m.FSM() as fsm:
-            self.fsm = fsm
-            with m.State("IDLE"):
+        with OneHot(m, ['IDLE', 'HEAD', 'EXP', 'WREQ', 'WDATA', 'WNEXT', 'NEXT', 'WAIT'], "IDLE") as fsm:
+            self.fsm = fsm   # (debug: state flags)
+            with fsm.state("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
                     c = self.cmd.payload
                     m.d.sync += [ins.eq(c.ins), nseq.eq(c.nseq), pos.eq(c.pos), hd.eq(c.ins.m),
                                  seq.eq(0), start.eq(0), base.eq(c.ins.addr)]
                     m.d.comb += clear.eq(1)
-                    m.next = "HEAD"
-            with m.State("HEAD"):
+                    fsm.go("IDLE", "HEAD")
+            with fsm.state("HEAD"):
                 for t, (port, reg) in enumerate(((self.vra, ins.a), (self.vrb, ins.b))):
                     m.d.comb += [port.req.valid.eq(~reqd[t]), port.req.payload.reg.eq(reg),
                                  port.req.payload.seq.eq(seq), port.req.payload.start.eq(start),
@@ -181,45 +181,45 @@ class Unit(wiring.Component):
                         m.d.sync += reqd[t].eq(1)
                     m.d.comb += port.data.ready.eq(reqd[t] & ~got[t])
                 with m.If(got[0] & got[1]):
-                    m.next = "EXP"
-            with m.State("EXP"):
+                    fsm.go("HEAD", "EXP")
+            with fsm.state("EXP"):
                 m.d.sync += [exps[0].eq(exp_next[0]), exps[1].eq(exp_next[1]),
                              item.eq(0), row.eq(0)]
-                m.next = "WREQ"
-            with m.State("WREQ"):
+                fsm.go("EXP", "WREQ")
+            with fsm.state("WREQ"):
                 m.d.comb += [self.mw.req.valid.eq(1),
                              self.mw.req.payload.addr.eq(Mux(item[1], e_addr, d_addr)),
                              self.mw.req.payload.beats.eq(Mux(item[1], 1, g.rows))]
                 with m.If(self.mw.req.ready):
-                    m.next = "WDATA"
-            with m.State("WDATA"):
+                    fsm.go("WREQ", "WDATA")
+            with fsm.state("WDATA"):
                 m.d.comb += [self.mw.data.valid.eq(1),
                              self.mw.data.payload.data.eq(Mux(item[1], eword, dword)),
                              self.mw.data.payload.strb.eq(Mux(item[1], Const(3, wb) << e_off, dstrb))]
                 with m.If(self.mw.data.ready):
                     with m.If(item[1] | (row == g.rows - 1)):
                         m.d.sync += [row.eq(0), item.eq(item + 1)]
-                        m.next = "WNEXT"
+                        fsm.go("WDATA", "WNEXT")
                     with m.Else():
                         m.d.sync += row.eq(row + 1)
-            with m.State("WNEXT"):
+            with fsm.state("WNEXT"):
                 with m.If(item == 3):
-                    m.next = "NEXT"
+                    fsm.go("WNEXT", "NEXT")
                 with m.Else():
-                    m.next = "WREQ"
-            with m.State("NEXT"):
+                    fsm.go("WNEXT", "WREQ")
+            with fsm.state("NEXT"):
                 m.d.comb += clear.eq(1)
                 m.d.sync += base.eq(base + g.head_bytes)
                 with m.If(start + hd < ins.n):
                     m.d.sync += start.eq(start + hd)
-                    m.next = "HEAD"
+                    fsm.go("NEXT", "HEAD")
                 with m.Elif(seq + 1 < nseq):
                     m.d.sync += [start.eq(0), seq.eq(seq + 1)]
-                    m.next = "HEAD"
+                    fsm.go("NEXT", "HEAD")
                 with m.Else():
-                    m.next = "WAIT"
-            with m.State("WAIT"):
-                with m.If(outstanding == 0):
+                    fsm.go("NEXT", "WAIT")
+            with fsm.state("WAIT"):
+                with m.If(~outstanding.any()):
                     m.d.comb += self.done.eq(1)
-                    m.next = "IDLE"
+                    fsm.go("WAIT", "IDLE")
         return m

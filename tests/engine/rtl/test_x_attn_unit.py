@@ -152,3 +152,13 @@ def test_attn_int16_kv(seed):
 def test_attn_full_context(seed):
     p = EngineParams(**{**SMALL, "max_context": 16})
     run_case(p, 8, 2, 2, [list(range(16))], seed + 3, check_cycles=True)
+
+
+@pytest.mark.parametrize("mod", [x_kv, x_attn])
+def test_lint_clean(mod):
+    from fpgallm.hdl.emit import to_verilog
+    from fpgallm.sim.runner import lint
+    p = EngineParams(**SMALL)
+    # DECLFILENAME: x_attn's softmax is a second module in the same file
+    assert lint(to_verilog(mod.Unit(p), mod.__name__.split(".")[-1], p),
+                extra_args=("-Wno-DECLFILENAME",)) == []
