@@ -162,3 +162,17 @@ def test_lint_clean(mod):
     # DECLFILENAME: x_attn's softmax is a second module in the same file
     assert lint(to_verilog(mod.Unit(p), mod.__name__.split(".")[-1], p),
                 extra_args=("-Wno-DECLFILENAME",)) == []
+
+
+def test_attn_padded_head_dims(seed):
+    # hd=12: 12 of 16 stride bytes used; hd=40: 3 words per position, the last one partial
+    p = EngineParams(**{**SMALL, "batch": 2})
+    run_case(p, 12, 2, 1, [[0, 1, 2]], seed + 4)
+    run_case(p, 40, 1, 1, [[2, 0, 1]], seed + 5)       # positions written out of order
+
+
+def test_attn_smollm2_geometry(seed):
+    # SmolLM2-135M's attention (head_dim 64, 3 heads per kv-head) on the default 4 x 256-bit
+    # ports: two positions per 128-byte stripe word, 128 multipliers
+    p = EngineParams(max_dim=576, max_ffn=1536, max_context=64, vector_lanes=8, max_vocab=64)
+    run_case(p, 64, 3, 1, [[0, 1, 2, 3, 4]], seed + 6)
