@@ -42,7 +42,7 @@ from fpgallm.engine.compiler import Region
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
-from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
+from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS, stripe_bits
 from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, shift_to
 from fpgallm.engine.rtl.kvlayout import HD_MAX, kv_layout
 from fpgallm.units.softmax import Softmax, SoftmaxParams
@@ -68,6 +68,16 @@ def kv_image(region: Region, params: EngineParams) -> bytes:
 def softmax_params(p: EngineParams) -> SoftmaxParams:
     return SoftmaxParams(lanes=min(p.vector_lanes, 64), in_width=REG_BITS, in_frac=SCORE_FRAC,
                          max_length=p.max_context)
+
+
+def positions_per_step(p: EngineParams) -> int:
+    """Positions the K and V passes take per cycle when several share a stripe word: the
+    largest power of two dividing the softmax lanes, at most 4 and half a word's bytes."""
+    ls = softmax_params(p).lanes
+    pp = 1
+    while pp * 2 <= min(4, stripe_bits(p) // 16) and ls % (pp * 2) == 0:
+        pp *= 2
+    return pp
 
 
 def tree_levels(p: EngineParams) -> int:
@@ -96,8 +106,9 @@ def cycles(p: EngineParams, head_dim: int, heads: int, kv_heads: int, lengths, v
     G = heads // kv_heads
     qbeats = -(-head_dim // Lv)
     total = G         # setup: the group size by repeated subtraction
+    ppe = min(lay.per_word, positions_per_step(p))
     for L in lengths:
-        steps = L * lay.rows
+        steps = L * lay.rows if lay.rows > 1 else -(-L // ppe)
         # exponent words arrive after the memory latency, K words right after them
         q_ready = 1 + vread_latency + qbeats + 1
         e_ready = 1 + mread_latency + lay.exp_words(L)
@@ -219,34 +230,51 @@ class Unit(wiring.Component):
                 m.d.sync += ph.eq(1)
 
         # ---- step sequencer (K pass and V pass) ------------------------------------------
-        lpos = Signal(SCALAR_BITS + 1)     # position
+        # A step is one stripe word of one position (a position spans several words) or up
+        # to ``ppe = min(positions per word, PP)`` positions of one word.
+        PP = positions_per_step(p)
+        lg_pp = clog2(PP)
+        lg_e = clog2(E)
+        lg_eb = clog2(g.eb)
+        lg_se = Signal(range(lg_e + 1))     # log2 of the stride in elements, clamped to the word
+        m.d.comb += lg_se.eq(Mux(g.case_a, g.lg_s - lg_eb, lg_e))
+        lg_pe = Signal(range(lg_pp + 1))
+        m.d.comb += lg_pe.eq(Mux(g.lg_p > lg_pp, lg_pp, g.lg_p))
+        ppe = Signal(range(PP + 1))
+        m.d.comb += ppe.eq(Const(1, PP.bit_length()) << lg_pe)
+        lpos = Signal(SCALAR_BITS + 1)     # first position of the step
         wrow = Signal(range(g.max_rows + 1))
-        lp = Signal(range(Ls + 1))         # position within the softmax beat (V pass)
+        lp = Signal(range(Ls + 1))         # its lane in the softmax output beat (V pass)
         step = Signal()
         kind_v = Signal()                  # 0 K pass, 1 V pass
         pos_end = Signal()
         m.d.comb += pos_end.eq(wrow == g.rows - 1)
+        left = Signal(SCALAR_BITS + 1)
+        m.d.comb += left.eq(L - lpos)
+        npos = Signal(range(PP + 1))       # positions in this step
+        m.d.comb += npos.eq(Mux(left < ppe, left, ppe))
         is_last = Signal()
-        m.d.comb += is_last.eq(pos_end & (lpos == L - 1))
+        m.d.comb += is_last.eq(pos_end & (left <= ppe))
         word_end = Signal()
         m.d.comb += word_end.eq(~g.case_a | is_last |
-                                ~((lpos + 1) & ((Const(1, lg_wb + 1) << g.lg_p) - 1)).any())
+                                ~((lpos + ppe) & ((Const(1, lg_wb + 1) << g.lg_p) - 1)).any())
         off = Signal(range(wb))
         m.d.comb += off.eq(Mux(g.case_a, (lpos << g.lg_s)[:lg_wb], 0))
         with m.If(step):
             with m.If(pos_end):
-                m.d.sync += [wrow.eq(0), lpos.eq(lpos + 1)]
+                m.d.sync += [wrow.eq(0), lpos.eq(lpos + ppe)]
             with m.Else():
                 m.d.sync += wrow.eq(wrow + 1)
             with m.If(kind_v & pos_end):
-                m.d.sync += lp.eq(Mux(is_(lp, Ls - 1), 0, lp + 1))
+                m.d.sync += lp.eq(Mux(lp + npos >= Ls, 0, lp + npos))
         m.d.comb += self.mr.data.ready.eq((is_(ph, 0) & req_on) | (step & word_end))
         with m.If(step & word_end & mdat.payload.last & (ph == 1)):
             m.d.sync += ph.eq(2)
-        m.d.comb += sm.o.ready.eq(step & kind_v & pos_end & (is_(lp, Ls - 1) | is_last))
+        m.d.comb += sm.o.ready.eq(step & kind_v & pos_end & ((lp + npos >= Ls) | is_last))
         m.d.comb += [erp.addr.eq(lpos >> (lg_wb - 1)), erp.en.eq(1)]
 
-        # q lanes of row wrow: sat16(round_shift(raw, qe))
+        # q lanes (K pass): case b: row wrow of the head buffer; case a: element i mod stride
+        # of lane i, for the step's positions (zero beyond them)
         rows_cat = [Cat(*raw[r * E:(r + 1) * E]) for r in range(g.max_rows)]
         qsel = Signal(E * REG_BITS)
         with m.Switch(wrow):
@@ -255,13 +283,15 @@ class Unit(wiring.Component):
                     m.d.comb += qsel.eq(rows_cat[r])
             with m.Default():
                 m.d.comb += qsel.eq(0)
-        pl = Signal(range(1 << 16))
-        with m.Switch(lp):
-            for i in range(Ls):
-                with m.Case(i):
-                    m.d.comb += pl.eq(sm.o.payload.data[i].as_unsigned())
-            with m.Default():
-                m.d.comb += pl.eq(0)
+        # probabilities of the step's positions (V pass)
+        pvals = [Signal(range(1 << 16), name=f"pv{k}") for k in range(PP)]
+        for k in range(PP):
+            with m.Switch(lp):
+                for i in range(Ls):
+                    with m.Case(i):
+                        m.d.comb += pvals[k].eq(sm.o.payload.data[i + k].as_unsigned() if i + k < Ls else 0)
+                with m.Default():
+                    m.d.comb += pvals[k].eq(0)
         seg_now = Signal(W)
         m.d.comb += seg_now.eq(mdat.payload.data >> (off * 8))
 
@@ -269,106 +299,189 @@ class Unit(wiring.Component):
         sA_v, sA_kind, sA_first, sA_end, sA_last = (Signal(name=f"a_{n}") for n in
                                                     ("v", "kind", "first", "end", "last"))
         sA_w = Signal(range(g.max_rows + 1))
+        sA_np = Signal(range(PP + 1))
         sA_lsel = Signal(max(1, lg_wb - 1))
         segA = Signal(W)
         opA = [Signal(signed(Q_BITS + 1), name=f"opA{i}") for i in range(E)]
         m.d.sync += [sA_v.eq(step), sA_kind.eq(kind_v), sA_first.eq(is_(wrow, 0)), sA_end.eq(pos_end),
-                     sA_last.eq(is_last), sA_w.eq(wrow), sA_lsel.eq(lpos[:max(1, lg_wb - 1)]),
-                     segA.eq(seg_now)]
+                     sA_last.eq(is_last), sA_w.eq(wrow), sA_np.eq(npos),
+                     sA_lsel.eq(lpos[:max(1, lg_wb - 1)]), segA.eq(seg_now)]
         for i in range(E):
-            xq = qsel.word_select(i, REG_BITS).as_signed()
-            m.d.sync += opA[i].eq(Mux(kind_v, pl, sat(round_shift(xq, qe, 9), Q_BITS)))
-        # exponent bytes of the position (expmem data is valid in stage A)
-        ebyte = Signal(16)
-        with m.Switch(sA_lsel):
-            for i in range(wb // 2):
-                with m.Case(i):
-                    m.d.comb += ebyte.eq(erp.data.word_select(i, 16))
-            with m.Default():
-                m.d.comb += ebyte.eq(0)
-        keA, veA = ebyte[:KV_EXP_BITS], ebyte[8:8 + KV_EXP_BITS]
+            xa = Signal(signed(REG_BITS), name=f"qa{i}")     # case a q element of lane i
+            pa = Signal(range(1 << 16), name=f"pa{i}")       # probability of lane i's position
+            with m.Switch(lg_se):
+                for j in range(lg_e + 1):
+                    with m.Case(j):
+                        k = i >> j
+                        m.d.comb += xa.eq(Mux(k < npos, raw[i & ((1 << j) - 1)], 0) if k < PP else 0)
+                        m.d.comb += pa.eq(Mux(k < npos, pvals[k], 0) if k < PP else 0)
+                with m.Default():
+                    m.d.comb += [xa.eq(0), pa.eq(0)]
+            xq = Mux(g.case_a, xa, qsel.word_select(i, REG_BITS).as_signed())
+            m.d.sync += opA[i].eq(Mux(kind_v, pa, sat(round_shift(xq, qe, 9), Q_BITS)))
+        # exponent bytes of the step's positions (expmem data is valid in stage A)
+        keA, veA = [], []
+        for k in range(PP):
+            ebyte = Signal(16, name=f"ebyte{k}")
+            with m.Switch(sA_lsel):
+                for i in range(wb // 2):
+                    with m.Case(i):
+                        m.d.comb += ebyte.eq(erp.data.word_select(i + k, 16) if i + k < wb // 2 else 0)
+                with m.Default():
+                    m.d.comb += ebyte.eq(0)
+            keA.append(ebyte[:KV_EXP_BITS])
+            veA.append(ebyte[8:8 + KV_EXP_BITS])
 
         # stage B: products
         sB_v, sB_kind, sB_first, sB_end, sB_last = (Signal(name=f"b_{n}") for n in
                                                     ("v", "kind", "first", "end", "last"))
         sB_w = Signal(range(g.max_rows + 1))
-        keB, veB = Signal(KV_EXP_BITS), Signal(KV_EXP_BITS)
+        sB_np = Signal(range(PP + 1))
+        keB = [Signal(KV_EXP_BITS, name=f"keB{k}") for k in range(PP)]
+        veB = [Signal(KV_EXP_BITS, name=f"veB{k}") for k in range(PP)]
         pw = bits + Q_BITS + 1
         prod = [Signal(signed(pw), name=f"prod{i}") for i in range(E)]
         m.d.sync += [sB_v.eq(sA_v), sB_kind.eq(sA_kind), sB_first.eq(sA_first), sB_end.eq(sA_end),
-                     sB_last.eq(sA_last), sB_w.eq(sA_w), keB.eq(keA), veB.eq(veA)]
+                     sB_last.eq(sA_last), sB_w.eq(sA_w), sB_np.eq(sA_np)]
+        m.d.sync += [keB[k].eq(keA[k]) for k in range(PP)] + [veB[k].eq(veA[k]) for k in range(PP)]
         for i in range(E):
             m.d.sync += prod[i].eq(segA.word_select(i, bits).as_signed() * opA[i])
 
-        # ---- V path: stage C accumulates ---------------------------------------------------
+        # ---- V path: stage C shifts by the exponents, folds the positions, accumulates -------
         aw = bits + Q_BITS + 1 + kv_max_exp + clog2(p.max_context) + 2
         acc = [Signal(signed(aw), name=f"acc{i}") for i in range(nl)]
+        shw = pw + kv_max_exp + 1
+        shifted = []
+        for i in range(E):
+            ve_i = Signal(KV_EXP_BITS, name=f"ve_l{i}")
+            with m.Switch(lg_se):
+                for j in range(lg_e + 1):
+                    with m.Case(j):
+                        m.d.comb += ve_i.eq(veB[i >> j] if (i >> j) < PP else 0)
+                with m.Default():
+                    m.d.comb += ve_i.eq(0)
+            sh_i = Signal(signed(shw), name=f"vsh{i}")
+            m.d.comb += sh_i.eq(prod[i] << ve_i)
+            shifted.append(sh_i)
+        folded = []
+        for i in range(E):
+            total = shifted[i]
+            for k in range(1, PP):
+                t = Signal(signed(shw), name=f"vf{i}_{k}")
+                with m.Switch(lg_se):
+                    for j in range(lg_e + 1):
+                        src = i + k * (1 << j)
+                        if i < (1 << j) and src < E:
+                            with m.Case(j):
+                                m.d.comb += t.eq(shifted[src])
+                    with m.Default():
+                        m.d.comb += t.eq(0)
+                total = total + t
+            f_i = Signal(signed(shw + lg_pp), name=f"vfold{i}")
+            m.d.comb += f_i.eq(total)
+            folded.append(f_i)
         vC = sB_v & sB_kind
         for r in range(g.max_rows):
             with m.If(vC & is_(sB_w, r)):
                 for i in range(E):
-                    m.d.sync += acc[r * E + i].eq(acc[r * E + i] + (prod[i] << veB))
+                    m.d.sync += acc[r * E + i].eq(acc[r * E + i] + folded[i])
         v_busy = Signal()                  # V items in flight (A, B)
         m.d.comb += v_busy.eq((sA_v & sA_kind) | (sB_v & sB_kind))
 
-        # ---- K path: adder tree, row accumulation, scaling ---------------------------------
-        vals = list(prod)
-        tv, tfirst, tend, tlast, tke = sB_v & ~sB_kind, sB_first, sB_end, sB_last, keB
+        # ---- K path: adder tree (segment sums tapped at the stride's level), scaling -------
+        levels = [list(prod)]
+        tags = {"v": sB_v & ~sB_kind, "first": sB_first, "end": sB_end, "last": sB_last, "np": sB_np}
+        tags.update({f"ke{k}": keB[k] for k in range(PP)})
         width = pw
         lvl = 0
+        vals = list(prod)
         while len(vals) > 1:
             lvl += 1
             width += 1
             nxt = []
             for j in range(0, len(vals), 2):
-                s = Signal(signed(width), name=f"t{lvl}_{j // 2}")
-                m.d.sync += s.eq(vals[j] + vals[j + 1] if j + 1 < len(vals) else vals[j])
-                nxt.append(s)
+                s_ = Signal(signed(width), name=f"t{lvl}_{j // 2}")
+                m.d.sync += s_.eq(vals[j] + vals[j + 1] if j + 1 < len(vals) else vals[j])
+                nxt.append(s_)
             vals = nxt
-            regs = []
-            for v_, nm in ((tv, "v"), (tfirst, "first"), (tend, "end"), (tlast, "last"), (tke, "ke")):
-                r_ = Signal(len(v_), name=f"t{lvl}_{nm}")
+            levels.append(vals)
+            for key, v_ in list(tags.items()):
+                r_ = Signal(len(v_), name=f"t{lvl}_{key}")
                 m.d.sync += r_.eq(v_)
-                regs.append(r_)
-            tv, tfirst, tend, tlast, tke = regs
-        dot = vals[0]
+                tags[key] = r_
+        T = lvl
+        # delay each level's first PP sums to the root's stage, then tap the stride's level
+        taps = []
+        for t_, vals_t in enumerate(levels):
+            row = []
+            for k in range(min(PP, len(vals_t))):
+                v_ = vals_t[k]
+                for d in range(T - t_):
+                    r_ = Signal(signed(width), name=f"tap{t_}_{k}_{d}")
+                    m.d.sync += r_.eq(v_)
+                    v_ = r_
+                row.append(v_)
+            taps.append(row)
+        dots = []
+        for k in range(PP):
+            dk = Signal(signed(width), name=f"dot{k}")
+            with m.Switch(lg_se):
+                for j in range(lg_e + 1):
+                    if k < len(taps[j]):
+                        with m.Case(j):
+                            m.d.comb += dk.eq(taps[j][k])
+                with m.Default():
+                    m.d.comb += dk.eq(0)
+            dots.append(dk)
+        tv, tfirst, tend, tlast, tnp = tags["v"], tags["first"], tags["end"], tags["last"], tags["np"]
         sw = width + clog2(g.max_rows) + 1
         sacc = Signal(signed(sw))
         ssum = Signal(signed(sw))
-        m.d.comb += ssum.eq(Mux(tfirst, dot, sacc + dot))
+        m.d.comb += ssum.eq(Mux(tfirst, dots[0], sacc + dots[0]))
         with m.If(tv):
             m.d.sync += sacc.eq(ssum)
-        # stage D: score sum of a finished position
+        # stage D: score sums of the finished positions
         dV, dLast = Signal(), Signal()
-        dS = Signal(signed(sw))
-        dKe = Signal(KV_EXP_BITS)
-        m.d.sync += [dV.eq(tv & tend), dLast.eq(tlast), dS.eq(ssum), dKe.eq(tke)]
+        dNp = Signal(range(PP + 1))
+        dS = [Signal(signed(sw), name=f"dS{k}") for k in range(PP)]
+        dKe = [Signal(KV_EXP_BITS, name=f"dKe{k}") for k in range(PP)]
+        m.d.sync += [dV.eq(tv & tend), dLast.eq(tlast), dNp.eq(tnp), dS[0].eq(ssum)]
+        m.d.sync += [dS[k].eq(dots[k]) for k in range(1, PP)]
+        m.d.sync += [dKe[k].eq(tags[f"ke{k}"]) for k in range(PP)]
         # stage E: times the 1/sqrt(hd) multiplier
         eV_, eLast = Signal(), Signal()
-        eX = Signal(signed(sw + SCORE_MULT_BITS + 2))
-        eKe = Signal(KV_EXP_BITS)
-        m.d.sync += [eV_.eq(dV), eLast.eq(dLast), eX.eq(dS * mult), eKe.eq(dKe)]
+        eNp = Signal(range(PP + 1))
+        eX = [Signal(signed(sw + SCORE_MULT_BITS + 2), name=f"eX{k}") for k in range(PP)]
+        eKe = [Signal(KV_EXP_BITS, name=f"eKe{k}") for k in range(PP)]
+        m.d.sync += [eV_.eq(dV), eLast.eq(dLast), eNp.eq(dNp)]
+        m.d.sync += [eX[k].eq(dS[k] * mult) for k in range(PP)] + [eKe[k].eq(dKe[k]) for k in range(PP)]
         # stage F: shift into Q.10, saturate, pack into softmax beats
         base_sh = Signal(signed(12))       # fq + kf - qe + 6
-        score = shift_to(m, eX, -(base_sh - eKe), REG_BITS, "score")
+        scores = [shift_to(m, eX[k], -(base_sh - eKe[k]), REG_BITS, f"score{k}") for k in range(PP)]
         pk = [Signal(signed(REG_BITS), name=f"pk{i}") for i in range(Ls)]
         pk_n = Signal(range(Ls + 1))
         sv = Signal()
         sv_data = [Signal(signed(REG_BITS), name=f"smi{i}") for i in range(Ls)]
         sv_n = Signal(range(Ls + 1))
         sv_last = Signal()
+        nv = []
+        for i in range(Ls):
+            v_ = Signal(signed(REG_BITS), name=f"pknew{i}")
+            m.d.comb += v_.eq(pk[i])
+            for k in range(PP):
+                if k <= i:
+                    with m.If(is_(pk_n, i - k) & (eNp > k)):
+                        m.d.comb += v_.eq(scores[k])
+            nv.append(v_)
         with m.If(sm.i.valid & sm.i.ready):
             m.d.sync += sv.eq(0)
         with m.If(eV_):
-            for i in range(Ls):
-                with m.If(is_(pk_n, i)):
-                    m.d.sync += pk[i].eq(score)
-            with m.If(is_(pk_n, Ls - 1) | eLast):
-                m.d.sync += [sv.eq(1), sv_n.eq(pk_n + 1), sv_last.eq(eLast), pk_n.eq(0)]
-                for i in range(Ls):
-                    m.d.sync += sv_data[i].eq(Mux(is_(pk_n, i), score, pk[i]))
+            m.d.sync += [pk[i].eq(nv[i]) for i in range(Ls)]
+            with m.If((pk_n + eNp >= Ls) | eLast):
+                m.d.sync += [sv.eq(1), sv_n.eq(pk_n + eNp), sv_last.eq(eLast), pk_n.eq(0)]
+                m.d.sync += [sv_data[i].eq(nv[i]) for i in range(Ls)]
             with m.Else():
-                m.d.sync += pk_n.eq(pk_n + 1)
+                m.d.sync += pk_n.eq(pk_n + eNp)
         m.d.comb += [sm.i.valid.eq(sv), sm.i.payload.n.eq(sv_n), sm.i.payload.last.eq(sv_last)]
         for i in range(Ls):
             m.d.comb += sm.i.payload.data[i].eq(sv_data[i])

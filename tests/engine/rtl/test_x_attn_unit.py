@@ -131,9 +131,10 @@ def test_layout_sizes():
     assert (lay.stride, lay.rows, lay.per_word) == (64, 1, 2)
 
 
-@pytest.mark.parametrize("hd,heads,kvh", [(16, 4, 2), (8, 2, 1)])
+@pytest.mark.parametrize("hd,heads,kvh", [(16, 4, 2), (8, 2, 1), (4, 4, 1)])
 def test_attn_rows_share_word(hd, heads, kvh, seed):
-    # 16-byte stripe words: hd=8 -> 2 positions per word; hd=16 -> 1 word per position
+    # 16-byte stripe words: hd=4 -> 4 positions per word, hd=8 -> 2 (one step each);
+    # hd=16 -> 1 word per position
     p = EngineParams(**SMALL)
     run_case(p, hd, heads, kvh, [[0, 1, 2, 3, 4]], seed)
 
