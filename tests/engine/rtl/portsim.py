@@ -26,7 +26,15 @@ def _signed(v: int, bits: int) -> int:
 
 
 def run_unit(unit, p, cmd: dict, regs: dict, mem: bytearray, max_cycles: int = 200000,
-             mread_latency: int = MREAD_LATENCY):
+             mread_latency: int = MREAD_LATENCY, stall: float = 0.0, seed: int = 0):
+    """... (module docstring); ``stall`` > 0: every cycle each port's ready (and each not yet
+    offered data beat's valid) is withheld with that probability (seeded by ``seed``)."""
+    import random
+    rng = random.Random(seed)
+
+    def go():
+        return stall == 0.0 or rng.random() >= stall
+
     L = p.vector_lanes
     wb = stripe_bits(p) // 8
     result = {"cycles": None, "start": None}
@@ -41,7 +49,9 @@ def run_unit(unit, p, cmd: dict, regs: dict, mem: bytearray, max_cycles: int = 2
         request was accepted, a memory read's first word ``mread_latency`` cycles after,
         and ``wdone`` pulses ``WDONE_LATENCY`` cycles after a write request's last beat."""
         now = 0
-        vr = {k: None for k in vports}      # [vals, start, count, beat, ready_at]
+        vr = {k: None for k in vports}      # [vals, start, count, beat, ready_at, offered]
+        moff = False                        # memory read word offered (held until taken)
+        rrdy = {k: False for k in vports}
         vw = None                           # [vals, start, count, beat]
         mq = []                             # [addr, beats, word, ready_at]
         mwc = None                          # [addr, beats, beat]
@@ -49,27 +59,33 @@ def run_unit(unit, p, cmd: dict, regs: dict, mem: bytearray, max_cycles: int = 2
         while True:
             for k, port in vports.items():
                 r = vr[k]
-                ctx.set(port.req.ready, int(r is None))
-                live = r is not None and now >= r[4]
+                rrdy[k] = r is None and go()
+                ctx.set(port.req.ready, int(rrdy[k]))
+                live = r is not None and now >= r[4] and (r[5] or go())
+                if live:
+                    r[5] = True
                 ctx.set(port.data.valid, int(live))
                 if live:
-                    vals, start, count, beat, _ = r
+                    vals, start, count, beat = r[:4]
                     nb = -(-count // L)
                     data = [vals[start + beat * L + j] if start + beat * L + j < len(vals) else 0
                             for j in range(L)]
                     ctx.set(port.data.payload, {"data": data, "last": int(beat == nb - 1)})
-            ctx.set(unit.vw.req.ready, int(vw is None))
-            ctx.set(unit.vw.data.ready, int(vw is not None))
-            ctx.set(unit.mr.req.ready, 1)
-            mlive = bool(mq) and now >= mq[0][3]
+            vwr, vwd, mrr = vw is None and go(), vw is not None and go(), go()
+            ctx.set(unit.vw.req.ready, int(vwr))
+            ctx.set(unit.vw.data.ready, int(vwd))
+            ctx.set(unit.mr.req.ready, int(mrr))
+            mlive = bool(mq) and now >= mq[0][3] and (moff or go())
+            moff = mlive
             ctx.set(unit.mr.data.valid, int(mlive))
             if mlive:
                 addr, beats, k, _ = mq[0]
                 a = addr + k * wb
                 ctx.set(unit.mr.data.payload, {"data": int.from_bytes(bytes(mem[a:a + wb]), "little"),
                                                "last": int(k == beats - 1)})
-            ctx.set(unit.mw.req.ready, int(mwc is None))
-            ctx.set(unit.mw.data.ready, int(mwc is not None))
+            mwr, mwd = mwc is None and go(), mwc is not None and go()
+            ctx.set(unit.mw.req.ready, int(mwr))
+            ctx.set(unit.mw.data.ready, int(mwd))
             ctx.set(unit.mw.wdone, int(bool(pending) and pending[0] == now))
             if pending and pending[0] == now:
                 pending.pop(0)
@@ -84,14 +100,15 @@ def run_unit(unit, p, cmd: dict, regs: dict, mem: bytearray, max_cycles: int = 2
              ra_dr, rb_dr, wd_v, wd_p, mr_dr, mwd_v, mwd_p) = v
             for k, rv, rp, dr in (("vra", ra_v, ra_p, ra_dr), ("vrb", rb_v, rb_p, rb_dr)):
                 r = vr[k]
-                if r is not None and now >= r[4] and dr:
+                if r is not None and r[5] and dr:
                     r[3] += 1
+                    r[5] = False
                     if r[3] == -(-r[2] // L):
                         vr[k] = None
-                elif r is None and rv:
+                elif rrdy[k] and rv:
                     assert rp.start % L == 0, f"register read start {rp.start} is not a multiple of {L}"
-                    vr[k] = [regs[(rp.reg, rp.seq)], rp.start, rp.count, 0, now + VREAD_LATENCY]
-            if vw is not None and wd_v:
+                    vr[k] = [regs[(rp.reg, rp.seq)], rp.start, rp.count, 0, now + VREAD_LATENCY, False]
+            if vwd and wd_v:
                 vals, start, count, beat = vw
                 for j in range(L):
                     e = beat * L + j
@@ -102,21 +119,22 @@ def run_unit(unit, p, cmd: dict, regs: dict, mem: bytearray, max_cycles: int = 2
                 vw[3] += 1
                 if vw[3] == nb:
                     vw = None
-            elif vw is None and w_v:
+            elif vwr and w_v:
                 vals = regs.setdefault((w_p.reg, w_p.seq), [])
                 if len(vals) < w_p.start + w_p.count:
                     vals.extend([0] * (w_p.start + w_p.count - len(vals)))
                 vw = [vals, w_p.start, w_p.count, 0]
             if mlive and mr_dr:
+                moff = False
                 mq[0][2] += 1
                 if mq[0][2] == mq[0][1]:
                     mq.pop(0)
                     if mq:
                         mq[0][3] = max(mq[0][3], now + 1)
-            if mr_v:
+            if mrr and mr_v:
                 assert mr_p.addr % wb == 0, f"memory read address {mr_p.addr:#x} not on a stripe word"
                 mq.append([mr_p.addr, mr_p.beats, 0, now + mread_latency])
-            if mwc is not None and mwd_v:
+            if mwd and mwd_v:
                 word, strb = int(mwd_p.data), int(mwd_p.strb)
                 a = mwc[0] + mwc[2] * wb
                 for i in range(wb):
@@ -126,7 +144,7 @@ def run_unit(unit, p, cmd: dict, regs: dict, mem: bytearray, max_cycles: int = 2
                 if mwc[2] == mwc[1]:
                     mwc = None
                     pending.append(now + WDONE_LATENCY)
-            elif mwc is None and mw_v:
+            elif mwr and mw_v:
                 assert mw_p.addr % wb == 0, f"memory write address {mw_p.addr:#x} not on a stripe word"
                 mwc = [mw_p.addr, mw_p.beats, 0]
             now += 1

@@ -50,7 +50,7 @@ def first_mismatch(got, want):
 
 
 def run_case(p, hd, heads, kvh, positions_per_seq, seed, magnitudes=(20, 12), frac=(14, 12, 11, 10),
-             check_cycles=True):
+             check_cycles=True, stall=0.0):
     """KVAPPEND at every position of each sequence's list (in order), then ATTN at the
     last; compares the KV bytes after every KVAPPEND and the ATTN output."""
     rng = np.random.default_rng(seed)
@@ -86,7 +86,7 @@ def run_case(p, hd, heads, kvh, positions_per_seq, seed, magnitudes=(20, 12), fr
         gm.S[:B, 0] = pos
         gm.op_KVAPPEND(kv_ins)
         cyc = portsim.run_unit(x_kv.Unit(p) if t else kv_unit, p,
-                               portsim.make_cmd(p, kv_ins, pos=pos), regs, mem)
+                               portsim.make_cmd(p, kv_ins, pos=pos), regs, mem, stall=stall, seed=seed + t)
         kv_cycles.append(cyc)
         want = kv_state_bytes(p, gm.kv[addr], nbytes)
         msg = first_mismatch(np.frombuffer(bytes(mem), np.uint8), np.frombuffer(want, np.uint8))
@@ -103,7 +103,8 @@ def run_case(p, hd, heads, kvh, positions_per_seq, seed, magnitudes=(20, 12), fr
     ins = Instruction(Op.ATTN, dst=5, a=2, n=hd, m=heads | kvh << 10, addr=addr,
                       imm=fo | fk << 8 | fv << 16)
     gm.op_ATTN(ins)
-    cyc = portsim.run_unit(x_attn.Unit(p), p, portsim.make_cmd(p, ins, frac_a=fq, pos=pos), regs, mem)
+    cyc = portsim.run_unit(x_attn.Unit(p), p, portsim.make_cmd(p, ins, frac_a=fq, pos=pos), regs, mem,
+                           stall=stall, seed=seed)
     for b in range(B):
         msg = first_mismatch(regs[(5, b)][:d], gm.V[5].v[b])
         assert msg is None, f"ATTN seq {b}: {msg}"
@@ -177,3 +178,10 @@ def test_attn_smollm2_geometry(seed):
     # ports: two positions per 128-byte stripe word, 128 multipliers
     p = EngineParams(max_dim=576, max_ffn=1536, max_context=64, vector_lanes=8, max_vocab=64)
     run_case(p, 64, 3, 1, [[0, 1, 2, 3, 4]], seed + 6)
+
+
+@pytest.mark.parametrize("hd", [4, 32])
+def test_attn_under_backpressure(hd, seed):
+    # every port stalls at random (30% of cycles): results must not change
+    p = EngineParams(**{**SMALL, "batch": 2})
+    run_case(p, hd, 2, 1, [[0, 1, 2, 3, 4], [5, 6, 7, 1, 8]], seed + 7, check_cycles=False, stall=0.3)
