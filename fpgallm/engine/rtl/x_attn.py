@@ -14,15 +14,18 @@ group (``G = heads / kv_heads``), one head at a time:
    ``sat16(round_shift(q, qe))``.  Meanwhile three memory reads are queued on ``mr``: the
    exponent bytes of positions ``0..L-1`` (into the exponent buffer), K and V of those
    positions (whole stripe words).
-2. *scores* (K pass, one position per cycle, or one stripe word per cycle when a position
-   spans several): the position's K lanes times the q lanes (one multiplier per stripe-word
-   element), an adder tree, ``s * score_mult(head_dim)``, shifted by ``-(fq + kf - qe - ke +
-   6)`` into Q.10 and saturated to 24 bits (``golden.shift_by``), packed into beats of
-   ``vector_lanes`` scores for the softmax unit (:class:`fpgallm.units.softmax.Softmax`,
-   ``max_length = max_context``).
-3. *weighted sum* (V pass, same rate, overlapping the softmax's second pass): each
-   probability (Q.15) times the position's V lanes, shifted left by its exponent, summed
-   exactly into per-element accumulators.
+2. *scores* (K pass): one step a cycle; a step is one stripe word of one position when a
+   position spans several words, else ``min(positions per word, positions_per_step)``
+   positions of one word (SmolLM2 on 4 x 256-bit ports: 2).  The word's K lanes times the
+   q lanes (one multiplier per stripe-word element; q repeated per position), a registered
+   adder tree whose level ``log2(stride)`` holds the positions' dot products, ``s *
+   score_mult(head_dim)``, shifted by ``-(fq + kf - qe - ke + 6)`` into Q.10 and saturated
+   to 24 bits (``golden.shift_by``), packed into beats of ``vector_lanes`` scores for the
+   softmax unit (:class:`fpgallm.units.softmax.Softmax`, ``max_length = max_context``).
+3. *weighted sum* (V pass, same steps, overlapping the softmax's second pass): each
+   probability (Q.15) times its position's V lanes, shifted left by the V exponent, the
+   positions of a step folded onto ``head_dim`` lanes and summed exactly into
+   per-element accumulators.
 4. *output*: ``shift_to(acc, out_frac - 15 - vf)`` written to ``V[dst]`` at ``h *
    head_dim`` (``vw``).
 
