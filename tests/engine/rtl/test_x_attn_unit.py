@@ -185,3 +185,8 @@ def test_attn_under_backpressure(hd, seed):
     # every port stalls at random (30% of cycles): results must not change
     p = EngineParams(**{**SMALL, "batch": 2})
     run_case(p, hd, 2, 1, [[0, 1, 2, 3, 4], [5, 6, 7, 1, 8]], seed + 7, check_cycles=False, stall=0.3)
+
+
+def test_attn_head_dim_max(seed):
+    # HD_MAX = 256: 16 stripe words per position
+    run_case(EngineParams(**SMALL), 256, 1, 1, [[0, 1, 2]], seed + 8)
