@@ -130,3 +130,15 @@ class OneHot:
     def go(self, frm: str, to: str):
         if frm != to:
             self.m.d.sync += [self.flags[frm].eq(0), self.flags[to].eq(1)]
+
+
+def select(m: Module, items, index, shape, name: str) -> Signal:
+    """``items[index]`` as a Switch (an indexed view or a shift trips Verilator's WIDTHTRUNC)."""
+    out = Signal(shape, name=name)
+    with m.Switch(index):
+        for i, it in enumerate(items):
+            with m.Case(i):
+                m.d.comb += out.eq(it)
+        with m.Default():
+            m.d.comb += out.eq(0)
+    return out

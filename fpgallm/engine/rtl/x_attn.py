@@ -46,7 +46,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS, stripe_bits
-from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, shift_to
+from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select, shift_to
 from fpgallm.engine.rtl.kvlayout import HD_MAX, kv_layout
 from fpgallm.units.softmax import Softmax, SoftmaxParams
 
@@ -160,7 +160,7 @@ class Unit(wiring.Component):
         qstart = Signal(ELEM_BITS + 1)
         base = Signal(ADDR_BITS)
         L = Signal(SCALAR_BITS + 1)
-        m.d.comb += L.eq(pos[seq] + 1)
+        m.d.comb += L.eq(select(m, [pos[b] for b in range(p.batch)], seq, SCALAR_BITS, "pos_sel") + 1)
 
         mult_rom = Memory(shape=unsigned(SCORE_MULT_BITS + 1), depth=HD_MAX + 1,
                           init=[score_mult(h) for h in range(HD_MAX + 1)])

@@ -26,7 +26,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
-from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat
+from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select
 from fpgallm.engine.rtl.kvlayout import HD_MAX, kv_layout
 
 OPS = (Op.KVAPPEND,)
@@ -73,7 +73,7 @@ class Unit(wiring.Component):
         start = Signal(ELEM_BITS + 1)            # kh * head_dim
         base = Signal(ADDR_BITS)                 # head block address
         cur_pos = Signal(SCALAR_BITS)
-        m.d.comb += cur_pos.eq(pos[seq])
+        m.d.comb += cur_pos.eq(select(m, [pos[b] for b in range(p.batch)], seq, SCALAR_BITS, "pos_sel"))
 
         # ---- head buffers (flat, nl lanes; lanes >= head_dim are zero) ------------------
         raws = [[Signal(signed(REG_BITS), name=f"raw{t}_{i}") for i in range(nl)] for t in range(2)]

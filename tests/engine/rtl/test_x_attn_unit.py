@@ -190,3 +190,11 @@ def test_attn_under_backpressure(hd, seed):
 def test_attn_head_dim_max(seed):
     # HD_MAX = 256: 16 stripe words per position
     run_case(EngineParams(**SMALL), 256, 1, 1, [[0, 1, 2]], seed + 8)
+
+
+def test_attn_narrow_port_int16_batch3(seed):
+    # one 32-bit port (4-byte stripe words), INT16 KV, 2 vector lanes, batch 3
+    p = EngineParams(mem_ports=1, port_width=32, max_dim=64, max_ffn=64, vector_lanes=2,
+                     max_context=8, max_vocab=64, kv_format=KVFormat.INT16, batch=3)
+    run_case(p, 8, 2, 2, [[0, 1, 2], [3, 1, 4], [2, 5, 7]], seed + 9)
+    run_case(p, 1, 1, 1, [[0, 1, 2, 3]], seed + 10)     # head_dim 1: 2 positions per word
