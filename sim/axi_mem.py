@@ -23,7 +23,7 @@ PORTS = tuple(
                             "bresp", "bvalid", "bready", "arid", "araddr", "arlen", "arsize",
                             "arburst", "arvalid", "arready", "rid", "rdata", "rresp", "rlast",
                             "rvalid", "rready")]
-    + ["read_beats", "write_beats"])
+    + ["read_beats", "write_beats", "dump", "dump_lo", "dump_hi"])
 
 
 @dataclass(frozen=True)

@@ -238,6 +238,11 @@ def calibrate(model: Model, ids=None) -> dict[str, int]:
     return f
 
 
+def row_bytes(n: int, stripe: int) -> int:
+    """Bytes of an int32 row of ``n`` elements padded to whole stripe words (LOADV / STOREV rows)."""
+    return -(-4 * n // stripe) * stripe
+
+
 def _int_vec(v, frac: int) -> np.ndarray:
     v = np.asarray(v, dtype=np.float64)
     return np.clip(np.floor(v * 2.0 ** frac + 0.5), -(1 << (REG_BITS - 1)),
@@ -351,7 +356,9 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
     pos_addr = 0
     if gpt2:
         pe = model.dense("position_embd.weight")[:ctx]
-        pos_addr = vec("position_embd.weight", pe, fracs["embd"], kind="table")
+        arr = _int_vec(pe, fracs["embd"])    # one row per position, rows stripe aligned (LOADV mode 1)
+        pos_addr = add("position_embd.weight", arr.shape[0] * row_bytes(arr.shape[1], img.stripe),
+                       "table", arr, frac=fracs["embd"])
     kv_layer_bytes = _kv_layer_bytes(params, hd, s.n_kv_heads)   # layout: engine/rtl/kvlayout.py
     fit.check("off-chip memory (bytes) for weights, tables and KV cache",
               img.top + s.n_layers * kv_layer_bytes + B * 4 * s.vocab_size, params.mem_bytes, "mem_bytes")
@@ -424,10 +431,11 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
     I(Op.QUANT, dst=1, a=1, n=d)
     head = emb if s.tied_embeddings else "output.weight"
     gemv_(LOGITS, 1, head, fracs["logits"])
-    logits_addr = add("logits", B * 4 * V, "logits")
+    logits_addr = add("logits", B * row_bytes(V, img.stripe), "logits")
     marks["logits"] = len(prog) - 1
     I(Op.STOREV, a=LOGITS, n=V, addr=logits_addr)
     I(Op.ARGMAX, dst=int(Sreg.TOKEN), a=LOGITS, n=V)
     I(Op.HALT)
+    add("program", len(prog) * 16, "program", prog)
     fit.check("off-chip memory (bytes)", img.top, params.mem_bytes, "mem_bytes")
     return Compiled(s.name, s, params, prog, img, sym, ctx, fracs, marks)

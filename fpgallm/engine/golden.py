@@ -490,33 +490,13 @@ class GoldenEngine:
     def generate_batch(self, prompts: list[list[int]], max_new_tokens: int, stop_at_eos: bool = True):
         """Greedy generation of up to ``batch`` prompts together (prefill token by token;
         sequences still in their prompt are fed the prompt's next token)."""
-        B = len(prompts)
-        if not 1 <= B <= self.compiled.params.batch:
+        from fpgallm.engine.generation import drive, greedy_schedule
+
+        if not 1 <= len(prompts) <= self.compiled.params.batch:
             raise ValueError(f"generate_batch: 1..{self.compiled.params.batch} prompts")
-        if any(not p for p in prompts):
-            raise ValueError("generate_batch: empty prompt")
+        schedule = greedy_schedule(prompts, max_new_tokens, self.compiled.context, self.eos, stop_at_eos)
         self.machine.reset()
-        ctx = self.compiled.context
-        pos = [0] * B
-        outs: list[list[int]] = [[] for _ in range(B)]
-        done = [False] * B
-        cur = [p[0] for p in prompts]
-        while not all(done):
-            nxt = self.step(cur, [min(p, ctx - 1) for p in pos])
-            for b in range(B):
-                if done[b]:
-                    continue
-                pos[b] += 1
-                if pos[b] < len(prompts[b]):
-                    cur[b] = prompts[b][pos[b]]
-                    continue
-                t = int(nxt[b])
-                outs[b].append(t)
-                cur[b] = t
-                if len(outs[b]) >= max_new_tokens or pos[b] >= ctx or \
-                        (stop_at_eos and self.eos is not None and t == self.eos):
-                    done[b] = True
-        return outs
+        return drive(schedule, lambda tokens, positions: self.step(tokens, positions))
 
     def generate(self, prompt_ids, max_new_tokens):
         if max_new_tokens <= 0:

@@ -61,7 +61,11 @@ module fpgallm_axi_mem #(
     input  wire                    s_axi_rready,
     // statistics
     output reg  [63:0]             read_beats,
-    output reg  [63:0]             write_beats
+    output reg  [63:0]             write_beats,
+    // dump words dump_lo..dump_hi to <+PLUSARG_dump>.<n>.hex on a dump pulse (n counts dumps)
+    input  wire                    dump,
+    input  wire [WORDS_LOG2-1:0]   dump_lo,
+    input  wire [WORDS_LOG2-1:0]   dump_hi
 );
     localparam integer BYTES = DATA_WIDTH / 8;
     localparam integer LSB = $clog2(BYTES);
@@ -72,6 +76,18 @@ module fpgallm_axi_mem #(
     reg [1023:0] init_file;
     initial begin
         if ($value$plusargs({PLUSARG, "=%s"}, init_file)) $readmemh(init_file, mem);
+    end
+
+    string dump_prefix;
+    integer dump_count = 0;
+    initial begin
+        if (!$value$plusargs({PLUSARG, "_dump=%s"}, dump_prefix)) dump_prefix = "";
+    end
+    always @(posedge clk) begin
+        if (dump && dump_prefix != "") begin
+            $writememh($sformatf("%s.%0d.hex", dump_prefix, dump_count), mem, dump_lo, dump_hi);
+            dump_count <= dump_count + 1;
+        end
     end
 
     reg [63:0] now;
