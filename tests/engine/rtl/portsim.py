@@ -149,20 +149,26 @@ def run_unit(unit, p, cmd: dict, regs: dict, mem: bytearray, max_cycles: int = 2
                 mwc = [mw_p.addr, mw_p.beats, 0]
             now += 1
 
+    cmds = cmd if isinstance(cmd, list) else [cmd]
+    result["all"] = []
+
     async def main(ctx):
-        ctx.set(unit.cmd.valid, 1)
-        ctx.set(unit.cmd.payload, cmd)
-        while True:
-            _, _, rdy = await ctx.tick().sample(unit.cmd.ready)
-            if rdy:
-                break
-        ctx.set(unit.cmd.valid, 0)
-        n = 0
-        while not ctx.get(unit.done):
+        for c in cmds:
+            ctx.set(unit.cmd.valid, 1)
+            ctx.set(unit.cmd.payload, c)
+            while True:
+                _, _, rdy = await ctx.tick().sample(unit.cmd.ready)
+                if rdy:
+                    break
+            ctx.set(unit.cmd.valid, 0)
+            n = 0
+            while not ctx.get(unit.done):
+                await ctx.tick()
+                n += 1
+                assert n < max_cycles, "unit did not finish"
+            result["cycles"] = n
+            result["all"].append(n)
             await ctx.tick()
-            n += 1
-            assert n < max_cycles, "unit did not finish"
-        result["cycles"] = n
 
     sim.add_process(ports)
     sim.add_testbench(main)
