@@ -88,9 +88,10 @@ def tree_levels(p: EngineParams) -> int:
 
 
 # Latencies of the shared ports assumed by the cycle model (register read: request accepted
-# -> first beat; memory read: request accepted -> first word; write: last beat -> wdone).
-# The engine framework's values; tests/engine/rtl/portsim.py models the same.
-PORT_LATENCY = {"vread": 2, "mread": 6, "wdone": 5}
+# -> first beat; memory read: request accepted -> first word; write: last beat -> wdone),
+# measured on the engine RTL (vregs, memsys, the AXI memory model's default 20-cycle read
+# latency): ATTN's cycles then equal the model's + 2 (the controller's dispatch).
+PORT_LATENCY = {"vread": 2, "mread": 24, "wdone": 6}
 
 # pipeline depths (cycles from a step's issue to its result), see elaborate()
 K_DEPTH_FIXED = 2 + 3      # stage A (operands), B (products) ... tree ..., D (sum), E (mult), F (score)

@@ -35,15 +35,20 @@ SETUP = 1     # cycles from accepting the command to the first head's read reque
 
 
 def cycles(p: EngineParams, kv_dim: int, head_dim: int, nseq: int, vread_latency: int,
-           wdone_latency: int) -> int:
+           wdone_latency: int, serial_writes: bool = True) -> int:
     """Cycles from ``cmd`` accepted to ``done`` with ports that never stall: the register
     read's first beat comes ``vread_latency`` cycles after the request is accepted, a
-    write's ``wdone`` ``wdone_latency`` cycles after its last data beat."""
+    write's ``wdone`` ``wdone_latency`` cycles after its last data beat.  ``serial_writes``:
+    the memory system accepts a write request only after the previous one's ``wdone``
+    (the engine's :mod:`~fpgallm.engine.rtl.memsys`); an approximation there (within ~3%
+    of the measured cycles), exact without it (tests/engine/rtl/portsim.py)."""
     lay = kv_layout(p, head_dim)
     beats = -(-head_dim // p.vector_lanes)
     heads = -(-kv_dim // head_dim)
     # HEAD (requests, beats), EXP, 3 writes (request, beats, next), NEXT
     per_head = (1 + vread_latency + beats) + 1 + (2 * (lay.rows + 2) + 3) + 1
+    if serial_writes:           # the V and exponent writes wait for the previous wdone
+        per_head += 2 * max(0, wdone_latency - 1)
     return SETUP + nseq * heads * per_head + max(wdone_latency, 2) - 3
 
 

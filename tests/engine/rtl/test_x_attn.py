@@ -70,6 +70,17 @@ def test_attn_gqa_batch2(seed):
     steps = [([1, 1], [t, (3 * t + 2) % 16]) for t in range(6)] + [([1, 1], [15, 6])]
     rtl, _ = compare(b, steps, units=UNITS)
     print("cycles per run:", [s.cycles for s in rtl])
+    # the cycle model: ATTN's cycles = the run's minus the same run without ATTN
+    from fpgallm.engine.rtl.simrun import RtlSim
+    b2 = attn_program(p, 4, 2, 32, 16, seed)
+    b2.prog = [x for x in b2.prog if x.op is not Op.ATTN]
+    base = RtlSim(b2.compiled(), units=UNITS).steps(steps, regions=())
+    lat = x_attn.PORT_LATENCY
+    for (_t, pos), r, r0 in zip(steps, rtl, base):
+        got = r.cycles - r0.cycles
+        model = x_attn.cycles(p, 32, 4, 2, [x + 1 for x in pos], lat["vread"], lat["mread"])
+        print(f"positions {pos}: ATTN {got} cycles, model {model}")
+        assert abs(got - model) <= 0.05 * model, f"ATTN cycles {got}, model {model}"
 
 
 def test_attn_positions_share_words(seed):

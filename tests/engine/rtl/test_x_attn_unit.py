@@ -92,7 +92,8 @@ def run_case(p, hd, heads, kvh, positions_per_seq, seed, magnitudes=(20, 12), fr
         msg = first_mismatch(np.frombuffer(bytes(mem), np.uint8), np.frombuffer(want, np.uint8))
         assert msg is None, f"KVAPPEND step {t} pos {pos}: KV bytes {msg}"
         if check_cycles:
-            model = x_kv.cycles(p, kvd, hd, B, portsim.VREAD_LATENCY, portsim.WDONE_LATENCY)
+            model = x_kv.cycles(p, kvd, hd, B, portsim.VREAD_LATENCY, portsim.WDONE_LATENCY,
+                                  serial_writes=False)
             assert cyc == model, f"KVAPPEND cycles: rtl {cyc}, model {model}"
     # ATTN at the final positions
     qv = np.stack([rand_vec(rng, d, int(rng.integers(4, 23))) for _ in range(B)])
