@@ -31,6 +31,8 @@ import numpy as np
 
 from fpgallm.engine.isa import Instruction, Op, Sreg
 from fpgallm.engine.params import EngineParams, KVFormat
+from fpgallm.engine.rtl.kvlayout import HD_MAX
+from fpgallm.engine.rtl.kvlayout import kv_layer_bytes as _kv_layer_bytes
 from fpgallm.errors import UserError
 from fpgallm.model.model import Model, QuantizedModel, quantize_model
 from fpgallm.model.quant import Q8_0, QuantScheme, QuantTensor
@@ -340,7 +342,10 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         raise UserError(f"{s.name} does not fit the engine: d_model={s.d_model} and d_ffn={s.d_ffn} "
                         f"must be multiples of the activation group {ACT_GROUP}")
     fit.check("vector registers", 8, params.vregs, "vregs")
-    fit.check("head_dim", s.head_dim, 1 << 10, "max head_dim")
+    fit.check("head_dim", s.head_dim, HD_MAX, "max head_dim")
+    if s.head_dim % params.vector_lanes and s.n_heads > 1:
+        raise UserError(f"{s.name} does not fit the engine: head_dim={s.head_dim} must be a "
+                        f"multiple of vector_lanes={params.vector_lanes}")
     fmts = {}
     for n in s.matrix_names():
         fmt, group = scheme_format(model.scheme_of(n))
@@ -401,8 +406,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         arr = _int_vec(pe, fracs["embd"])    # one row per position, rows stripe aligned (LOADV mode 1)
         pos_addr = add("position_embd.weight", arr.shape[0] * row_bytes(arr.shape[1], img.stripe),
                        "table", arr, frac=fracs["embd"])
-    kv_bits = params.kv_format.bits
-    kv_layer_bytes = B * 2 * s.n_kv_heads * ctx * (hd * kv_bits // 8 + 1)
+    kv_layer_bytes = _kv_layer_bytes(params, hd, s.n_kv_heads)   # layout: engine/rtl/kvlayout.py
     fit.check("off-chip memory (bytes) for weights, tables and KV cache",
               img.top + s.n_layers * kv_layer_bytes + B * 4 * s.vocab_size, params.mem_bytes, "mem_bytes")
 
@@ -447,8 +451,9 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         if not gpt2:
             I(Op.ROPE, dst=2, a=2, mode=rstyle, n=hd, m=s.n_heads, addr=rope_addr)
             I(Op.ROPE, dst=3, a=3, mode=rstyle, n=hd, m=s.n_kv_heads, addr=rope_addr)
-        I(Op.KVAPPEND, a=3, b=4, n=kvd, addr=kv_addr)
-        I(Op.ATTN, dst=5, a=2, n=hd, m=s.n_heads | s.n_kv_heads << 10, addr=kv_addr, imm=fr("attn"))
+        I(Op.KVAPPEND, a=3, b=4, n=kvd, m=hd, addr=kv_addr)
+        I(Op.ATTN, dst=5, a=2, n=hd, m=s.n_heads | s.n_kv_heads << 10, addr=kv_addr,
+          imm=fr("attn") | fr("k") << 8 | fr("v") << 16)
         I(Op.QUANT, dst=5, a=5, n=d)
         gemv_(6, 5, b + "attn_output.weight", fr("attn_out"))
         bias_add(6, b + "attn_output.bias", fr("attn_out"), d)

@@ -10,15 +10,17 @@ must beat or match; overlap of a GEMV's weight stream with vector work is the ne
 * vector units (``NORM``, ``QUANT``, ``ACT``, ``EWADD``, ``EWMUL``, ``ROPE``, ``ARGMAX``,
   ``LOADV``/``STOREV``/``EMBED``): ``B x`` the unit's cycles for ``n`` elements at
   ``vector_lanes`` elements per cycle, plus its latency (memory-bound ones: bytes / port bytes).
-* ``KVAPPEND``: the K and V bytes written; ``ATTN``: ``max(KV bytes read / bytes_per_cycle,
-  score and weighted-sum MACs / (vector_lanes MACs a cycle))`` plus one softmax per head.
+* ``KVAPPEND`` / ``ATTN``: the RTL's cycles (:func:`fpgallm.engine.rtl.x_kv.cycles`,
+  :func:`fpgallm.engine.rtl.x_attn.cycles`): per head, the q load, the K pass (one position
+  per cycle, or one stripe word when a position spans several), the softmax, the V pass
+  overlapping the softmax's second pass, the output.
 """
 
 from __future__ import annotations
 
 from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Instruction, Op
-from fpgallm.engine.rtl import x_act, x_argmax, x_embed, x_ew, x_gemv, x_norm, x_quant, x_rope
+from fpgallm.engine.rtl import x_act, x_argmax, x_attn, x_embed, x_ew, x_gemv, x_kv, x_norm, x_quant, x_rope
 from fpgallm.units.activation import ActivationParams
 from fpgallm.units.argmax import ArgmaxParams
 from fpgallm.units.elementwise import ElementwiseParams
@@ -75,14 +77,13 @@ class CycleModel:
             return x_argmax.cycles(p, ins.n, B)
         if op in (Op.LOADV, Op.STOREV):
             return B * (-(-4 * ins.n // self.bpc) + 8)
-        if op is Op.KVAPPEND:
-            return B * (-(-2 * ins.n * p.kv_format.bits // 8 // self.bpc) + 8)
-        if op is Op.ATTN:
-            hd, H, KVH = ins.n, ins.m & 0x3FF, ins.m >> 10
-            kv_bytes = 2 * KVH * length * (hd * p.kv_format.bits // 8 + 1)
-            macs = 2 * H * length * hd
-            soft = H * self.softmax.cycles(length)
-            return B * (max(-(-kv_bytes // self.bpc), -(-macs // self.L)) + soft)
+        if op is Op.KVAPPEND:    # the RTL's cycles (fpgallm/engine/rtl/x_kv.py)
+            lat = x_attn.PORT_LATENCY
+            return x_kv.cycles(p, ins.n, ins.m, B, lat["vread"], lat["wdone"])
+        if op is Op.ATTN:        # the RTL's cycles (fpgallm/engine/rtl/x_attn.py)
+            lat = x_attn.PORT_LATENCY
+            return x_attn.cycles(p, ins.n, ins.m & 0x3FF, ins.m >> 10, [length] * B,
+                                 lat["vread"], lat["mread"])
         return 1
 
     def cost(self, ins: Instruction, length: int) -> int:

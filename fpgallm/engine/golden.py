@@ -38,7 +38,10 @@ Adaptations (what the units should offer; reported to their owners)
 * ATTN: q is quantized to INT16 per head (quantize unit, group = head_dim), K and V are INT8
   (``kv_format``) per head vector with a power-of-two exponent (quantize unit, group =
   head_dim); scores are exact integer dot products, scaled by ``round(2**16/sqrt(head_dim))``
-  into the softmax unit's Q.10 input, and the probabilities (Q.15) weight V exactly.
+  and shifted per position by the exponents into the softmax unit's Q.10 input, and the
+  probabilities (Q.15) weight V exactly.  The fraction bits of the cached K and V travel
+  in the instruction (``imm[15:8]``, ``imm[23:16]``); KVAPPEND's ``m`` is head_dim.  RTL:
+  ``fpgallm/engine/rtl/x_kv.py``, ``x_attn.py``.
 """
 
 from __future__ import annotations
@@ -404,8 +407,10 @@ class Machine:
     def op_KVAPPEND(self, ins):
         kreg, vreg = self.V[ins.a], self.V[ins.b]
         kv = self.kv[ins.addr]
-        s = self.spec
-        hd, kvh = s.head_dim, s.n_kv_heads
+        hd = ins.m
+        if hd == 0 or ins.n % hd:
+            raise EngineError(f"KVAPPEND: n={ins.n} (kv_dim) is not a multiple of m={hd} (head_dim)")
+        kvh = ins.n // hd
         bits = self.p.kv_format.bits
         qp = quant_params(hd, bits)
         for key, reg in (("k", kreg), ("v", vreg)):
@@ -417,8 +422,8 @@ class Machine:
             q, e = q.reshape(self.B, kvh, hd), e.reshape(self.B, kvh)
             for b in range(self.B):
                 pos = self.S[b, Sreg.POS]
-                kv[key][b, :, pos] = q[b]
-                kv[key + "e"][b, :, pos] = e[b]
+                kv[key][b, :kvh, pos, :hd] = q[b]
+                kv[key + "e"][b, :kvh, pos] = e[b]
 
     def op_ATTN(self, ins):
         kv = self.kv[ins.addr]
@@ -426,7 +431,8 @@ class Machine:
         H, KVH = ins.m & 0x3FF, ins.m >> 10
         G = H // KVH
         a = self.V[ins.a]
-        out_frac = ins.imm & 0xFF
+        # imm: out frac | frac of the cached K << 8 | of the cached V << 16
+        out_frac, kf, vf = ins.imm & 0xFF, (ins.imm >> 8) & 0xFF, (ins.imm >> 16) & 0xFF
         qq, qe = quant_u.golden(quant_params(hd, Q_BITS), a.v[:, :H * hd].reshape(-1))
         qq, qe = qq.reshape(self.B, H, hd), qe.reshape(self.B, H)
         mult = score_mult(hd)
@@ -435,17 +441,17 @@ class Machine:
         for b in range(self.B):
             L = int(self.S[b, Sreg.POS]) + 1
             for kh in range(KVH):
-                K, ke = kv["k"][b, kh, :L], kv["ke"][b, kh, :L]
-                Vv, ve = kv["v"][b, kh, :L], kv["ve"][b, kh, :L]
+                K, ke = kv["k"][b, kh, :L, :hd], kv["ke"][b, kh, :L]
+                Vv, ve = kv["v"][b, kh, :L, :hd], kv["ve"][b, kh, :L]
                 for g in range(G):
                     h = kh * G + g
                     s = K @ qq[b, h]                       # exact integers (L,)
                     # value: s * 2**(qe + ke) * 2**-(fq + fk); to Q.SCORE_FRAC with the 1/sqrt(hd) multiplier
-                    sh = a.frac + kv["kf"] - int(qe[b, h]) - ke + SCORE_MULT_BITS - SCORE_FRAC
+                    sh = a.frac + kf - int(qe[b, h]) - ke + SCORE_MULT_BITS - SCORE_FRAC
                     x = shift_by(s * mult, -sh)
                     p = softmax_u.golden(smp, x)           # Q.15
                     o = (p[:, None] * np.left_shift(Vv, ve[:, None])).sum(0)
-                    out[b, h * hd:(h + 1) * hd] = shift_to(o, out_frac - 15 - kv["vf"])
+                    out[b, h * hd:(h + 1) * hd] = shift_to(o, out_frac - 15 - vf)
         self.V[ins.dst] = Reg(out, out_frac)
 
 
