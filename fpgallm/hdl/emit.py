@@ -81,6 +81,7 @@ LINT_WAIVERS = {
     "PROCASSINIT": "registers carry their FPGA power-up value as a declaration initializer",
     "WIDTHEXPAND": "Yosys emits operands extended implicitly by Verilog's width rules",
     "UNUSEDSIGNAL": "debug views of structured payloads and unused carry/guard bits",
+    "DECLFILENAME": "Amaranth emits a design's submodules into one file",
 }
 
 

@@ -79,8 +79,9 @@ module fpgallm_axi_mem #(
     end
 
     string dump_prefix;
-    integer dump_count = 0;
+    integer dump_count;
     initial begin
+        dump_count = 0;
         if (!$value$plusargs({PLUSARG, "_dump=%s"}, dump_prefix)) dump_prefix = "";
     end
     always @(posedge clk) begin
