@@ -75,17 +75,25 @@ def probe(params: GemvParams, out: Path, freq: float = 100.0, seed: int = 1) -> 
     run_tool("yosys", ["-q", "-p", script], cwd=out)
     t1 = time.time()
     run_tool("nextpnr-ecp5", ["--85k", "--package", "CABGA381", "--json", f"{design.top}.json",
-                              "--report", "report.json", "--timing-allow-fail",
+                              "--report", "report.json", "--timing-allow-fail", "--router", "router2",
                               "--freq", str(freq), "--seed", str(seed)], cwd=out)
     t2 = time.time()
     rep = json.loads((out / "report.json").read_text())
     fmax = {clk: v["achieved"] for clk, v in rep.get("fmax", {}).items()}
     util = {k: (v["used"], v["available"]) for k, v in rep.get("utilization", {}).items()
             if v.get("used")}
+    crit = []
+    for cp in rep.get("critical_paths", []):
+        steps = cp.get("path", [])
+        if not steps or cp.get("from") != cp.get("to"):
+            continue    # register-to-register paths of one clock only
+        crit.append({"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+                     "logic_ns": round(sum(x["delay"] for x in steps if x["type"] == "logic"), 2),
+                     "routing_ns": round(sum(x["delay"] for x in steps if x["type"] == "routing"), 2)})
     return {"params": {"fmt": params.fmt.value, "lanes": params.lanes, "k": params.k,
                        "word_bits": params.word_bits, "output": params.output.value,
                        "max_cols": params.max_cols},
-            "fmax_mhz": fmax, "utilization": util,
+            "fmax_mhz": fmax, "utilization": util, "critical_path": crit,
             "synth_s": round(t1 - t0, 1), "pnr_s": round(t2 - t1, 1)}
 
 

@@ -318,6 +318,18 @@ def pack_tensor(t: QuantTensor, gp: GemvParams) -> PackedMatrix:
     return replace(pm, q=pm.q.astype(np.int8 if gp.fmt.is_signed else np.uint8))
 
 
+def model_weight_formats(model: Model, scheme: QuantScheme | None = None) -> tuple[WeightFormat, ...]:
+    """The GEMV weight formats :func:`compile_model` maps ``model`` onto (sorted by name)."""
+    s = model.spec
+    if isinstance(model, (QuantizedModel, ShapeModel)):
+        schemes = [model.scheme_of(n) for n in s.matrix_names()]
+    elif scheme is None and all(isinstance(model.tensors[n], QuantTensor) for n in s.matrix_names()):
+        schemes = [QuantizedModel.from_model(model).scheme_of(n) for n in s.matrix_names()]
+    else:
+        schemes = [scheme or Q8_0]
+    return tuple(sorted({scheme_format(x)[0] for x in schemes}, key=lambda f: f.value))
+
+
 def compile_model(model: Model, params: EngineParams | None = None, scheme: QuantScheme | None = None,
                   context: int | None = None, calib_ids=None) -> Compiled:
     """Compile ``model`` for ``params``.  A float model is quantized with ``scheme``

@@ -309,10 +309,10 @@ class Machine:
         self.S[:B, Sreg.TOKEN] = tokens
         self.trace = {} if trace else None
         self.runs += 1
+        self.cycles += self.cycle_model.run([int(x) + 1 for x in positions])[0]
         for pc, ins in enumerate(self.c.program):
             if ins.op is Op.HALT:
                 break
-            self.cycles += self.cycle_model.cost(ins, int(positions.max()) + 1)
             getattr(self, "op_" + ins.op.name)(ins)
             if self.trace is not None and ins.op not in (Op.STOREV, Op.KVAPPEND, Op.ARGMAX):
                 self.trace[pc] = self.V[ins.dst]
@@ -455,18 +455,26 @@ class Machine:
         self.V[ins.dst] = Reg(out, out_frac)
 
 
-def default_params(s, context: int | None = None) -> EngineParams:
+# the memory system's read latency of the default engine (cycles; the simulation memory
+# model's default, fpgallm.engine.rtl.simtop.MemTiming, is this + 1)
+DEFAULT_MEM_LATENCY = 19
+
+
+def default_params(s, context: int | None = None, weight_formats=None) -> EngineParams:
     """The engine ``fpgallm run --engine golden|rtl`` compiles a model for: the default
-    :class:`EngineParams` with buffers sized to the model."""
+    :class:`EngineParams` with buffers sized to the model, the memory read latency of
+    :data:`DEFAULT_MEM_LATENCY`, and (``weight_formats``) only the formats the model uses."""
+    kw = {"weight_formats": tuple(weight_formats)} if weight_formats else {}
     return EngineParams(max_dim=max(s.d_model, 64), max_ffn=max(s.d_ffn, 64),
-                        max_vocab=max(s.vocab_size, 2), max_context=min(s.max_seq_len, context or 1024))
+                        max_vocab=max(s.vocab_size, 2), max_context=min(s.max_seq_len, context or 1024),
+                        mem_latency=DEFAULT_MEM_LATENCY, **kw)
 
 
 class GoldenEngine:
     """``fpgallm run --engine golden``: compile the model, then greedy generation on the machine."""
 
     def __init__(self, model, params: EngineParams | None = None, scheme=None, context: int | None = None):
-        params = params or default_params(model.spec, context)
+        params = params or default_params(model.spec, context, C.model_weight_formats(model, scheme))
         self.compiled = C.compile_model(model, params, scheme=scheme, context=context)
         self.machine = Machine(self.compiled)
         self.spec = model.spec

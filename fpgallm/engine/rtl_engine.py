@@ -19,7 +19,7 @@ class RtlEngine:
                  log=None):
         from fpgallm.engine.rtl.simrun import RtlSim
 
-        params = params or default_params(model.spec, context)
+        params = params or default_params(model.spec, context, C.model_weight_formats(model, scheme))
         self.log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
         self.compiled = C.compile_model(model, params, scheme=scheme, context=context)
         self.log(f"fpgallm: building the engine RTL for {model.spec.name} (cached after the first time)")

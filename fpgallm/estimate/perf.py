@@ -9,7 +9,8 @@ numbers.
 Definitions (``B`` = batch, ``N`` = context, ``f`` = clock):
 
 * one *program run* decodes one token for each of the ``B`` sequences; its cycles at
-  attention length ``l`` are ``sum(CycleModel.cost(ins, l))`` over the program;
+  attention length ``l`` are ``CycleModel.run(l)`` (the units' cycles, dispatch and
+  instruction fetches, as the engine RTL counts them);
 * decode: ``tokens/s = B * f / cycles(N)`` (the token at position ``N - 1`` attending over
   ``N`` positions);
 * prefill runs the program token by token as the engine does (positions ``0 .. N-1`` of a
@@ -21,8 +22,10 @@ Definitions (``B`` = batch, ``N`` = context, ``f`` = clock):
   (``peak_bandwidth`` of the memory the engine uses, from the board file) and the
   design's fraction is ``tokens/s / ceiling``.
 
-Memory latency: the engine charges ``EngineParams.mem_latency`` cycles once per instruction
-with an off-chip operand (the cycle model's rule).  The estimator sets it from
+Memory latency: ``EngineParams.mem_latency`` is the memory system's read latency; each unit
+waits for it where its RTL does (at least once per instruction with an off-chip operand,
+twice for a GEMV's header and first weights, once per sequence for row loads), and every
+instruction fetch waits for it.  The estimator sets it from
 :data:`MEM_LATENCY_NS` of the board's memory type (an assumption, see there) at the clock.
 
 Engine parameters for a board: :func:`estimate_params` starts from
@@ -342,13 +345,7 @@ class PerfEstimate:
 def program_cycles(compiled: C.Compiled, length: int) -> tuple[int, dict[str, int]]:
     """Cycles of one program run at attention length ``length`` (as the golden engine counts
     them), total and per opcode."""
-    cm = CycleModel(compiled)
-    per: dict[str, int] = {}
-    for ins in compiled.program:
-        if ins.op is Op.HALT:
-            break
-        per[ins.op.name] = per.get(ins.op.name, 0) + cm.cost(ins, length)
-    return sum(per.values()), per
+    return CycleModel(compiled).run(length)
 
 
 def prefill_cycles(compiled: C.Compiled, prompt: int) -> int:
@@ -358,11 +355,9 @@ def prefill_cycles(compiled: C.Compiled, prompt: int) -> int:
     ``prompt`` times at that cost (costs do not decrease with the length: more positions
     never take fewer cycles); the others are evaluated at every length."""
     cm = CycleModel(compiled)
-    total = 0
+    total = prompt * cm.control_cycles()
     varying = []
-    for ins in compiled.program:
-        if ins.op is Op.HALT:
-            break
+    for ins in cm.body():
         lo, hi = cm.cost(ins, 1), cm.cost(ins, prompt)
         if lo == hi:
             total += prompt * lo

@@ -232,12 +232,12 @@ class GemvParams:
     def latency(self) -> int:
         """Cycles from accepting a row tile's last word to its output beat (no stall)."""
         # in regs + RAM read, RAM output register, multiply, tree, group acc, scale mult,
-        # bias, shift, row acc (+ requant: split multiply, bias, shift + saturate)
+        # bias, shift, row acc (+ requant: split multiply, bias, shift, saturate)
         base = 1 + 1 + 1 + self.tree_stages + 1 + self.scale_stages + 1 + 1 + 1
         if self.act_exp_max:
             base += 1   # exponent shift of the lane sums
         if self.output is GemvOutput.INT8:
-            base += wide_mul_stages(self.acc_width) + 2
+            base += wide_mul_stages(self.acc_width) + 3
         return base
 
     def words(self, rows: int, cols: int) -> int:
@@ -872,11 +872,13 @@ class Gemv(wiring.Component):
                 m.d.comb += self.o.payload[lane].eq(acc[lane])
             return m
 
-        # --- requantize: multiply, bias, shift + saturate -------------------------------
+        # --- requantize: multiply, bias, shift, saturate (the variable shift and the
+        # saturation are separate stages: together they are the ECP5 critical path) ------
         rs = wide_mul_stages(p.acc_width)
-        v11 = _delay(m, v8, rs + 2, adv, "v_rq")
+        v11 = _delay(m, v8, rs + 3, adv, "v_rq")
         mw = p.acc_width + p.out_mult_bits + 1
         rb = [Signal(signed(mw + 1), name=f"rq_b{lane}") for lane in range(P)]
+        rsh = [Signal(signed(mw + 1), name=f"rq_s{lane}") for lane in range(P)]
         out = [Signal(signed(8), name=f"rq_o{lane}") for lane in range(P)]
         maxs = (1 << p.out_shift_width) - 1
         mult = Cat(self.out_mult, Const(0, 1)).as_signed()
@@ -885,7 +887,8 @@ class Gemv(wiring.Component):
             bias = (Const(1, unsigned(maxs + 1)) << self.out_shift) >> 1
             with m.If(adv):
                 m.d.sync += [rb[lane].eq(mul + bias),
-                             out[lane].eq(hdl_saturate(rb[lane] >> self.out_shift, 8))]
+                             rsh[lane].eq(rb[lane] >> self.out_shift),
+                             out[lane].eq(hdl_saturate(rsh[lane], 8))]
         m.d.comb += self.o.valid.eq(v11)
         for lane in range(P):
             m.d.comb += self.o.payload[lane].eq(out[lane])

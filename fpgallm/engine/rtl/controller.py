@@ -17,6 +17,11 @@ Contract:
   source's) and, for ``ARGMAX``, ``S[dst]`` of each sequence from ``sres``.
 - An opcode without a unit stops the run with ``error`` and ``error_op``.
 - ``cycles`` counts the cycles from ``start`` to ``done``.
+
+Timing (no stalls; :func:`run_cycles`): a fetch takes ``FETCH + mem_latency + beats``
+cycles (``mem_latency``: the memory system's read latency, request to first word);
+``NOP``/``SYNC``/``SETS``/``ADDS`` ``SCALAR_CYCLES``; an instruction with a unit its
+unit's cycles (``cmd`` accepted to ``done``) plus ``DISPATCH_CYCLES``; ``HALT`` one cycle.
 """
 
 from __future__ import annotations
@@ -31,6 +36,34 @@ from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import FRAC_BITS, SCALAR_BITS
 
 KEEP_SOURCE_TAG = (Op.ROPE, Op.QUANT)
+SCALAR_OPS = (Op.NOP, Op.SYNC, Op.SETS, Op.ADDS)
+SCALAR_CYCLES = 2      # DECODE, NEXT
+DISPATCH_CYCLES = 2    # DECODE, NEXT around ISSUE (cmd accepted) .. done
+FETCH = 2              # FETCH (request accepted), the cycle after the last word
+
+
+def fetch_geometry(p: EngineParams) -> tuple[int, int]:
+    """``(stripe words per fetch, instructions per fetch)``."""
+    stripe = p.mem_ports * p.port_width // 8
+    wbytes = max(stripe, INSTRUCTION_BYTES)
+    return wbytes // stripe, wbytes // INSTRUCTION_BYTES
+
+
+def fetch_cycles(p: EngineParams, mem_latency: int) -> int:
+    """Cycles of one instruction fetch."""
+    return FETCH + mem_latency + fetch_geometry(p)[0]
+
+
+def run_cycles(p: EngineParams, unit_cycles: list, mem_latency: int) -> tuple[int, int]:
+    """``(control cycles, fetches)`` of a run whose instructions before ``HALT`` have the
+    unit cycles ``unit_cycles`` (None for a scalar instruction): fetches, dispatch and
+    ``HALT``; the run's cycles are these plus the units' cycles."""
+    per_word = fetch_geometry(p)[1]
+    n = len(unit_cycles) + 1                      # with HALT
+    fetches = -(-n // per_word)
+    ctrl = fetches * fetch_cycles(p, mem_latency) + 1
+    ctrl += sum(SCALAR_CYCLES if u is None else DISPATCH_CYCLES for u in unit_cycles)
+    return ctrl, fetches
 NO_DEST = (Op.STOREV, Op.KVAPPEND, Op.ARGMAX)
 
 

@@ -76,18 +76,24 @@ def design(compiled: Compiled, timing: MemTiming = MemTiming(), units=None, word
 
 
 class RtlSim:
-    def __init__(self, compiled: Compiled, *, timing: MemTiming = MemTiming(), units=None,
+    def __init__(self, compiled: Compiled, *, timing: MemTiming | None = None, units=None,
                  waves: bool | None = None, log=None, progress: bool = False,
                  memory: str = "model", backpressure: bool = False):
         """``memory``: ``"model"`` (the fast Verilog AXI4 memory model, timing from ``timing``)
         or ``"cocotbext"`` (cocotbext-axi's AXI RAM in Python, random pauses on every channel
-        when ``backpressure``; slow: protocol tests on small configurations)."""
+        when ``backpressure``; slow: protocol tests on small configurations).  ``timing``
+        defaults to the memory the cycle model assumes: read latency ``mem_latency + 1``
+        (the memory system adds one cycle), or :class:`MemTiming`'s default when
+        ``EngineParams.mem_latency`` is 0."""
         if memory not in ("model", "cocotbext"):
             raise ValueError(f"RtlSim.memory must be 'model' or 'cocotbext', got {memory!r}")
         self.memory = memory
         self.backpressure = backpressure
         self.c = compiled
         self.p = compiled.params
+        if timing is None:
+            timing = MemTiming(read_latency=self.p.mem_latency + 1) if self.p.mem_latency else MemTiming()
+        self.timing = timing
         self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         if memory == "model":

@@ -92,6 +92,7 @@ def tree_levels(p: EngineParams) -> int:
 # measured on the engine RTL (vregs, memsys, the AXI memory model's default 20-cycle read
 # latency): ATTN's cycles then equal the model's + 2 (the controller's dispatch).
 PORT_LATENCY = {"vread": 2, "mread": 24, "wdone": 6}
+PORT_MREAD_AT = 19    # the memory system's read latency (EngineParams.mem_latency) of "mread"
 
 # pipeline depths (cycles from a step's issue to its result), see elaborate()
 K_DEPTH_FIXED = 2 + 3      # stage A (operands), B (products) ... tree ..., D (sum), E (mult), F (score)

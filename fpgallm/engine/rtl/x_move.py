@@ -12,9 +12,10 @@ Contract (docs/ISA.md):
   response.
 - ``row_bytes(n) = ceil(4 n / stripe) * stripe`` (rows start on a stripe boundary).
 
-Timing: one stripe word (``E = stripe / 4`` elements) per cycle on the memory side, one
-beat of ``L`` elements per cycle on the register side, whichever is slower, plus the memory
-latency once per sequence.  Requires ``E % L == 0`` or ``L % E == 0``.
+Timing (:func:`cycles`): per sequence, the row's stripe words and register beats one after
+the other (``ceil(n/E) + ceil(n/L)`` cycles, ``E = stripe / 4`` elements per word, ``L``
+lanes) plus the memory read latency (``LOADV``) or the write response (``STOREV``).
+Requires ``E % L == 0`` or ``L % E == 0``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,20 @@ from fpgallm.engine.rtl.iface import REG_BITS
 
 OPS = (Op.LOADV, Op.STOREV)
 LOADV_POSROW = 1
+
+
+LOAD_SEQ = 3       # L_REQ, L_NEXT, the word register
+STORE_SEQ = 5      # S_REQ, the write response, S_WAIT
+DONE = 2
+
+
+def cycles(p: EngineParams, op: Op, n: int, nseq: int, mem_latency: int) -> int:
+    """Cycles from ``cmd`` accepted to ``done`` (no stalls; ``mem_latency``: read request to
+    first word)."""
+    E = p.mem_ports * p.port_width // 32
+    row = -(-n // E) + -(-n // p.vector_lanes)
+    seq = (mem_latency + LOAD_SEQ) if op is Op.LOADV else STORE_SEQ
+    return nseq * (row + seq) + DONE
 
 
 def check(p: EngineParams) -> None:

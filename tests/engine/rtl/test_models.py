@@ -1,0 +1,151 @@
+"""Whole models on the engine RTL in Verilator (issue 7): every program run's int32 logits
+and next-token ids equal the golden engine's, for 16+ generated tokens, at batch 1 and 2;
+generation inside the simulation (``fpgallm run --engine rtl``) gives the golden tokens; the
+cycle model predicts every run's cycles within 5%; a small configuration under
+cocotbext-axi random backpressure; the whole engine is lint-clean."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from fpgallm.engine import compiler as C
+from fpgallm.engine.cycles import CycleModel
+from fpgallm.engine.generation import greedy_schedule
+from fpgallm.engine.golden import GoldenEngine
+from fpgallm.engine.params import EngineParams
+from fpgallm.engine.rtl.simrun import RtlSim, engine_design
+from fpgallm.model.load import load_model
+from fpgallm.sim.runner import lint
+
+CONTEXT = 32
+NEW_TOKENS = 16
+# (model, engine): two memory/lane geometries, batch 1 and 2
+POINTS = {
+    "tiny-llama-b1": ("tiny-llama", dict(mem_ports=2, port_width=128, gemv_lanes=4, gemv_macs=16,
+                                         vector_lanes=4, batch=1)),
+    "tiny-gpt2-b2": ("tiny-gpt2", dict(mem_ports=4, port_width=64, gemv_lanes=8, gemv_macs=8,
+                                       vector_lanes=8, batch=2)),
+    "tiny-llama-b2": ("tiny-llama", dict(mem_ports=4, port_width=256, gemv_lanes=8, gemv_macs=32,
+                                         vector_lanes=8, batch=2)),
+}
+PROMPTS = ["Hi", "The cat"]
+
+
+def engine(name: str, kw: dict):
+    m = load_model(name)
+    s = m.spec
+    p = EngineParams(max_dim=s.d_model, max_ffn=s.d_ffn, max_vocab=s.vocab_size, max_context=CONTEXT,
+                     mem_latency=19, weight_formats=C.model_weight_formats(m), **kw)
+    return m, p
+
+
+def prompts(m, batch: int) -> list[list[int]]:
+    return [m.tokenizer.encode(t) for t in PROMPTS[:batch]]
+
+
+def golden_schedule(g: GoldenEngine, ps):
+    """The golden run: per program run its (tokens, positions), int32 logits, next ids and
+    cycle-model cycles; and the generated ids."""
+    sched = greedy_schedule(ps, NEW_TOKENS, g.compiled.context, g.eos, stop_at_eos=False)
+    runs = []
+    g.machine.reset()
+    try:
+        tokens, positions = next(sched)
+        while True:
+            before = g.machine.cycles
+            nxt = g.step(tokens, positions)
+            r = next(iter(g.machine.stored.values()))
+            runs.append(((list(tokens), list(positions)), r.v.copy(), list(map(int, nxt)),
+                         g.machine.cycles - before))
+            tokens, positions = sched.send(nxt)
+    except StopIteration as stop:
+        return runs, stop.value
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", list(POINTS))
+def test_model_on_rtl_equals_golden(label, seed):
+    name, kw = POINTS[label]
+    m, p = engine(name, kw)
+    g = GoldenEngine(m, p, context=CONTEXT)
+    ps = prompts(m, p.batch)
+    runs, gold_out = golden_schedule(g, ps)
+    assert len(runs) >= NEW_TOKENS + max(map(len, ps)) - 1
+    sim = RtlSim(g.compiled)
+    steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
+    errs = []
+    for i, ((sched, want, want_next, model_cyc), got) in enumerate(zip(runs, steps)):
+        nseq = len(sched[0])
+        have = sim.logits(got, nseq)
+        bad = np.argwhere(have != want[:nseq])
+        assert bad.size == 0, (f"run {i} {sched}: logits[{tuple(bad[0])}] RTL {have[tuple(bad[0])]} "
+                               f"golden {want[tuple(bad[0])]}")
+        assert got.tokens[:nseq] == want_next[:nseq], f"run {i}: next ids RTL {got.tokens} golden {want_next}"
+        errs.append(model_cyc / got.cycles - 1)
+    worst = max(errs, key=abs)
+    print(label, f"{len(runs)} runs bit-exact; RTL cycles per run {steps[0].cycles}..{steps[-1].cycles}; "
+          f"cycle model error {min(errs):+.4f}..{max(errs):+.4f}")
+    assert abs(worst) <= 0.05, f"cycle model off by {worst:+.2%} of the RTL's cycles"
+    # generation inside the simulation (the --engine rtl path) gives the golden ids
+    out, cycles = sim.generate(ps, NEW_TOKENS, stop_at_eos=False, seed=seed)
+    assert out == gold_out
+    assert cycles == [s.cycles for s in steps]
+
+
+@pytest.mark.slow
+def test_model_under_axi_backpressure(seed):
+    """cocotbext-axi AXI RAMs with random pauses on every channel: the same logits."""
+    m, p = engine("tiny-llama", dict(mem_ports=2, port_width=64, gemv_lanes=2, gemv_macs=16,
+                                      vector_lanes=4, batch=2))
+    g = GoldenEngine(m, p, context=CONTEXT)
+    ps = prompts(m, 2)
+    runs, _ = golden_schedule(g, ps)
+    runs = runs[:4]
+    sim = RtlSim(g.compiled, memory="cocotbext", backpressure=True)
+    steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
+    model = CycleModel(g.compiled)
+    for i, ((sched, want, want_next, _c), got) in enumerate(zip(runs, steps)):
+        have = sim.logits(got, len(sched[0]))
+        bad = np.argwhere(have != want[:len(sched[0])])
+        assert bad.size == 0, f"run {i}: logits[{tuple(bad[0])}] RTL {have[tuple(bad[0])]} golden {want[tuple(bad[0])]}"
+        assert got.tokens[:len(sched[0])] == want_next[:len(sched[0])]
+        # stalls only add cycles
+        assert got.cycles > model.run([x + 1 for x in sched[1]])[0]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("label", ["tiny-llama-b1", "tiny-gpt2-b2"])
+def test_engine_is_lint_clean(label):
+    name, kw = POINTS[label]
+    m, p = engine(name, kw)
+    c = C.compile_model(m, p, context=CONTEXT)
+    assert lint(engine_design(c)) == []
+
+
+@pytest.mark.slow
+def test_cli_run_engine_rtl_equals_golden(tmp_path):
+    """``fpgallm run tiny-llama --engine rtl --json`` prints the golden engine's tokens and the
+    RTL's cycles; progress goes to stderr only."""
+    from fpgallm.cli import main
+
+    out = {}
+    for eng in ("golden", "rtl"):
+        import contextlib
+        import io
+        so, se = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(so), contextlib.redirect_stderr(se):
+            rc = main(["run", "tiny-llama", "--engine", eng, "--prompt", "Hello", "--max-new-tokens",
+                       "16", "--json"])
+        assert rc in (0, None)
+        out[eng] = json.loads(so.getvalue())
+        if eng == "rtl":
+            assert "building the engine RTL" in se.getvalue()
+    assert out["rtl"]["generated_ids"] == out["golden"]["generated_ids"]
+    assert out["rtl"]["generated_ids"]
+    rep = out["rtl"]["engine_report"]
+    assert rep["runs"] > 0 and rep["cycles_per_token"] > 0
+    g = out["golden"]["engine_report"]["cycles_per_token"]
+    assert abs(g / rep["cycles_per_token"] - 1) <= 0.05
