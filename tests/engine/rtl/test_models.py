@@ -149,3 +149,38 @@ def test_cli_run_engine_rtl_equals_golden(tmp_path):
     assert rep["runs"] > 0 and rep["cycles_per_token"] > 0
     g = out["golden"]["engine_report"]["cycles_per_token"]
     assert abs(g / rep["cycles_per_token"] - 1) <= 0.05
+
+
+def _benchmark(name: str):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[3] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.mark.slow
+def test_smollm2_decode_step_on_rtl():
+    """SmolLM2-135M, real Q4_1 weights, 4 x 256-bit ports: a full decode step (30 layers and
+    the LM head) on the RTL equals the golden engine bit for bit, takes <= 1.15 x the ideal
+    cycles (bytes that must stream / bytes per cycle), and the cycle model is within 5%."""
+    r = _benchmark("engine_rtl_smollm2").run(steps=1, log=print)
+    run = r["runs"][0]
+    print({k: r[k] for k in ("build_s", "sim_wall_s", "sim_cycles_per_s")}, run)
+    assert run["bit_exact"]
+    assert run["cycles_over_ideal"] <= 1.15, run
+    assert abs(run["model_error"]) <= 0.05, run
+
+
+def test_engine_without_systolic_array_rejects_it():
+    from fpgallm.engine.params import SystolicSize
+    from fpgallm.engine.rtl.top import Engine
+
+    p = EngineParams(systolic=SystolicSize(8, 8))
+    with pytest.raises(ValueError) as exc:
+        Engine(p)
+    assert str(exc.value) == ("EngineParams.systolic: the engine RTL has no systolic prefill array yet "
+                              f"(prefill runs token by token on the GEMV), got {p.systolic}")
