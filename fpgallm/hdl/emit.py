@@ -7,6 +7,8 @@ no user names, no timestamps, so generating twice gives identical bytes.
 
 from __future__ import annotations
 
+import re
+
 import dataclasses
 import enum
 import hashlib
@@ -82,7 +84,16 @@ LINT_WAIVERS = {
     "WIDTHEXPAND": "Yosys emits operands extended implicitly by Verilog's width rules",
     "UNUSEDSIGNAL": "debug views of structured payloads and unused carry/guard bits",
     "DECLFILENAME": "Amaranth emits a design's submodules into one file",
+    "CASEINCOMPLETE": "Yosys assigns a case's default value before a case without default",
 }
+
+# Yosys writes a comparison of a vector with zero as a logical NOT (`y = ! x;`), which
+# Verilator -Wall reports as WIDTHTRUNC; the reduction NOR (`~|`) is the same function.
+_LOGNOT = re.compile(r"= ! (\\\S+ (?:\[\d+:\d+\])?|[A-Za-z_][A-Za-z0-9_$]*(?:\[\d+:\d+\])?);")
+
+
+def _reduce_lognot(text: str) -> str:
+    return _LOGNOT.sub(lambda m: f"= ~| {m.group(1)};", text)
 
 
 def header(generator: str, params: Any, top: str) -> str:
@@ -101,7 +112,7 @@ def to_verilog(component: wiring.Component, top: str, params: Any,
                generator: str | None = None) -> Emitted:
     """Convert ``component`` to Verilog named ``top``, headed by the generator and ``params``."""
     generator = generator or f"{type(component).__module__}.{type(component).__qualname__}"
-    text = verilog.convert(component, name=top, emit_src=False, strip_internal_attrs=True)
+    text = _reduce_lognot(verilog.convert(component, name=top, emit_src=False, strip_internal_attrs=True))
     ports = []
     for path, _member, _value in component.signature.flatten(component):
         ports.append("__".join(str(p) for p in path))

@@ -74,7 +74,7 @@ def _read_server(m: Module, name: str, port, rps, lanes: int, per_beat, base_fn,
     with m.If(req.valid & req.ready):
         m.d.sync += [addr.eq(base_fn(req.payload.reg, req.payload.seq)
                              + req.payload.start // per_beat),
-                     left.eq((req.payload.count + per_beat - 1) // per_beat)]
+                     left.eq((req.payload.count + (per_beat - 1)) // per_beat)]
     issue = Signal(name=f"{name}_issue")
     m.d.comb += issue.eq((left != 0) & (q.level + inflight < q.depth))
     for rp in rps:

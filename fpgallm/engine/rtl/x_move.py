@@ -75,7 +75,7 @@ class Unit(wiring.Component):
         words = Signal(iface.BEATS_BITS)          # stripe words per row
         nbeats = Signal(iface.ELEM_BITS + 1)      # register beats per row
         stride = Signal(iface.ADDR_BITS)
-        m.d.comb += [words.eq((n + E - 1) // E), nbeats.eq((n + L - 1) // L),
+        m.d.comb += [words.eq((n + (E - 1)) // E), nbeats.eq((n + (L - 1)) // L),
                      stride.eq(words * stripe)]
         row_addr = Signal(iface.ADDR_BITS)
         m.d.comb += row_addr.eq(Mux(ins.op == Op.STOREV, ins.addr + seq * stride,
@@ -136,7 +136,8 @@ class Unit(wiring.Component):
                     m.d.sync += [have.eq(0), part.eq(0), sent.eq(0)]
                     m.next = "L_DATA"
             with m.State("L_DATA"):
-                m.d.comb += [mr.data.ready.eq(~have), vw.data.payload.data.eq(beat.data)]
+                m.d.comb += [mr.data.ready.eq(~have), vw.data.payload.data.eq(beat.data),
+                             vw.data.payload.last.eq(sent + 1 == nbeats)]
                 if E >= L:
                     with m.If(mr.data.valid & ~have):
                         m.d.sync += [word.eq(mr.data.payload.data), have.eq(1), part.eq(0),
