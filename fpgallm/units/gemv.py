@@ -563,30 +563,38 @@ def wide_mul_parts(width: int) -> int:
 
 
 def wide_mul_stages(width: int) -> int:
-    return 1 + (wide_mul_parts(width) - 1).bit_length()
+    """Cycles of :func:`wide_mul`: operand register, product, product register, adder levels."""
+    return 3 + (wide_mul_parts(width) - 1).bit_length()
 
 
 def wide_mul(m: Module, a, b, adv, name: str):
     """Registered ``a * b`` for a wide signed ``a`` and a signed ``b`` of at most 18 bits.
 
     ``a`` is split into 17-bit unsigned pieces (the top piece signed, at most 18 bits), each
-    piece times ``b`` is one 18 x 18 multiplier (MULT18X18D, DSP48E2) with a registered
-    output, and the shifted partial products are summed pairwise, one register level per
-    adder level: :func:`wide_mul_stages` cycles in all, for timing on small FPGAs.
+    piece times ``b`` is one 18 x 18 multiplier (MULT18X18D, DSP48E2) between its own
+    operand register and two product registers (fan-out one on both sides, so the placer
+    keeps them beside the DSP; DSP48E2 absorbs them as A/B/M/P registers), and the shifted
+    partial products are summed pairwise, one register level per adder level:
+    :func:`wide_mul_stages` cycles in all, for timing on small FPGAs.
     """
     a, b = Value.cast(a), Value.cast(b)
     n = len(a)
+    ar = Signal(a.shape(), name=f"{name}_a")
+    br = Signal(b.shape(), name=f"{name}_b")
+    with m.If(adv):
+        m.d.sync += [ar.eq(a), br.eq(b)]
     parts, off = [], 0
     while n - off > 18:
-        parts.append((off, Cat(a[off:off + 17], Const(0, 1)).as_signed()))
+        parts.append((off, Cat(ar[off:off + 17], Const(0, 1)).as_signed()))
         off += 17
-    parts.append((off, a[off:].as_signed()))
+    parts.append((off, ar[off:].as_signed()))
     regs = []
     for i, (o, piece) in enumerate(parts):
         r = Signal(signed(len(piece) + len(b)), name=f"{name}_pp{i}")
+        q = Signal.like(r, name=f"{name}_pq{i}")
         with m.If(adv):
-            m.d.sync += r.eq(piece * b)
-        regs.append((o, r))
+            m.d.sync += [r.eq(piece * br), q.eq(r)]
+        regs.append((o, q))
     level = 0
     while len(regs) > 1:
         level += 1
