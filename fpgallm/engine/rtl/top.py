@@ -75,6 +75,7 @@ class Engine(wiring.Component):
 
     def __init__(self, params: EngineParams, units=None):
         if params.systolic is not None:
+            self._MustUse__silence = True   # rejected, so never elaborated: no unused warning
             raise ValueError(f"EngineParams.systolic: the engine RTL has no systolic prefill array yet "
                              f"(prefill runs token by token on the GEMV), got {params.systolic}")
         self.params = params

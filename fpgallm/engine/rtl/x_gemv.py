@@ -394,7 +394,11 @@ class Unit(wiring.Component):
     """GEMV execution unit (module docstring).  Contract: :mod:`fpgallm.engine.rtl.iface`."""
 
     def __init__(self, params: EngineParams):
-        check_params(params)
+        try:
+            check_params(params)
+        except ValueError:
+            self._MustUse__silence = True   # rejected, so never elaborated: no unused warning
+            raise
         self.params = params
         self.gps = {f: C.engine_gemv_params(params, f) for f in params.weight_formats}
         super().__init__(iface.exec_signature(params))

@@ -162,7 +162,7 @@ def _benchmark(name: str):
     return mod
 
 
-@pytest.mark.slow
+@pytest.mark.heavy
 def test_smollm2_decode_step_on_rtl():
     """SmolLM2-135M, real Q4_1 weights, 4 x 256-bit ports: a full decode step (30 layers and
     the LM head) on the RTL equals the golden engine bit for bit, takes <= 1.15 x the ideal
