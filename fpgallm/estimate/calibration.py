@@ -71,6 +71,9 @@ CALIBRATION = {
                                       max_cols=1024, max_rows=1024),
     "gemv-q8g32-p8k4-pack": GemvParams(fmt=F.INT8_GROUP, group=32, lanes=8, word_bits=256,
                                        max_cols=1024, max_rows=1024, dsp_pack=True),
+    "gemv-q4min-g32-p2k16-pack": GemvParams(fmt=F.INT4_GROUP_MIN, group=32, lanes=2,
+                                            word_bits=128, max_cols=1024, max_rows=1024,
+                                            dsp_pack=True),
 }
 
 CHECK = {

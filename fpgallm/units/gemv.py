@@ -28,7 +28,11 @@ Rounding is round-half-up (:mod:`fpgallm.hdl.fixed`); the only rounding before t
 is the per-group ``round_shift`` by ``dr - guard`` bits when positive (exact otherwise).
 
 Timing: no bubbles between rows or groups; :meth:`GemvParams.cycles` gives the cycles from
-the first weight word accepted to the last output beat accepted when nothing stalls.
+the first weight word accepted to the last output beat accepted when nothing stalls.  The
+datapath never stalls (no clock enable fanning out to every register): row results enter an
+output FIFO of :attr:`GemvParams.out_fifo_depth` beats, and a row tile's last word is accepted
+only while the FIFO has a free slot for every row result still in flight (credits), so ``o``
+back-pressure reaches ``w`` only through a counter.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Signal, Value, signed, unsigned
 from amaranth.lib import data, stream, wiring
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -229,8 +234,8 @@ class GemvParams:
         return s
 
     @property
-    def latency(self) -> int:
-        """Cycles from accepting a row tile's last word to its output beat (no stall)."""
+    def pipeline_stages(self) -> int:
+        """Register stages of the datapath from a weight word to its row result."""
         # in regs + RAM read, RAM output register, multiply, tree, group acc, scale mult,
         # bias, shift, row acc (+ requant: split multiply, bias, shift, saturate)
         base = 1 + 1 + 1 + self.tree_stages + 1 + self.scale_stages + 1 + 1 + 1
@@ -239,6 +244,18 @@ class GemvParams:
         if self.output is GemvOutput.INT8:
             base += wide_mul_stages(self.acc_width) + 3
         return base
+
+    @property
+    def latency(self) -> int:
+        """Cycles from accepting a row tile's last word to its output beat (no stall):
+        the datapath and the output FIFO's two cycles (write, read buffer)."""
+        return self.pipeline_stages + 2
+
+    @property
+    def out_fifo_depth(self) -> int:
+        """Row results the output FIFO holds: every row tile in flight when rows are one
+        word long, so a job never waits for credits unless ``o`` stalls."""
+        return self.latency + 1
 
     def words(self, rows: int, cols: int) -> int:
         return (rows // self.lanes) * (cols // self.k)
@@ -567,7 +584,7 @@ def wide_mul_stages(width: int) -> int:
     return 3 + (wide_mul_parts(width) - 1).bit_length()
 
 
-def wide_mul(m: Module, a, b, adv, name: str):
+def wide_mul(m: Module, a, b, name: str):
     """Registered ``a * b`` for a wide signed ``a`` and a signed ``b`` of at most 18 bits.
 
     ``a`` is split into 17-bit unsigned pieces (the top piece signed, at most 18 bits), each
@@ -581,8 +598,7 @@ def wide_mul(m: Module, a, b, adv, name: str):
     n = len(a)
     ar = Signal(a.shape(), name=f"{name}_a")
     br = Signal(b.shape(), name=f"{name}_b")
-    with m.If(adv):
-        m.d.sync += [ar.eq(a), br.eq(b)]
+    m.d.sync += [ar.eq(a), br.eq(b)]
     parts, off = [], 0
     while n - off > 18:
         parts.append((off, Cat(ar[off:off + 17], Const(0, 1)).as_signed()))
@@ -592,8 +608,7 @@ def wide_mul(m: Module, a, b, adv, name: str):
     for i, (o, piece) in enumerate(parts):
         r = Signal(signed(len(piece) + len(b)), name=f"{name}_pp{i}")
         q = Signal.like(r, name=f"{name}_pq{i}")
-        with m.If(adv):
-            m.d.sync += [r.eq(piece * br), q.eq(r)]
+        m.d.sync += [r.eq(piece * br), q.eq(r)]
         regs.append((o, q))
     level = 0
     while len(regs) > 1:
@@ -603,15 +618,14 @@ def wide_mul(m: Module, a, b, adv, name: str):
             o0, r0 = regs[j]
             val = r0 if j + 1 == len(regs) else r0 + (regs[j + 1][1] << (regs[j + 1][0] - o0))
             r = Signal(signed(min(len(val), n + len(b) + 1)), name=f"{name}_s{level}_{j // 2}")
-            with m.If(adv):
-                m.d.sync += r.eq(val)
+            m.d.sync += r.eq(val)
             nxt.append((o0, r))
         regs = nxt
     return regs[0][1]
 
 
-def _tree(m: Module, values: list, stages_every: int, name: str, adv):
-    """Sum ``values`` in a binary tree registered every ``stages_every`` levels under ``adv``."""
+def _tree(m: Module, values: list, stages_every: int, name: str):
+    """Sum ``values`` in a binary tree registered every ``stages_every`` levels."""
     level = 0
     while len(values) > 1:
         nxt = []
@@ -626,19 +640,17 @@ def _tree(m: Module, values: list, stages_every: int, name: str, adv):
             regs = []
             for j, v in enumerate(values):
                 r = Signal(signed(len(v)), name=f"{name}_l{level}_{j}")
-                with m.If(adv):
-                    m.d.sync += r.eq(v)
+                m.d.sync += r.eq(v)
                 regs.append(r)
             values = regs
     return values[0]
 
 
-def _delay(m: Module, value, n: int, adv, name: str):
-    """``value`` delayed by ``n`` advancing steps."""
+def _delay(m: Module, value, n: int, name: str):
+    """``value`` delayed by ``n`` cycles."""
     for i in range(n):
         r = Signal.like(value, name=f"{name}_d{i}")
-        with m.If(adv):
-            m.d.sync += r.eq(value)
+        m.d.sync += r.eq(value)
         value = r
     return value
 
@@ -676,8 +688,12 @@ class Gemv(wiring.Component):
         p = self.params
         P, K = p.lanes, p.k
         m = Module()
-        adv = Signal()
-        m.d.comb += adv.eq(~self.o.valid | self.o.ready)
+        # the datapath advances every cycle; flow control is by credits for the output FIFO
+        m.submodules.ofifo = ofifo = SyncFIFOBuffered(width=p.out_layout().as_shape().width,
+                                                       depth=p.out_fifo_depth)
+        pending = Signal(range(p.out_fifo_depth + 1))   # row results in flight or in the FIFO
+        credit = Signal()
+        m.d.comb += credit.eq(pending != p.out_fifo_depth)
 
         # --- activation RAM and job control --------------------------------------------
         depth = p.max_cols // K
@@ -706,12 +722,18 @@ class Gemv(wiring.Component):
             last_group = last_row
         last_tile = tile == self.row_tiles - 1
         fire = Signal()
+        room = ~last_row | credit
         m.d.comb += [
-            fire.eq(running & adv & self.w.valid & (~last_group | self.s.valid)),
-            self.w.ready.eq(running & adv & (~last_group | self.s.valid)),
-            self.s.ready.eq(running & adv & self.w.valid & last_group),
-            rp.addr.eq(col), rp.en.eq(adv),
+            fire.eq(running & room & self.w.valid & (~last_group | self.s.valid)),
+            self.w.ready.eq(running & room & (~last_group | self.s.valid)),
+            self.s.ready.eq(running & room & self.w.valid & last_group),
+            rp.addr.eq(col), rp.en.eq(1),
         ]
+        popped = self.o.valid & self.o.ready
+        with m.If((fire & last_row) & ~popped):
+            m.d.sync += pending.eq(pending + 1)
+        with m.Elif(~(fire & last_row) & popped):
+            m.d.sync += pending.eq(pending - 1)
         with m.If(fire):
             m.d.sync += col.eq(Mux_(last_row, 0, col + 1))
             if p.fmt.grouped:
@@ -725,24 +747,22 @@ class Gemv(wiring.Component):
         v1, lg1, lr1 = Signal(), Signal(), Signal()
         w1 = Signal(p.weight_layout())
         s1 = Signal(p.scale_layout())
-        with m.If(adv):
-            m.d.sync += [v1.eq(fire), lg1.eq(last_group), lr1.eq(last_row), w1.eq(self.w.payload)]
-            with m.If(last_group):
-                m.d.sync += s1.eq(self.s.payload)
+        m.d.sync += [v1.eq(fire), lg1.eq(last_group), lr1.eq(last_row), w1.eq(self.w.payload)]
+        with m.If(last_group):
+            m.d.sync += s1.eq(self.s.payload)
         # --- stage 1b: activation RAM output register (block RAM clock-to-out) ----------
-        v1, lg1, lr1 = (_delay(m, v1, 1, adv, "v1b"), _delay(m, lg1, 1, adv, "lg1b"),
-                        _delay(m, lr1, 1, adv, "lr1b"))
-        w1 = _delay(m, w1, 1, adv, "w1b")
-        s1 = _delay(m, s1, 1, adv, "s1b")
-        xq = _delay(m, rp.data, 1, adv, "xram_q")
+        v1, lg1, lr1 = (_delay(m, v1, 1, "v1b"), _delay(m, lg1, 1, "lg1b"),
+                        _delay(m, lr1, 1, "lr1b"))
+        w1 = _delay(m, w1, 1, "w1b")
+        s1 = _delay(m, s1, 1, "s1b")
+        xq = _delay(m, rp.data, 1, "xram_q")
         xv = data.View(data.ArrayLayout(signed(8), K), xq[:8 * K])
         ex1 = xq[8 * K:] if p.act_exp_max else None
 
         # --- stage 2: multipliers (registered) ------------------------------------------
         v2, lg2, lr2 = Signal(), Signal(), Signal()
         s2 = Signal(p.scale_layout())
-        with m.If(adv):
-            m.d.sync += [v2.eq(v1), lg2.eq(lg1), lr2.eq(lr1), s2.eq(s1)]
+        m.d.sync += [v2.eq(v1), lg2.eq(lg1), lr2.eq(lr1), s2.eq(s1)]
 
         def wq(lane, k):
             q = w1[lane][k]
@@ -754,8 +774,7 @@ class Gemv(wiring.Component):
                 for k in range(K):
                     a = packed_products(m, wq(lane, k), wq(lane + 1, k), xv[k], f"pk{lane}_{k}")
                     pr = Signal(signed(len(a) + 8), name=f"prod{lane}_{k}")
-                    with m.If(adv):
-                        m.d.sync += pr.eq(a * xv[k])
+                    m.d.sync += pr.eq(a * xv[k])
                     lo = pr[:18].as_signed()
                     hi = (pr >> 18) + lo[17]
                     prods[lane][k] = hi
@@ -764,14 +783,12 @@ class Gemv(wiring.Component):
             for lane in range(P):
                 for k in range(K):
                     pr = Signal(signed(p.prod_width), name=f"prod{lane}_{k}")
-                    with m.If(adv):
-                        m.d.sync += pr.eq(wq(lane, k) * xv[k])
+                    m.d.sync += pr.eq(wq(lane, k) * xv[k])
                     prods[lane][k] = pr
         xs = None
         if p.fmt.has_min:
             xr = [Signal(signed(8), name=f"xr{k}") for k in range(K)]
-            with m.If(adv):
-                m.d.sync += [xr[k].eq(xv[k]) for k in range(K)]
+            m.d.sync += [xr[k].eq(xv[k]) for k in range(K)]
 
         # --- adder trees ----------------------------------------------------------------
         lane_sums = []
@@ -780,32 +797,30 @@ class Gemv(wiring.Component):
             if K == 1:
                 lane_sums.append(vals[0])
             else:
-                lane_sums.append(_tree(m, vals, 2, f"t{lane}", adv))
+                lane_sums.append(_tree(m, vals, 2, f"t{lane}"))
         if p.fmt.has_min:
-            xs = xr[0] if K == 1 else _tree(m, list(xr), 2, "tx", adv)
+            xs = xr[0] if K == 1 else _tree(m, list(xr), 2, "tx")
         ts = p.tree_stages
-        v3, lg3, lr3 = (_delay(m, v2, ts, adv, "v"), _delay(m, lg2, ts, adv, "lg"),
-                        _delay(m, lr2, ts, adv, "lr"))
-        s3 = _delay(m, s2, ts, adv, "s")
+        v3, lg3, lr3 = (_delay(m, v2, ts, "v"), _delay(m, lg2, ts, "lg"),
+                        _delay(m, lr2, ts, "lr"))
+        s3 = _delay(m, s2, ts, "s")
         if p.act_exp_max:
             # block-scaled activations: each lane's K-column sum (K divides the 32-column
             # activation group) shifted left by the group's exponent, one register stage
-            e3 = _delay(m, ex1, 1 + ts, adv, "e")
+            e3 = _delay(m, ex1, 1 + ts, "e")
             shifted = []
             for lane in range(P):
                 r = Signal(signed(p.dot_width), name=f"ls{lane}")
-                with m.If(adv):
-                    m.d.sync += r.eq(lane_sums[lane] << e3)
+                m.d.sync += r.eq(lane_sums[lane] << e3)
                 shifted.append(r)
             lane_sums = shifted
             if p.fmt.has_min:
                 r = Signal(signed(p.xsum_width), name="xs_sh")
-                with m.If(adv):
-                    m.d.sync += r.eq(xs << e3)
+                m.d.sync += r.eq(xs << e3)
                 xs = r
-            v3, lg3, lr3 = (_delay(m, v3, 1, adv, "v_e"), _delay(m, lg3, 1, adv, "lg_e"),
-                            _delay(m, lr3, 1, adv, "lr_e"))
-            s3 = _delay(m, s3, 1, adv, "s_e")
+            v3, lg3, lr3 = (_delay(m, v3, 1, "v_e"), _delay(m, lg3, 1, "lg_e"),
+                            _delay(m, lr3, 1, "lr_e"))
+            s3 = _delay(m, s3, 1, "s_e")
 
         # --- group accumulate -----------------------------------------------------------
         v4, lr4 = Signal(), Signal()
@@ -814,27 +829,26 @@ class Gemv(wiring.Component):
         gdot = [Signal(signed(p.dot_width), name=f"gdot{lane}") for lane in range(P)]
         gxa = Signal(signed(p.xsum_width))
         gxs = Signal(signed(p.xsum_width))
-        with m.If(adv):
-            m.d.sync += [v4.eq(v3 & lg3), lr4.eq(lr3), s4.eq(s3)]
-            with m.If(v3):
-                for lane in range(P):
-                    tot = gacc[lane] + lane_sums[lane]
-                    m.d.sync += [gdot[lane].eq(tot), gacc[lane].eq(Mux_(lg3, 0, tot))]
-                if p.fmt.has_min:
-                    tot = gxa + xs
-                    m.d.sync += [gxs.eq(tot), gxa.eq(Mux_(lg3, 0, tot))]
+        m.d.sync += [v4.eq(v3 & lg3), lr4.eq(lr3), s4.eq(s3)]
+        with m.If(v3):
+            for lane in range(P):
+                tot = gacc[lane] + lane_sums[lane]
+                m.d.sync += [gdot[lane].eq(tot), gacc[lane].eq(Mux_(lg3, 0, tot))]
+            if p.fmt.has_min:
+                tot = gxa + xs
+                m.d.sync += [gxs.eq(tot), gxa.eq(Mux_(lg3, 0, tot))]
 
         # --- scale multiply -------------------------------------------------------------
         ss = p.scale_stages
-        v5, lr5, s5 = (_delay(m, v4, ss, adv, "v5"), _delay(m, lr4, ss, adv, "lr5"),
-                       _delay(m, s4, ss, adv, "s5"))
+        v5, lr5, s5 = (_delay(m, v4, ss, "v5"), _delay(m, lr4, ss, "lr5"),
+                       _delay(m, s4, ss, "s5"))
         pd, pmn = [], []
         for lane in range(P):
-            r = wide_mul(m, gdot[lane], s4[lane].dm, adv, f"pd{lane}")
-            pd.append(_delay(m, r, ss - wide_mul_stages(p.dot_width), adv, f"pd{lane}"))
+            r = wide_mul(m, gdot[lane], s4[lane].dm, f"pd{lane}")
+            pd.append(_delay(m, r, ss - wide_mul_stages(p.dot_width), f"pd{lane}"))
             if p.fmt.has_min:
-                r = wide_mul(m, gxs, s4[lane].mm, adv, f"pm{lane}")
-                pmn.append(_delay(m, r, ss - wide_mul_stages(p.xsum_width), adv, f"pm{lane}"))
+                r = wide_mul(m, gxs, s4[lane].mm, f"pm{lane}")
+                pmn.append(_delay(m, r, ss - wide_mul_stages(p.xsum_width), f"pm{lane}"))
 
         # --- round: bias add, then shift ------------------------------------------------
         v6, lr6 = Signal(), Signal()
@@ -847,60 +861,72 @@ class Gemv(wiring.Component):
             bias = (Const(1, unsigned(p.max_shift + 1)) << r) >> 1
             return (val.as_signed() << p.guard) + bias
 
-        with m.If(adv):
-            m.d.sync += [v6.eq(v5), lr6.eq(lr5), s6.eq(s5)]
-            for lane in range(P):
-                m.d.sync += bd[lane].eq(biased(pd[lane], s5[lane].dr))
-                if p.fmt.has_min:
-                    m.d.sync += bm[lane].eq(biased(pmn[lane], s5[lane].mr))
+        m.d.sync += [v6.eq(v5), lr6.eq(lr5), s6.eq(s5)]
+        for lane in range(P):
+            m.d.sync += bd[lane].eq(biased(pd[lane], s5[lane].dr))
+            if p.fmt.has_min:
+                m.d.sync += bm[lane].eq(biased(pmn[lane], s5[lane].mr))
         v7, lr7 = Signal(), Signal()
         term = [Signal(signed(p.term_width + 1), name=f"term{lane}") for lane in range(P)]
-        with m.If(adv):
-            m.d.sync += [v7.eq(v6), lr7.eq(lr6)]
-            for lane in range(P):
-                t = bd[lane] >> s6[lane].dr
-                if p.fmt.has_min:
-                    t = t + (bm[lane] >> s6[lane].mr)
-                m.d.sync += term[lane].eq(t)
+        m.d.sync += [v7.eq(v6), lr7.eq(lr6)]
+        for lane in range(P):
+            t = bd[lane] >> s6[lane].dr
+            if p.fmt.has_min:
+                t = t + (bm[lane] >> s6[lane].mr)
+            m.d.sync += term[lane].eq(t)
 
         # --- row accumulate -------------------------------------------------------------
         v8 = Signal()
         racc = [Signal(signed(p.acc_width), name=f"racc{lane}") for lane in range(P)]
         acc = [Signal(signed(p.acc_width), name=f"acc{lane}") for lane in range(P)]
-        with m.If(adv):
-            m.d.sync += v8.eq(v7 & lr7)
-            with m.If(v7):
-                for lane in range(P):
-                    tot = racc[lane] + term[lane]
-                    m.d.sync += [acc[lane].eq(tot), racc[lane].eq(Mux_(lr7, 0, tot))]
+        m.d.sync += v8.eq(v7 & lr7)
+        with m.If(v7):
+            for lane in range(P):
+                tot = racc[lane] + term[lane]
+                m.d.sync += [acc[lane].eq(tot), racc[lane].eq(Mux_(lr7, 0, tot))]
+
+        def emit(valid, values):
+            res = Signal(p.out_layout())
+            m.d.comb += [res[lane].eq(values[lane]) for lane in range(P)]
+            m.d.comb += [ofifo.w_en.eq(valid), ofifo.w_data.eq(res.as_value()),
+                         self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data),
+                         ofifo.r_en.eq(self.o.ready)]
+            return m
 
         if p.output is GemvOutput.WIDE:
-            m.d.comb += self.o.valid.eq(v8)
-            for lane in range(P):
-                m.d.comb += self.o.payload[lane].eq(acc[lane])
-            return m
+            return emit(v8, acc)
 
         # --- requantize: multiply, bias, shift, saturate (the variable shift and the
         # saturation are separate stages: together they are the ECP5 critical path) ------
         rs = wide_mul_stages(p.acc_width)
-        v11 = _delay(m, v8, rs + 3, adv, "v_rq")
+        v11 = _delay(m, v8, rs + 3, "v_rq")
         mw = p.acc_width + p.out_mult_bits + 1
         rb = [Signal(signed(mw + 1), name=f"rq_b{lane}") for lane in range(P)]
         rsh = [Signal(signed(mw + 1), name=f"rq_s{lane}") for lane in range(P)]
         out = [Signal(signed(8), name=f"rq_o{lane}") for lane in range(P)]
         maxs = (1 << p.out_shift_width) - 1
-        mult = Cat(self.out_mult, Const(0, 1)).as_signed()
+        # out_mult and out_shift are held for the whole job: they travel lane to lane
+        # through a register chain, so no net fans out to every lane's multipliers and
+        # shifters (Yosys would merge equal per-lane copies into one flip-flop); the chain is
+        # shorter than the datapath before the requantizer, so a job's first row result sees
+        # its own out_mult and out_shift in every lane
+        chain = min(P, p.pipeline_stages - rs - 3 - 2)
+        cfg = []
+        prev_m = Cat(self.out_mult, Const(0, 1)).as_signed()
+        prev_s = self.out_shift
+        for i in range(chain):
+            rm = Signal(signed(len(prev_m)), name=f"rq_m{i}")
+            rsft = Signal(len(prev_s), name=f"rq_sh{i}")
+            m.d.sync += [rm.eq(prev_m), rsft.eq(prev_s)]
+            cfg.append((prev_m := rm, prev_s := rsft))
         for lane in range(P):
-            mul = wide_mul(m, acc[lane], mult, adv, f"rq_mul{lane}")
-            bias = (Const(1, unsigned(maxs + 1)) << self.out_shift) >> 1
-            with m.If(adv):
-                m.d.sync += [rb[lane].eq(mul + bias),
-                             rsh[lane].eq(rb[lane] >> self.out_shift),
-                             out[lane].eq(hdl_saturate(rsh[lane], 8))]
-        m.d.comb += self.o.valid.eq(v11)
-        for lane in range(P):
-            m.d.comb += self.o.payload[lane].eq(out[lane])
-        return m
+            mult, shift = cfg[min(lane, chain - 1)]
+            mul = wide_mul(m, acc[lane], mult, f"rq_mul{lane}")
+            bias = (Const(1, unsigned(maxs + 1)) << shift) >> 1
+            m.d.sync += [rb[lane].eq(mul + bias),
+                         rsh[lane].eq(rb[lane] >> shift),
+                         out[lane].eq(hdl_saturate(rsh[lane], 8))]
+        return emit(v11, out)
 
 
 def Mux_(c, a, b):
