@@ -917,12 +917,13 @@ class Gemv(wiring.Component):
         for i in range(chain):
             rm = Signal(signed(len(prev_m)), name=f"rq_m{i}")
             rsft = Signal(len(prev_s), name=f"rq_sh{i}")
-            m.d.sync += [rm.eq(prev_m), rsft.eq(prev_s)]
-            cfg.append((prev_m := rm, prev_s := rsft))
+            rbias = Signal(maxs + 1, name=f"rq_bias{i}")   # the rounding bias of the shift
+            m.d.sync += [rm.eq(prev_m), rsft.eq(prev_s),
+                         rbias.eq((Const(1, unsigned(maxs + 1)) << prev_s) >> 1)]
+            cfg.append((prev_m := rm, rbias, prev_s := rsft))
         for lane in range(P):
-            mult, shift = cfg[min(lane, chain - 1)]
+            mult, bias, shift = cfg[min(lane, chain - 1)]
             mul = wide_mul(m, acc[lane], mult, f"rq_mul{lane}")
-            bias = (Const(1, unsigned(maxs + 1)) << shift) >> 1
             m.d.sync += [rb[lane].eq(mul + bias),
                          rsh[lane].eq(rb[lane] >> shift),
                          out[lane].eq(hdl_saturate(rsh[lane], 8))]
