@@ -33,14 +33,17 @@ class Harness(wiring.Component):
     """The engine between a serial shift-in register and an XOR-reduced output register.
 
     A standalone engine has far more ports than the package has pins; here every input of
-    the engine comes from a flip-flop of a long shift register fed by one pin, and every
-    output is XOR-reduced (two registered levels) to one pin, so no logic is optimized away
-    and every engine path is register to register.
+    the engine comes from a hold register loaded (pin ``load``) from a long shift register
+    fed by one pin, and every output is XOR-reduced (two registered levels) to one pin, so no
+    logic is optimized away and every engine path is register to register.  The hold
+    register stands for the CSRs and stream registers a real design drives the engine from;
+    without it Yosys folds the engine's own register chains (the requantizer's lane-to-lane
+    ``out_mult``/``out_shift``) into the shift register, whose flip-flops load the same bits.
     """
 
     def __init__(self, inner):
         self.inner = inner
-        super().__init__({"sin": In(1), "sout": Out(1)})
+        super().__init__({"sin": In(1), "load": In(1), "sout": Out(1)})
 
     def elaborate(self, platform):
         m = Module()
@@ -50,10 +53,13 @@ class Harness(wiring.Component):
             (ins if member.flow == In else outs).append(Value.cast(value))
         n = sum(len(v) for v in ins)
         sr = Signal(n)
+        hold = Signal(n)
         m.d.sync += sr.eq(Cat(self.sin, sr[:-1]))
+        with m.If(self.load):
+            m.d.sync += hold.eq(sr)
         off = 0
         for v in ins:
-            m.d.comb += v.eq(sr[off:off + len(v)])
+            m.d.comb += v.eq(hold[off:off + len(v)])
             off += len(v)
         flat = Cat(*outs)
         chunks = [flat[i:i + 16] for i in range(0, len(flat), 16)]
