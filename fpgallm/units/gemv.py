@@ -48,7 +48,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from fpgallm.hdl.emit import Emitted, to_verilog
-from fpgallm.hdl.fixed import hdl_saturate, round_shift, saturate
+from fpgallm.hdl.fixed import round_shift, saturate
 from fpgallm.units.weights import WeightFormat, align, mant_exp
 
 __all__ = ["WeightFormat", "GemvOutput", "GemvParams", "PackedMatrix", "pack", "quantize",
@@ -237,12 +237,12 @@ class GemvParams:
     def pipeline_stages(self) -> int:
         """Register stages of the datapath from a weight word to its row result."""
         # in regs + RAM read, RAM output register, multiply, tree, group acc, scale mult,
-        # bias, shift, row acc (+ requant: split multiply, bias, shift, saturate)
+        # bias, shift, row acc (+ requant: split multiply, bias, shift, range flag, saturate)
         base = 1 + 1 + 1 + self.tree_stages + 1 + self.scale_stages + 1 + 1 + 1
         if self.act_exp_max:
             base += 1   # exponent shift of the lane sums
         if self.output is GemvOutput.INT8:
-            base += wide_mul_stages(self.acc_width) + 3
+            base += wide_mul_stages(self.acc_width) + 4
         return base
 
     @property
@@ -899,7 +899,7 @@ class Gemv(wiring.Component):
         # --- requantize: multiply, bias, shift, saturate (the variable shift and the
         # saturation are separate stages: together they are the ECP5 critical path) ------
         rs = wide_mul_stages(p.acc_width)
-        v11 = _delay(m, v8, rs + 3, "v_rq")
+        v11 = _delay(m, v8, rs + 4, "v_rq")
         mw = p.acc_width + p.out_mult_bits + 1
         rb = [Signal(signed(mw + 1), name=f"rq_b{lane}") for lane in range(P)]
         rsh = [Signal(signed(mw + 1), name=f"rq_s{lane}") for lane in range(P)]
@@ -910,7 +910,7 @@ class Gemv(wiring.Component):
         # shifters (Yosys would merge equal per-lane copies into one flip-flop); the chain is
         # shorter than the datapath before the requantizer, so a job's first row result sees
         # its own out_mult and out_shift in every lane
-        chain = min(P, p.pipeline_stages - rs - 3 - 2)
+        chain = min(P, p.pipeline_stages - rs - 4 - 2)
         cfg = []
         prev_m = Cat(self.out_mult, Const(0, 1)).as_signed()
         prev_s = self.out_shift
@@ -924,9 +924,17 @@ class Gemv(wiring.Component):
         for lane in range(P):
             mult, bias, shift = cfg[min(lane, chain - 1)]
             mul = wide_mul(m, acc[lane], mult, f"rq_mul{lane}")
+            # saturation in two stages: "fits in int8" (the bits above 7 all equal the
+            # sign) and the low byte registered, then the select
+            fits = Signal(name=f"rq_fit{lane}")
+            low = Signal(signed(8), name=f"rq_lo{lane}")
+            neg = Signal(name=f"rq_neg{lane}")
+            top = rsh[lane][7:]
             m.d.sync += [rb[lane].eq(mul + bias),
                          rsh[lane].eq(rb[lane] >> shift),
-                         out[lane].eq(hdl_saturate(rsh[lane], 8))]
+                         fits.eq(top.all() | ~top.any()), low.eq(rsh[lane][:8]),
+                         neg.eq(rsh[lane][-1]),
+                         out[lane].eq(Mux_(fits, low, Mux_(neg, -128, 127)))]
         return emit(v11, out)
 
 
