@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from amaranth.hdl import Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Const, Mux, Signal, Value, signed, unsigned
 
 
 def smin(width: int) -> int:
@@ -56,6 +56,21 @@ def hdl_saturate(x: Value, width: int) -> Value:
     lo, hi = smin(width), smax(width)
     return Mux(x > hi, Const(hi, signed(width)),
                Mux(x < lo, Const(lo, signed(width)), x[:width].as_signed()))
+
+
+def hdl_saturate_staged(m, x: Value, width: int, name: str) -> Signal:
+    """:func:`hdl_saturate` of ``x`` in two registered stages, for timing: a flag "fits in
+    ``width`` bits" (the bits from ``width - 1`` up all equal the sign), the sign and the low
+    bits are registered, then the select is.  Returns the result register (2 cycles)."""
+    x = Value.cast(x)
+    fits = Signal(name=f"{name}_fit")
+    low = Signal(signed(width), name=f"{name}_lo")
+    neg = Signal(name=f"{name}_neg")
+    out = Signal(signed(width), name=name)
+    top = x[width - 1:]
+    m.d.sync += [fits.eq(top.all() | ~top.any()), low.eq(x[:width]), neg.eq(x[-1]),
+                 out.eq(Mux(fits, low, Mux(neg, smin(width), smax(width))))]
+    return out
 
 
 

@@ -48,7 +48,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from fpgallm.hdl.emit import Emitted, to_verilog
-from fpgallm.hdl.fixed import round_shift, saturate
+from fpgallm.hdl.fixed import hdl_saturate_staged, round_shift, saturate
 from fpgallm.units.weights import WeightFormat, align, mant_exp
 
 __all__ = ["WeightFormat", "GemvOutput", "GemvParams", "PackedMatrix", "pack", "quantize",
@@ -891,26 +891,27 @@ class Gemv(wiring.Component):
             m.d.comb += [ofifo.w_en.eq(valid), ofifo.w_data.eq(res.as_value()),
                          self.o.valid.eq(ofifo.r_rdy), self.o.payload.eq(ofifo.r_data),
                          ofifo.r_en.eq(self.o.ready)]
-            return m
 
         if p.output is GemvOutput.WIDE:
-            return emit(v8, acc)
+            emit(v8, acc)
+            return m
 
         # --- requantize: multiply, bias, shift, saturate (the variable shift and the
         # saturation are separate stages: together they are the ECP5 critical path) ------
         rs = wide_mul_stages(p.acc_width)
-        v11 = _delay(m, v8, rs + 4, "v_rq")
+        rq_stages = rs + 4   # split multiply, bias, shift, two saturation stages
+        v11 = _delay(m, v8, rq_stages, "v_rq")
         mw = p.acc_width + p.out_mult_bits + 1
         rb = [Signal(signed(mw + 1), name=f"rq_b{lane}") for lane in range(P)]
         rsh = [Signal(signed(mw + 1), name=f"rq_s{lane}") for lane in range(P)]
-        out = [Signal(signed(8), name=f"rq_o{lane}") for lane in range(P)]
         maxs = (1 << p.out_shift_width) - 1
+        out = []
         # out_mult and out_shift are held for the whole job: they travel lane to lane
         # through a register chain, so no net fans out to every lane's multipliers and
         # shifters (Yosys would merge equal per-lane copies into one flip-flop); the chain is
         # shorter than the datapath before the requantizer, so a job's first row result sees
         # its own out_mult and out_shift in every lane
-        chain = min(P, p.pipeline_stages - rs - 4 - 2)
+        chain = min(P, p.pipeline_stages - rq_stages - 2)
         cfg = []
         prev_m = Cat(self.out_mult, Const(0, 1)).as_signed()
         prev_s = self.out_shift
@@ -924,18 +925,10 @@ class Gemv(wiring.Component):
         for lane in range(P):
             mult, bias, shift = cfg[min(lane, chain - 1)]
             mul = wide_mul(m, acc[lane], mult, f"rq_mul{lane}")
-            # saturation in two stages: "fits in int8" (the bits above 7 all equal the
-            # sign) and the low byte registered, then the select
-            fits = Signal(name=f"rq_fit{lane}")
-            low = Signal(signed(8), name=f"rq_lo{lane}")
-            neg = Signal(name=f"rq_neg{lane}")
-            top = rsh[lane][7:]
-            m.d.sync += [rb[lane].eq(mul + bias),
-                         rsh[lane].eq(rb[lane] >> shift),
-                         fits.eq(top.all() | ~top.any()), low.eq(rsh[lane][:8]),
-                         neg.eq(rsh[lane][-1]),
-                         out[lane].eq(Mux_(fits, low, Mux_(neg, -128, 127)))]
-        return emit(v11, out)
+            m.d.sync += [rb[lane].eq(mul + bias), rsh[lane].eq(rb[lane] >> shift)]
+            out.append(hdl_saturate_staged(m, rsh[lane], 8, f"rq_o{lane}"))
+        emit(v11, out)
+        return m
 
 
 def Mux_(c, a, b):
