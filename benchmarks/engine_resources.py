@@ -27,6 +27,8 @@ POINTS = {
                                          vector_lanes=4, batch=1)),
     "tiny-llama-b2": ("tiny-llama", dict(mem_ports=4, port_width=256, gemv_lanes=8, gemv_macs=32,
                                          vector_lanes=8, batch=2)),
+    "tiny-gpt2-b2": ("tiny-gpt2", dict(mem_ports=4, port_width=64, gemv_lanes=8, gemv_macs=8,
+                                       vector_lanes=8, batch=2)),
 }
 CONTEXT = 32
 

@@ -4,7 +4,7 @@ Synthesizes with YoWASP Yosys (the same ``synth_ecp5`` script as :mod:`fpgallm.s
 places and routes with ``nextpnr-ecp5 --85k --package CABGA381 --freq 100
 --timing-allow-fail`` and prints Fmax and the device utilization from nextpnr's JSON report.
 
-    python benchmarks/gemv_timing.py [--lanes 8] [--word-bits 256] [--out DIR] [--json]
+    python benchmarks/gemv_timing.py [--lanes 8] [--word-bits 256] [--seed N] [--out DIR] [--json]
 
 Exit status 1 when Fmax < 100 MHz.
 """
@@ -98,7 +98,7 @@ def probe(params: GemvParams, out: Path, freq: float = 100.0, seed: int = 1) -> 
                      "routing_ns": round(sum(x["delay"] for x in steps if x["type"] == "routing"), 2)})
     return {"params": {"fmt": params.fmt.value, "lanes": params.lanes, "k": params.k,
                        "word_bits": params.word_bits, "output": params.output.value,
-                       "max_cols": params.max_cols},
+                       "max_cols": params.max_cols, "x_fanout": params.x_fanout, "seed": seed},
             "fmax_mhz": fmax, "utilization": util, "critical_path": crit,
             "synth_s": round(t1 - t0, 1), "pnr_s": round(t2 - t1, 1)}
 
@@ -110,19 +110,22 @@ def main(argv=None) -> int:
     ap.add_argument("--max-cols", type=int, default=4096)
     ap.add_argument("--output", choices=[o.value for o in GemvOutput], default="int8")
     ap.add_argument("--guard", type=int, default=6)
+    ap.add_argument("--x-fanout", type=int, default=GemvParams.x_fanout,
+                    help="lanes per copy of the activation RAM (GemvParams.x_fanout)")
+    ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     p = GemvParams(fmt=WeightFormat.INT8_ROW, lanes=args.lanes, word_bits=args.word_bits,
                    max_cols=args.max_cols, max_rows=args.max_cols,
-                   output=GemvOutput(args.output), guard=args.guard)
+                   output=GemvOutput(args.output), guard=args.guard, x_fanout=args.x_fanout)
     out = args.out or Path(tempfile.mkdtemp(prefix="fpgallm-gemv-timing-"))
-    res = probe(p, out)
+    res = probe(p, out, seed=args.seed)
     if args.json:
         print(json.dumps(res, indent=2, sort_keys=True))
     else:
         print(f"GEMV {p.fmt.value}: {p.lanes} lanes x {p.k} MACs ({p.word_bits}-bit weight words), "
-              f"output {p.output.value}, LFE5U-85F (CABGA381)")
+              f"output {p.output.value}, {p.x_copies} activation RAM copies, LFE5U-85F (CABGA381)")
         for clk, f in res["fmax_mhz"].items():
             print(f"  Fmax {clk}: {f:.1f} MHz (target 100 MHz: {'met' if f >= 100 else 'MISSED'})")
         for k, (u, a) in sorted(res["utilization"].items()):

@@ -334,6 +334,7 @@ class GemvShape:
     int8_out: bool = False
     out_mult_bits: int = 16
     dsp_pack: bool = False
+    x_copies: int = 1     # copies of the activation RAM (GemvParams.x_copies)
 
     @property
     def word_bits(self) -> int:
@@ -349,12 +350,15 @@ class GemvShape:
                    term_width=p.term_width, acc_width=p.acc_width,
                    scale_lane_bits=(p.scale_bits + sw) * (2 if p.fmt.has_min else 1),
                    shift_width=sw, int8_out=p.output is GemvOutput.INT8, out_mult_bits=p.out_mult_bits,
-                   dsp_pack=p.dsp_pack)
+                   dsp_pack=p.dsp_pack, x_copies=p.x_copies)
 
     @classmethod
     def make(cls, fmt, lanes: int, k: int, max_cols: int, group: int, dsp_pack: bool,
              scale_bits: int = 12, guard: int = 8, max_shift: int = 24) -> "GemvShape":
-        """The shape of a ``lanes x k`` GEMV for ``fmt`` (the widths as in GemvParams)."""
+        """The shape of a ``lanes x k`` GEMV for ``fmt`` (the widths as in GemvParams, its
+        default ``x_fanout``)."""
+        from fpgallm.units.gemv import GemvParams
+
         group_len = group if fmt.grouped else max_cols
         q = max(-fmt.q_min, fmt.q_max)
         prod = _sbits(q * 128)
@@ -368,7 +372,7 @@ class GemvShape:
         return cls(fmt=fmt, lanes=lanes, k=k, max_cols=max_cols, prod_width=prod,
                    dot_width=dot, xsum_width=xsum, term_width=term, acc_width=acc,
                    scale_lane_bits=(scale_bits + sw) * (2 if fmt.has_min else 1),
-                   shift_width=sw, dsp_pack=dsp_pack)
+                   shift_width=sw, dsp_pack=dsp_pack, x_copies=-(-lanes // GemvParams.x_fanout))
 
 
 def _gemv_dsp(s: GemvShape, fam: Family) -> int:
@@ -424,7 +428,7 @@ def _gemv(s: GemvShape, fam: Family) -> Resources:
     f = gemv_features(s)
     lut = sum(c["lut"][k] * v for k, v in f.items())
     ff = sum(c["ff"][k] * v for k, v in f.items())
-    halves, uram, lram = map_memory(fam, 8 * s.k, max(1, s.max_cols // s.k))
+    halves, uram, lram = map_memory(fam, 8 * s.k, max(1, s.max_cols // s.k), copies=s.x_copies)
     return Resources(lut=_r(lut + lram), ff=_r(ff), dsp=_gemv_dsp(s, fam),
                      bram=_bram_units(fam, halves), uram=uram)
 
@@ -446,18 +450,18 @@ COEFFS = {'ecp5': {'activation': {'dsp': (0, 1), 'ff': (5.0, 127.0), 'lut': (1.0
           'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (37.7, 574.17)},
           'gemm': {'ff': {'acc_bits': 4.3745, 'one': 0.0, 'packed_pes': 0.0},
                    'lut': {'acc_bits': 2.7957, 'one': 74.9756, 'packed_pes': 37.1768}},
-          'gemv': {'ff': {'lane_add_bits': 0.8623,
-                          'lane_shift_bits': 0.9276,
-                          'one': 140.0086,
-                          'packed_prod_bits': 1.8959,
-                          'prod_bits': 1.3712,
-                          'word_bits': 4.881},
-                   'lut': {'lane_add_bits': 0.0809,
-                           'lane_shift_bits': 1.3193,
-                           'one': 237.2483,
-                           'packed_prod_bits': 2.4709,
-                           'prod_bits': 1.2496,
-                           'word_bits': 4.8554}},
+          'gemv': {'ff': {'lane_add_bits': 0.9533,
+                          'lane_shift_bits': 0.9252,
+                          'one': 133.8608,
+                          'packed_prod_bits': 2.0036,
+                          'prod_bits': 1.4667,
+                          'word_bits': 4.5765},
+                   'lut': {'lane_add_bits': 0.3443,
+                           'lane_shift_bits': 2.1963,
+                           'one': 20.2432,
+                           'packed_prod_bits': 3.7554,
+                           'prod_bits': 2.1628,
+                           'word_bits': 1.0194}},
           'norm-layer': {'dsp': (-1, 0), 'ff': (590.7, 370.67), 'lut': (1054.3, 951.33)},
           'norm-rms': {'dsp': (-1, 0), 'ff': (481.3, 264.83), 'lut': (1028.0, 779.5)},
           'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (-12.3, 823.33)},
@@ -469,17 +473,17 @@ COEFFS = {'ecp5': {'activation': {'dsp': (0, 1), 'ff': (5.0, 127.0), 'lut': (1.0
                'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (-4.3, 233.67)},
                'gemm': {'ff': {'acc_bits': 4.3745, 'one': 0.0, 'packed_pes': 0.0},
                         'lut': {'acc_bits': 2.8541, 'one': 0.0, 'packed_pes': 0.0}},
-               'gemv': {'ff': {'lane_add_bits': 1.4909,
-                               'lane_shift_bits': 0.8541,
-                               'one': 177.2848,
-                               'packed_prod_bits': 2.4447,
-                               'prod_bits': 1.9942,
-                               'word_bits': 2.3045},
-                        'lut': {'lane_add_bits': 0.6874,
-                                'lane_shift_bits': 0.9679,
-                                'one': 40.6139,
-                                'packed_prod_bits': 1.6192,
-                                'prod_bits': 1.2582,
+               'gemv': {'ff': {'lane_add_bits': 1.2088,
+                               'lane_shift_bits': 0.4564,
+                               'one': 176.6509,
+                               'packed_prod_bits': 2.7503,
+                               'prod_bits': 2.3058,
+                               'word_bits': 1.4582},
+                        'lut': {'lane_add_bits': 0.6865,
+                                'lane_shift_bits': 0.9662,
+                                'one': 39.3599,
+                                'packed_prod_bits': 1.6218,
+                                'prod_bits': 1.2574,
                                 'word_bits': 0.0}},
                'norm-layer': {'dsp': (0, 0), 'ff': (598.0, 339.0), 'lut': (704.7, 524.67)},
                'norm-rms': {'dsp': (0, 0), 'ff': (488.7, 233.17), 'lut': (640.7, 437.67)},

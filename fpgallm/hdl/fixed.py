@@ -61,12 +61,13 @@ def hdl_saturate(x: Value, width: int) -> Value:
 def hdl_saturate_staged(m, x: Value, width: int, name: str) -> Signal:
     """:func:`hdl_saturate` of ``x`` in two registered stages, for timing: a flag "fits in
     ``width`` bits" (the bits from ``width - 1`` up all equal the sign), the sign and the low
-    bits are registered, then the select is.  Returns the result register (2 cycles)."""
+    bits are registered, then the select is.  Returns the result register (2 cycles); the
+    registers have no reset (a datapath value, qualified by the caller's valid bit)."""
     x = Value.cast(x)
-    fits = Signal(name=f"{name}_fit")
-    low = Signal(signed(width), name=f"{name}_lo")
-    neg = Signal(name=f"{name}_neg")
-    out = Signal(signed(width), name=name)
+    fits = Signal(name=f"{name}_fit", reset_less=True)
+    low = Signal(signed(width), name=f"{name}_lo", reset_less=True)
+    neg = Signal(name=f"{name}_neg", reset_less=True)
+    out = Signal(signed(width), name=name, reset_less=True)
     top = x[width - 1:]
     m.d.sync += [fits.eq(top.all() | ~top.any()), low.eq(x[:width]), neg.eq(x[-1]),
                  out.eq(Mux(fits, low, Mux(neg, smin(width), smax(width))))]

@@ -90,6 +90,7 @@ class GemvParams:
     dsp_pack: bool = False  # two lanes' products in one multiplier sharing the activation
     act_exp_max: int = 0    # block-scaled activations: largest exponent (0: plain INT8 x)
     runtime_group: bool = False  # group chosen per job on the group_words port (<= group)
+    x_fanout: int = 4       # lanes fed by one copy of the activation RAM (broadcast fan-out)
 
     def __post_init__(self):
         c = "GemvParams"
@@ -106,6 +107,7 @@ class GemvParams:
         _check_int(c, "guard", self.guard, 0, 24)
         _check_int(c, "out_mult_bits", self.out_mult_bits, 1, 24)
         _check_int(c, "act_exp_max", self.act_exp_max, 0, 31)
+        _check_int(c, "x_fanout", self.x_fanout, 1, 64)
         if not isinstance(self.runtime_group, bool):
             raise ValueError(f"{c}.runtime_group must be a bool, got {self.runtime_group!r}")
         if not isinstance(self.dsp_pack, bool):
@@ -147,6 +149,13 @@ class GemvParams:
     def k(self) -> int:
         """MACs per lane per cycle."""
         return self.word_bits // (self.lanes * self.fmt.bits)
+
+    @property
+    def x_copies(self) -> int:
+        """Copies of the activation RAM, each feeding ``x_fanout`` lanes' multipliers from its
+        own output register (a placer can put each next to its lanes; synthesis cannot merge
+        them as it merges equal registers)."""
+        return -(-self.lanes // self.x_fanout)
 
     @property
     def group_len(self) -> int:
@@ -596,8 +605,8 @@ def wide_mul(m: Module, a, b, name: str):
     """
     a, b = Value.cast(a), Value.cast(b)
     n = len(a)
-    ar = Signal(a.shape(), name=f"{name}_a")
-    br = Signal(b.shape(), name=f"{name}_b")
+    ar = Signal(a.shape(), name=f"{name}_a", reset_less=True)
+    br = Signal(b.shape(), name=f"{name}_b", reset_less=True)
     m.d.sync += [ar.eq(a), br.eq(b)]
     parts, off = [], 0
     while n - off > 18:
@@ -606,8 +615,8 @@ def wide_mul(m: Module, a, b, name: str):
     parts.append((off, ar[off:].as_signed()))
     regs = []
     for i, (o, piece) in enumerate(parts):
-        r = Signal(signed(len(piece) + len(b)), name=f"{name}_pp{i}")
-        q = Signal.like(r, name=f"{name}_pq{i}")
+        r = Signal(signed(len(piece) + len(b)), name=f"{name}_pp{i}", reset_less=True)
+        q = Signal.like(r, name=f"{name}_pq{i}", reset_less=True)
         m.d.sync += [r.eq(piece * br), q.eq(r)]
         regs.append((o, q))
     level = 0
@@ -617,7 +626,8 @@ def wide_mul(m: Module, a, b, name: str):
         for j in range(0, len(regs), 2):
             o0, r0 = regs[j]
             val = r0 if j + 1 == len(regs) else r0 + (regs[j + 1][1] << (regs[j + 1][0] - o0))
-            r = Signal(signed(min(len(val), n + len(b) + 1)), name=f"{name}_s{level}_{j // 2}")
+            r = Signal(signed(min(len(val), n + len(b) + 1)), name=f"{name}_s{level}_{j // 2}",
+                       reset_less=True)
             m.d.sync += r.eq(val)
             nxt.append((o0, r))
         regs = nxt
@@ -639,28 +649,29 @@ def _tree(m: Module, values: list, stages_every: int, name: str):
         if level % stages_every == 0 or len(values) == 1:
             regs = []
             for j, v in enumerate(values):
-                r = Signal(signed(len(v)), name=f"{name}_l{level}_{j}")
+                r = Signal(signed(len(v)), name=f"{name}_l{level}_{j}", reset_less=True)
                 m.d.sync += r.eq(v)
                 regs.append(r)
             values = regs
     return values[0]
 
 
-def _delay(m: Module, value, n: int, name: str):
-    """``value`` delayed by ``n`` cycles."""
+def _delay(m: Module, value, n: int, name: str, data: bool = False):
+    """``value`` delayed by ``n`` cycles; ``data``: registers without reset (datapath values
+    qualified by a valid bit, so the reset net reaches only the control flip-flops)."""
     for i in range(n):
-        r = Signal.like(value, name=f"{name}_d{i}")
+        r = Signal.like(value, name=f"{name}_d{i}", reset_less=data)
         m.d.sync += r.eq(value)
         value = r
     return value
 
 
-def packed_products(m: Module, hi, lo, x, name: str):
-    """``(hi * x, lo * x)`` from one multiplier: ``((hi << 18) + lo) * x``, registered.
+def packed_products(m: Module, hi, lo, name: str):
+    """The packed operand ``(hi << 18) + lo`` (combinational) whose product with an int8 ``x``
+    carries ``hi * x`` and ``lo * x`` in one multiplier.
 
     Valid for |lo * x| < 2**17 (8-bit weights and activations): the low 18 bits of the
-    product are ``lo * x`` as a signed number; the high part is the rest plus its borrow.
-    Returns the register of the wide product and the two split values (combinational)."""
+    product are ``lo * x`` as a signed number; the high part is the rest plus its borrow."""
     a = Signal(signed(len(hi) + 19), name=f"{name}_a")
     m.d.comb += a.eq((hi.as_signed() << 18) + lo.as_signed())
     return a
@@ -697,25 +708,32 @@ class Gemv(wiring.Component):
 
         # --- activation RAM and job control --------------------------------------------
         depth = p.max_cols // K
-        m.submodules.xram = xram = Memory(shape=unsigned(8 * K + p.exp_bits), depth=depth, init=[])
-        wp = xram.write_port()
-        rp = xram.read_port(domain="sync")
         running = Signal()
         waddr = Signal(range(depth + 1))
-        m.d.comb += [self.x.ready.eq(~running), wp.addr.eq(waddr), wp.data.eq(self.x.payload.as_value()),
-                     wp.en.eq(self.x.valid & ~running)]
+        m.d.comb += self.x.ready.eq(~running)
+        rps = []
+        for c in range(p.x_copies):
+            xram = Memory(shape=unsigned(8 * K + p.exp_bits), depth=depth, init=[])
+            m.submodules[f"xram{c}" if c else "xram"] = xram
+            wp = xram.write_port()
+            rps.append(xram.read_port(domain="sync"))
+            m.d.comb += [wp.addr.eq(waddr), wp.data.eq(self.x.payload.as_value()),
+                         wp.en.eq(self.x.valid & ~running)]
+        # the end-of-row and end-of-group flags are registers (set one word ahead), so the
+        # accept decision is a few gates from flip-flops, not a counter compare
         last_load = waddr == self.cols_words - 1
-        with m.If(self.x.valid & ~running):
-            m.d.sync += waddr.eq(Mux_(last_load, 0, waddr + 1))
-            with m.If(last_load):
-                m.d.sync += running.eq(1)
-
         col = Signal(range(depth + 1))
         gw = Signal(range(max(2, p.group_len // K + 1)))
         tile = Signal(p.tiles_width)
-        last_row = col == self.cols_words - 1
+        last_row = Signal()
+        with m.If(self.x.valid & ~running):
+            m.d.sync += waddr.eq(Mux_(last_load, 0, waddr + 1))
+            with m.If(last_load):
+                m.d.sync += [running.eq(1), last_row.eq(self.cols_words == 1)]
         if p.runtime_group:
-            last_group = gw == self.group_words - 1
+            last_group = Signal()
+            with m.If(self.x.valid & ~running & last_load):
+                m.d.sync += last_group.eq(self.group_words == 1)
         elif p.fmt.grouped:
             last_group = gw == (p.group // K) - 1
         else:
@@ -727,7 +745,7 @@ class Gemv(wiring.Component):
             fire.eq(running & room & self.w.valid & (~last_group | self.s.valid)),
             self.w.ready.eq(running & room & (~last_group | self.s.valid)),
             self.s.ready.eq(running & room & self.w.valid & last_group),
-            rp.addr.eq(col), rp.en.eq(1),
+            *[rp.addr.eq(col) for rp in rps], *[rp.en.eq(1) for rp in rps],
         ]
         popped = self.o.valid & self.o.ready
         with m.If((fire & last_row) & ~popped):
@@ -735,9 +753,13 @@ class Gemv(wiring.Component):
         with m.Elif(~(fire & last_row) & popped):
             m.d.sync += pending.eq(pending - 1)
         with m.If(fire):
-            m.d.sync += col.eq(Mux_(last_row, 0, col + 1))
+            m.d.sync += [col.eq(Mux_(last_row, 0, col + 1)),
+                         last_row.eq(Mux_(last_row, self.cols_words == 1, col + 2 == self.cols_words))]
             if p.fmt.grouped:
                 m.d.sync += gw.eq(Mux_(last_group, 0, gw + 1))
+            if p.runtime_group:
+                m.d.sync += last_group.eq(Mux_(last_group, self.group_words == 1,
+                                               gw + 2 == self.group_words))
             with m.If(last_row):
                 m.d.sync += tile.eq(Mux_(last_tile, 0, tile + 1))
                 with m.If(last_tile):
@@ -745,23 +767,27 @@ class Gemv(wiring.Component):
 
         # --- stage 1: input registers (RAM read aligned) --------------------------------
         v1, lg1, lr1 = Signal(), Signal(), Signal()
-        w1 = Signal(p.weight_layout())
-        s1 = Signal(p.scale_layout())
+        w1 = Signal(p.weight_layout(), reset_less=True)
+        s1 = Signal(p.scale_layout(), reset_less=True)
         m.d.sync += [v1.eq(fire), lg1.eq(last_group), lr1.eq(last_row), w1.eq(self.w.payload)]
         with m.If(last_group):
             m.d.sync += s1.eq(self.s.payload)
         # --- stage 1b: activation RAM output register (block RAM clock-to-out) ----------
         v1, lg1, lr1 = (_delay(m, v1, 1, "v1b"), _delay(m, lg1, 1, "lg1b"),
                         _delay(m, lr1, 1, "lr1b"))
-        w1 = _delay(m, w1, 1, "w1b")
-        s1 = _delay(m, s1, 1, "s1b")
-        xq = _delay(m, rp.data, 1, "xram_q")
-        xv = data.View(data.ArrayLayout(signed(8), K), xq[:8 * K])
-        ex1 = xq[8 * K:] if p.act_exp_max else None
+        w1 = _delay(m, w1, 1, "w1b", data=True)
+        s1 = _delay(m, s1, 1, "s1b", data=True)
+        xqs = [_delay(m, rp.data, 1, f"xram{c}_q" if c else "xram_q", data=True) for c, rp in enumerate(rps)]
+        xvs = [data.View(data.ArrayLayout(signed(8), K), xq[:8 * K]) for xq in xqs]
+        xv = xvs[0]
+        ex1 = xqs[0][8 * K:] if p.act_exp_max else None
+
+        def xl(lane, k):   # lane's activation k, from its copy of the RAM
+            return xvs[lane // p.x_fanout][k]
 
         # --- stage 2: multipliers (registered) ------------------------------------------
         v2, lg2, lr2 = Signal(), Signal(), Signal()
-        s2 = Signal(p.scale_layout())
+        s2 = Signal(p.scale_layout(), reset_less=True)
         m.d.sync += [v2.eq(v1), lg2.eq(lg1), lr2.eq(lr1), s2.eq(s1)]
 
         def wq(lane, k):
@@ -772,9 +798,9 @@ class Gemv(wiring.Component):
         if p.dsp_pack:
             for lane in range(0, P, 2):
                 for k in range(K):
-                    a = packed_products(m, wq(lane, k), wq(lane + 1, k), xv[k], f"pk{lane}_{k}")
-                    pr = Signal(signed(len(a) + 8), name=f"prod{lane}_{k}")
-                    m.d.sync += pr.eq(a * xv[k])
+                    a = packed_products(m, wq(lane, k), wq(lane + 1, k), f"pk{lane}_{k}")
+                    pr = Signal(signed(len(a) + 8), name=f"prod{lane}_{k}", reset_less=True)
+                    m.d.sync += pr.eq(a * xl(lane, k))
                     lo = pr[:18].as_signed()
                     hi = (pr >> 18) + lo[17]
                     prods[lane][k] = hi
@@ -782,12 +808,12 @@ class Gemv(wiring.Component):
         else:
             for lane in range(P):
                 for k in range(K):
-                    pr = Signal(signed(p.prod_width), name=f"prod{lane}_{k}")
-                    m.d.sync += pr.eq(wq(lane, k) * xv[k])
+                    pr = Signal(signed(p.prod_width), name=f"prod{lane}_{k}", reset_less=True)
+                    m.d.sync += pr.eq(wq(lane, k) * xl(lane, k))
                     prods[lane][k] = pr
         xs = None
         if p.fmt.has_min:
-            xr = [Signal(signed(8), name=f"xr{k}") for k in range(K)]
+            xr = [Signal(signed(8), name=f"xr{k}", reset_less=True) for k in range(K)]
             m.d.sync += [xr[k].eq(xv[k]) for k in range(K)]
 
         # --- adder trees ----------------------------------------------------------------
@@ -803,32 +829,32 @@ class Gemv(wiring.Component):
         ts = p.tree_stages
         v3, lg3, lr3 = (_delay(m, v2, ts, "v"), _delay(m, lg2, ts, "lg"),
                         _delay(m, lr2, ts, "lr"))
-        s3 = _delay(m, s2, ts, "s")
+        s3 = _delay(m, s2, ts, "s", data=True)
         if p.act_exp_max:
             # block-scaled activations: each lane's K-column sum (K divides the 32-column
             # activation group) shifted left by the group's exponent, one register stage
-            e3 = _delay(m, ex1, 1 + ts, "e")
+            e3 = _delay(m, ex1, 1 + ts, "e", data=True)
             shifted = []
             for lane in range(P):
-                r = Signal(signed(p.dot_width), name=f"ls{lane}")
+                r = Signal(signed(p.dot_width), name=f"ls{lane}", reset_less=True)
                 m.d.sync += r.eq(lane_sums[lane] << e3)
                 shifted.append(r)
             lane_sums = shifted
             if p.fmt.has_min:
-                r = Signal(signed(p.xsum_width), name="xs_sh")
+                r = Signal(signed(p.xsum_width), name="xs_sh", reset_less=True)
                 m.d.sync += r.eq(xs << e3)
                 xs = r
             v3, lg3, lr3 = (_delay(m, v3, 1, "v_e"), _delay(m, lg3, 1, "lg_e"),
                             _delay(m, lr3, 1, "lr_e"))
-            s3 = _delay(m, s3, 1, "s_e")
+            s3 = _delay(m, s3, 1, "s_e", data=True)
 
         # --- group accumulate -----------------------------------------------------------
         v4, lr4 = Signal(), Signal()
-        s4 = Signal(p.scale_layout())
+        s4 = Signal(p.scale_layout(), reset_less=True)
         gacc = [Signal(signed(p.dot_width), name=f"gacc{lane}") for lane in range(P)]
-        gdot = [Signal(signed(p.dot_width), name=f"gdot{lane}") for lane in range(P)]
+        gdot = [Signal(signed(p.dot_width), name=f"gdot{lane}", reset_less=True) for lane in range(P)]
         gxa = Signal(signed(p.xsum_width))
-        gxs = Signal(signed(p.xsum_width))
+        gxs = Signal(signed(p.xsum_width), reset_less=True)
         m.d.sync += [v4.eq(v3 & lg3), lr4.eq(lr3), s4.eq(s3)]
         with m.If(v3):
             for lane in range(P):
@@ -841,21 +867,21 @@ class Gemv(wiring.Component):
         # --- scale multiply -------------------------------------------------------------
         ss = p.scale_stages
         v5, lr5, s5 = (_delay(m, v4, ss, "v5"), _delay(m, lr4, ss, "lr5"),
-                       _delay(m, s4, ss, "s5"))
+                       _delay(m, s4, ss, "s5", data=True))
         pd, pmn = [], []
         for lane in range(P):
             r = wide_mul(m, gdot[lane], s4[lane].dm, f"pd{lane}")
-            pd.append(_delay(m, r, ss - wide_mul_stages(p.dot_width), f"pd{lane}"))
+            pd.append(_delay(m, r, ss - wide_mul_stages(p.dot_width), f"pd{lane}", data=True))
             if p.fmt.has_min:
                 r = wide_mul(m, gxs, s4[lane].mm, f"pm{lane}")
-                pmn.append(_delay(m, r, ss - wide_mul_stages(p.xsum_width), f"pm{lane}"))
+                pmn.append(_delay(m, r, ss - wide_mul_stages(p.xsum_width), f"pm{lane}", data=True))
 
         # --- round: bias add, then shift ------------------------------------------------
         v6, lr6 = Signal(), Signal()
-        s6 = Signal(p.scale_layout())
+        s6 = Signal(p.scale_layout(), reset_less=True)
         bw = p.term_width + 1
-        bd = [Signal(signed(bw), name=f"bd{lane}") for lane in range(P)]
-        bm = [Signal(signed(bw), name=f"bm{lane}") for lane in range(P)]
+        bd = [Signal(signed(bw), name=f"bd{lane}", reset_less=True) for lane in range(P)]
+        bm = [Signal(signed(bw), name=f"bm{lane}", reset_less=True) for lane in range(P)]
 
         def biased(val, r):
             bias = (Const(1, unsigned(p.max_shift + 1)) << r) >> 1
@@ -867,7 +893,7 @@ class Gemv(wiring.Component):
             if p.fmt.has_min:
                 m.d.sync += bm[lane].eq(biased(pmn[lane], s5[lane].mr))
         v7, lr7 = Signal(), Signal()
-        term = [Signal(signed(p.term_width + 1), name=f"term{lane}") for lane in range(P)]
+        term = [Signal(signed(p.term_width + 1), name=f"term{lane}", reset_less=True) for lane in range(P)]
         m.d.sync += [v7.eq(v6), lr7.eq(lr6)]
         for lane in range(P):
             t = bd[lane] >> s6[lane].dr
@@ -878,7 +904,7 @@ class Gemv(wiring.Component):
         # --- row accumulate -------------------------------------------------------------
         v8 = Signal()
         racc = [Signal(signed(p.acc_width), name=f"racc{lane}") for lane in range(P)]
-        acc = [Signal(signed(p.acc_width), name=f"acc{lane}") for lane in range(P)]
+        acc = [Signal(signed(p.acc_width), name=f"acc{lane}", reset_less=True) for lane in range(P)]
         m.d.sync += v8.eq(v7 & lr7)
         with m.If(v7):
             for lane in range(P):
@@ -902,8 +928,8 @@ class Gemv(wiring.Component):
         rq_stages = rs + 4   # split multiply, bias, shift, two saturation stages
         v11 = _delay(m, v8, rq_stages, "v_rq")
         mw = p.acc_width + p.out_mult_bits + 1
-        rb = [Signal(signed(mw + 1), name=f"rq_b{lane}") for lane in range(P)]
-        rsh = [Signal(signed(mw + 1), name=f"rq_s{lane}") for lane in range(P)]
+        rb = [Signal(signed(mw + 1), name=f"rq_b{lane}", reset_less=True) for lane in range(P)]
+        rsh = [Signal(signed(mw + 1), name=f"rq_s{lane}", reset_less=True) for lane in range(P)]
         maxs = (1 << p.out_shift_width) - 1
         out = []
         # out_mult and out_shift are held for the whole job: they travel lane to lane
@@ -916,9 +942,9 @@ class Gemv(wiring.Component):
         prev_m = Cat(self.out_mult, Const(0, 1)).as_signed()
         prev_s = self.out_shift
         for i in range(chain):
-            rm = Signal(signed(len(prev_m)), name=f"rq_m{i}")
-            rsft = Signal(len(prev_s), name=f"rq_sh{i}")
-            rbias = Signal(maxs + 1, name=f"rq_bias{i}")   # the rounding bias of the shift
+            rm = Signal(signed(len(prev_m)), name=f"rq_m{i}", reset_less=True)
+            rsft = Signal(len(prev_s), name=f"rq_sh{i}", reset_less=True)
+            rbias = Signal(maxs + 1, name=f"rq_bias{i}", reset_less=True)   # the rounding bias of the shift
             m.d.sync += [rm.eq(prev_m), rsft.eq(prev_s),
                          rbias.eq((Const(1, unsigned(maxs + 1)) << prev_s) >> 1)]
             cfg.append((prev_m := rm, rbias, prev_s := rsft))

@@ -57,6 +57,7 @@ def test_verilog_is_deterministic_and_headed():
     (dict(group=32), "GemvParams.group must be 0 for int8-row, got 32"),
     (dict(dsp_pack=True, lanes=3, word_bits=96, max_rows=48), "GemvParams: dsp_pack needs an even number of lanes, got 3"),
     (dict(fmt="q4_0"), "GemvParams.fmt must be a WeightFormat, got 'q4_0'"),
+    (dict(x_fanout=0), "GemvParams.x_fanout must be an integer in [1, 64], got 0"),
 ])
 def test_params_validation_messages(kwargs, message):
     with pytest.raises(ValueError) as exc:
