@@ -4,7 +4,7 @@ Synthesizes with YoWASP Yosys (the same ``synth_ecp5`` script as :mod:`fpgallm.s
 places and routes with ``nextpnr-ecp5 --85k --package CABGA381 --freq 100
 --timing-allow-fail`` and prints Fmax and the device utilization from nextpnr's JSON report.
 
-    python benchmarks/gemv_timing.py [--lanes 8] [--word-bits 256] [--seed N] [--out DIR] [--json]
+    python benchmarks/gemv_timing.py [--lanes 8] [--word-bits 256] [--seed N] [--mul-style ecp5|infer] [--out DIR] [--json]
 
 Exit status 1 when Fmax < 100 MHz.
 """
@@ -25,6 +25,7 @@ from amaranth.lib.wiring import In, Out
 from fpgallm.hdl.emit import to_verilog
 from fpgallm.synth import SynthTarget
 from fpgallm.toolchain import run_tool
+from fpgallm.hdl.dsp import MulStyle
 from fpgallm.units.gemv import GemvOutput, GemvParams, generate
 from fpgallm.units.weights import WeightFormat
 
@@ -98,7 +99,8 @@ def probe(params: GemvParams, out: Path, freq: float = 100.0, seed: int = 1) -> 
                      "routing_ns": round(sum(x["delay"] for x in steps if x["type"] == "routing"), 2)})
     return {"params": {"fmt": params.fmt.value, "lanes": params.lanes, "k": params.k,
                        "word_bits": params.word_bits, "output": params.output.value,
-                       "max_cols": params.max_cols, "x_fanout": params.x_fanout, "seed": seed},
+                       "max_cols": params.max_cols, "x_fanout": params.x_fanout, "mul_style": params.mul_style.value,
+                       "seed": seed},
             "fmax_mhz": fmax, "utilization": util, "critical_path": crit,
             "synth_s": round(t1 - t0, 1), "pnr_s": round(t2 - t1, 1)}
 
@@ -113,12 +115,16 @@ def main(argv=None) -> int:
     ap.add_argument("--x-fanout", type=int, default=GemvParams.x_fanout,
                     help="lanes per copy of the activation RAM (GemvParams.x_fanout)")
     ap.add_argument("--seed", type=int, default=1, help="nextpnr placement seed")
+    ap.add_argument("--mul-style", choices=[s.value for s in MulStyle], default=MulStyle.ECP5.value,
+                    help="multipliers: MULT18X18D instances with their registers (ecp5, default) "
+                         "or inferred by Yosys (infer)")
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     p = GemvParams(fmt=WeightFormat.INT8_ROW, lanes=args.lanes, word_bits=args.word_bits,
                    max_cols=args.max_cols, max_rows=args.max_cols,
-                   output=GemvOutput(args.output), guard=args.guard, x_fanout=args.x_fanout)
+                   output=GemvOutput(args.output), guard=args.guard, x_fanout=args.x_fanout,
+                   mul_style=MulStyle(args.mul_style))
     out = args.out or Path(tempfile.mkdtemp(prefix="fpgallm-gemv-timing-"))
     res = probe(p, out, seed=args.seed)
     if args.json:

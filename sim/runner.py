@@ -102,6 +102,7 @@ def verilator_version() -> str:
 def lint(design: Emitted, *, extra_args: tuple[str, ...] = (),
          extra_sources: tuple[tuple[str, str], ...] = ()) -> list[str]:
     """Run ``verilator --lint-only -Wall`` on a design; return its warnings and errors."""
+    extra_sources = tuple(design.sim_sources) + tuple(extra_sources)
     with tempfile.TemporaryDirectory(prefix="fpgallm-lint-") as tmp:
         src = Path(tmp) / f"{design.top}.v"
         src.write_text(design.text)
@@ -227,6 +228,7 @@ def build(design: Emitted, *, waves: bool | None = None, extra_args: tuple[str, 
     Only the top module's ports are visible to cocotb unless ``public_all`` is set.
     """
     waves = waves_requested() if waves is None else waves
+    extra_sources = tuple(design.sim_sources) + tuple(extra_sources)
     cxx_compiler()
     env = verilator_env()
     key = _build_key(design, waves, extra_args + (("public_all",) if public_all else ()),

@@ -71,6 +71,9 @@ class Emitted:
     text: str
     ports: tuple[str, ...]
     parameters: tuple[tuple[str, object], ...] = ()  # Verilog parameter overrides of ``top``
+    # (file name, Verilog) a simulator needs beside ``text``: models of the device primitives
+    # it instantiates (synthesis uses the primitives themselves)
+    sim_sources: tuple[tuple[str, str], ...] = ()
 
     @property
     def digest(self) -> str:

@@ -37,6 +37,7 @@ back-pressure reaches ``w`` only through a counter.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.dsp import ECP5_MAX_BITS, MulStyle, registered_mul, sim_sources
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import hdl_saturate_staged, round_shift, saturate
 from fpgallm.units.weights import WeightFormat, align, mant_exp
@@ -91,6 +93,7 @@ class GemvParams:
     act_exp_max: int = 0    # block-scaled activations: largest exponent (0: plain INT8 x)
     runtime_group: bool = False  # group chosen per job on the group_words port (<= group)
     x_fanout: int = 4       # lanes fed by one copy of the activation RAM (broadcast fan-out)
+    mul_style: MulStyle = MulStyle.INFER  # ECP5: MULT18X18D instances with their own registers
 
     def __post_init__(self):
         c = "GemvParams"
@@ -98,6 +101,8 @@ class GemvParams:
             raise ValueError(f"{c}.fmt must be a WeightFormat, got {self.fmt!r}")
         if not isinstance(self.output, GemvOutput):
             raise ValueError(f"{c}.output must be a GemvOutput, got {self.output!r}")
+        if not isinstance(self.mul_style, MulStyle):
+            raise ValueError(f"{c}.mul_style must be a MulStyle, got {self.mul_style!r}")
         _check_int(c, "lanes", self.lanes, 1, 64)
         _check_int(c, "word_bits", self.word_bits, 4, 4096)
         _check_int(c, "max_cols", self.max_cols, 1, 1 << 16)
@@ -140,6 +145,14 @@ class GemvParams:
             raise ValueError(f"{c}: max_rows {self.max_rows} is not a multiple of lanes {self.lanes}")
         if self.dsp_pack and self.lanes % 2:
             raise ValueError(f"{c}: dsp_pack needs an even number of lanes, got {self.lanes}")
+        if self.mul_style is MulStyle.ECP5:
+            if self.dsp_pack:
+                raise ValueError(f"{c}: dsp_pack needs 27-bit multiplier operands; mul_style ecp5 "
+                                 f"(MULT18X18D) has {ECP5_MAX_BITS}")
+            if self.scale_bits > ECP5_MAX_BITS or self.out_mult_bits + 1 > ECP5_MAX_BITS:
+                raise ValueError(f"{c}: mul_style ecp5 needs scale_bits <= {ECP5_MAX_BITS} and "
+                                 f"out_mult_bits <= {ECP5_MAX_BITS - 1}, got {self.scale_bits} "
+                                 f"and {self.out_mult_bits}")
         lim = 62 - (self.out_mult_bits if self.output is GemvOutput.INT8 else 0)
         if self.acc_width > lim:
             raise ValueError(f"{c}: accumulator width {self.acc_width} exceeds {lim} bits")
@@ -593,7 +606,7 @@ def wide_mul_stages(width: int) -> int:
     return 3 + (wide_mul_parts(width) - 1).bit_length()
 
 
-def wide_mul(m: Module, a, b, name: str):
+def wide_mul(m: Module, a, b, name: str, style: MulStyle = MulStyle.INFER):
     """Registered ``a * b`` for a wide signed ``a`` and a signed ``b`` of at most 18 bits.
 
     ``a`` is split into 17-bit unsigned pieces (the top piece signed, at most 18 bits), each
@@ -601,13 +614,18 @@ def wide_mul(m: Module, a, b, name: str):
     operand register and two product registers (fan-out one on both sides, so the placer
     keeps them beside the DSP; DSP48E2 absorbs them as A/B/M/P registers), and the shifted
     partial products are summed pairwise, one register level per adder level:
-    :func:`wide_mul_stages` cycles in all, for timing on small FPGAs.
+    :func:`wide_mul_stages` cycles in all, for timing on small FPGAs.  ``style``
+    :attr:`~fpgallm.hdl.dsp.MulStyle.ECP5`: the operand and first product registers are the
+    MULT18X18D's own (same latency).
     """
     a, b = Value.cast(a), Value.cast(b)
     n = len(a)
-    ar = Signal(a.shape(), name=f"{name}_a", reset_less=True)
-    br = Signal(b.shape(), name=f"{name}_b", reset_less=True)
-    m.d.sync += [ar.eq(a), br.eq(b)]
+    if style is MulStyle.INFER:
+        ar = Signal(a.shape(), name=f"{name}_a", reset_less=True)
+        br = Signal(b.shape(), name=f"{name}_b", reset_less=True)
+        m.d.sync += [ar.eq(a), br.eq(b)]
+    else:
+        ar, br = a, b    # registered inside the DSPs
     parts, off = [], 0
     while n - off > 18:
         parts.append((off, Cat(ar[off:off + 17], Const(0, 1)).as_signed()))
@@ -615,9 +633,13 @@ def wide_mul(m: Module, a, b, name: str):
     parts.append((off, ar[off:].as_signed()))
     regs = []
     for i, (o, piece) in enumerate(parts):
-        r = Signal(signed(len(piece) + len(b)), name=f"{name}_pp{i}", reset_less=True)
+        if style is MulStyle.INFER:
+            r = Signal(signed(len(piece) + len(b)), name=f"{name}_pp{i}", reset_less=True)
+            m.d.sync += r.eq(piece * br)
+        else:
+            r = registered_mul(m, piece, br, f"{name}_m{i}", style, in_regs=True)
         q = Signal.like(r, name=f"{name}_pq{i}", reset_less=True)
-        m.d.sync += [r.eq(piece * br), q.eq(r)]
+        m.d.sync += q.eq(r)
         regs.append((o, q))
     level = 0
     while len(regs) > 1:
@@ -808,6 +830,10 @@ class Gemv(wiring.Component):
         else:
             for lane in range(P):
                 for k in range(K):
+                    if p.mul_style is MulStyle.ECP5:
+                        prods[lane][k] = registered_mul(m, wq(lane, k), xl(lane, k), f"prod{lane}_{k}",
+                                                        p.mul_style, in_regs=False)
+                        continue
                     pr = Signal(signed(p.prod_width), name=f"prod{lane}_{k}", reset_less=True)
                     m.d.sync += pr.eq(wq(lane, k) * xl(lane, k))
                     prods[lane][k] = pr
@@ -870,10 +896,10 @@ class Gemv(wiring.Component):
                        _delay(m, s4, ss, "s5", data=True))
         pd, pmn = [], []
         for lane in range(P):
-            r = wide_mul(m, gdot[lane], s4[lane].dm, f"pd{lane}")
+            r = wide_mul(m, gdot[lane], s4[lane].dm, f"pd{lane}", p.mul_style)
             pd.append(_delay(m, r, ss - wide_mul_stages(p.dot_width), f"pd{lane}", data=True))
             if p.fmt.has_min:
-                r = wide_mul(m, gxs, s4[lane].mm, f"pm{lane}")
+                r = wide_mul(m, gxs, s4[lane].mm, f"pm{lane}", p.mul_style)
                 pmn.append(_delay(m, r, ss - wide_mul_stages(p.xsum_width), f"pm{lane}", data=True))
 
         # --- round: bias add, then shift ------------------------------------------------
@@ -950,7 +976,7 @@ class Gemv(wiring.Component):
             cfg.append((prev_m := rm, rbias, prev_s := rsft))
         for lane in range(P):
             mult, bias, shift = cfg[min(lane, chain - 1)]
-            mul = wide_mul(m, acc[lane], mult, f"rq_mul{lane}")
+            mul = wide_mul(m, acc[lane], mult, f"rq_mul{lane}", p.mul_style)
             m.d.sync += [rb[lane].eq(mul + bias), rsh[lane].eq(rb[lane] >> shift)]
             out.append(hdl_saturate_staged(m, rsh[lane], 8, f"rq_o{lane}"))
         emit(v11, out)
@@ -965,4 +991,5 @@ def Mux_(c, a, b):
 
 def generate(params: GemvParams, top: str = "fpgallm_gemv") -> Emitted:
     """Verilog of :class:`Gemv` for ``params``."""
-    return to_verilog(Gemv(params), top, params)
+    return dataclasses.replace(to_verilog(Gemv(params), top, params),
+                               sim_sources=sim_sources(params.mul_style))

@@ -18,6 +18,7 @@ import numpy as np
 from fpgallm.sim.bench import Bench, Point, params_from_env
 from fpgallm.sim.stream import (Pattern, Scoreboard, StreamDriver, StreamMonitor, np_rng_for,
                                 pack, rng_for, start_clock, unpack)
+from fpgallm.hdl.dsp import MulStyle
 from fpgallm.units.gemv import GemvOutput, GemvParams, generate, golden, golden_acc, pack as pack_matrix
 from fpgallm.units.weights import WeightFormat
 
@@ -37,6 +38,11 @@ BENCH = Bench(
                                                        group=32, word_bits=256, max_cols=512,
                                                        max_rows=64, output=GemvOutput.INT8,
                                                        dsp_pack=True, x_fanout=3)),
+        # MULT18X18D instances with their own registers (simulated with the primitive's model)
+        Point("q4mg32-p4-w128-i8-ecp5", GemvParams(fmt=WeightFormat.INT4_GROUP_MIN, lanes=4,
+                                                   group=32, word_bits=128, max_cols=512,
+                                                   max_rows=64, output=GemvOutput.INT8,
+                                                   mul_style=MulStyle.ECP5)),
         Point("q4mg128-p2-w128", GemvParams(fmt=WeightFormat.INT4_GROUP_MIN, lanes=2, group=128,
                                             word_bits=128, max_cols=512, max_rows=64,
                                             max_shift=12, guard=4)),

@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fpgallm.hdl.dsp import MulStyle
 from fpgallm.sim.runner import lint
 from fpgallm.hdl.fixed import round_shift
 from fpgallm.units.gemv import (GemvOutput, GemvParams, generate, golden, golden_acc, pack,
@@ -58,6 +59,11 @@ def test_verilog_is_deterministic_and_headed():
     (dict(dsp_pack=True, lanes=3, word_bits=96, max_rows=48), "GemvParams: dsp_pack needs an even number of lanes, got 3"),
     (dict(fmt="q4_0"), "GemvParams.fmt must be a WeightFormat, got 'q4_0'"),
     (dict(x_fanout=0), "GemvParams.x_fanout must be an integer in [1, 64], got 0"),
+    (dict(mul_style="ecp5"), "GemvParams.mul_style must be a MulStyle, got 'ecp5'"),
+    (dict(mul_style=MulStyle.ECP5, dsp_pack=True),
+     "GemvParams: dsp_pack needs 27-bit multiplier operands; mul_style ecp5 (MULT18X18D) has 18"),
+    (dict(mul_style=MulStyle.ECP5, scale_bits=20),
+     "GemvParams: mul_style ecp5 needs scale_bits <= 18 and out_mult_bits <= 17, got 20 and 16"),
 ])
 def test_params_validation_messages(kwargs, message):
     with pytest.raises(ValueError) as exc:

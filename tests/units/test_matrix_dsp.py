@@ -61,3 +61,28 @@ def test_gemv_multipliers_land_in_dsps(label, params, xcup, ecp5):
 @pytest.mark.parametrize("label,params,xcup,ecp5", GEMM_CASES, ids=[c[0] for c in GEMM_CASES])
 def test_gemm_multipliers_land_in_dsps(label, params, xcup, ecp5):
     _assert_dsp(_counts(gemm_generate(params)), xcup, ecp5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt,group", [(WeightFormat.INT8_ROW, 0), (WeightFormat.INT4_GROUP_MIN, 32)])
+def test_gemv_ecp5_style_instantiates_the_same_multipliers_with_their_registers(fmt, group):
+    """``mul_style=ECP5``: as many MULT18X18D as the inferred design, each with its output
+    register (and the split multipliers' input registers) on, and fewer fabric flip-flops."""
+    import dataclasses
+    import json
+
+    from fpgallm.hdl.dsp import MulStyle
+    from fpgallm.units.gemv import GemvOutput, generate
+
+    base = GemvParams(fmt=fmt, group=group, lanes=4, word_bits=16 * fmt.bits, max_cols=256,
+                      max_rows=16, output=GemvOutput.INT8)
+    ecp5_style = dataclasses.replace(base, mul_style=MulStyle.ECP5)
+    inferred, inst = synthesize(generate(base), ECP5), synthesize(generate(ecp5_style), ECP5)
+    assert inst.cells["MULT18X18D"] == inferred.cells["MULT18X18D"]
+    assert inst.cells["TRELLIS_FF"] < inferred.cells["TRELLIS_FF"]
+    text = generate(ecp5_style).text
+    n = text.count("MULT18X18D #(")
+    assert n == inst.cells["MULT18X18D"]
+    assert text.count('.REG_OUTPUT_CLK("CLK0")') == n
+    assert 0 < text.count('.REG_INPUTA_CLK("CLK0")') < n   # the split multipliers only
+    json.dumps(inst.cells)   # counts are plain data (cached JSON)
