@@ -12,7 +12,7 @@ Contract
   bare multiplier and packs no register into it, so an inferred multiplier's path is fabric
   register -> routing -> 3.9 ns of multiplier -> routing -> fabric register; with the
   primitive's registers the multiplier is register to register inside the DSP.  Operands
-  are signed, at most 18 bits.  Simulation needs :data:`SIM_SOURCES` (a behavioural model);
+  are signed, at most 18 bits.  Simulation needs :func:`sim_sources` (a behavioural model);
   synthesis uses the primitive.
 
 Both styles compute the same values with the same latency, so a design is verified in
