@@ -614,30 +614,20 @@ def wide_mul(m: Module, a, b, name: str, style: MulStyle = MulStyle.INFER):
     operand register and two product registers (fan-out one on both sides, so the placer
     keeps them beside the DSP; DSP48E2 absorbs them as A/B/M/P registers), and the shifted
     partial products are summed pairwise, one register level per adder level:
-    :func:`wide_mul_stages` cycles in all, for timing on small FPGAs.  ``style``
-    :attr:`~fpgallm.hdl.dsp.MulStyle.ECP5`: the operand and first product registers are the
-    MULT18X18D's own (same latency).
+    :func:`wide_mul_stages` cycles in all, for timing on small FPGAs.  The operand and
+    first product registers are :func:`~fpgallm.hdl.dsp.registered_mul`'s (the MULT18X18D's
+    own with ``style`` ECP5).
     """
     a, b = Value.cast(a), Value.cast(b)
     n = len(a)
-    if style is MulStyle.INFER:
-        ar = Signal(a.shape(), name=f"{name}_a", reset_less=True)
-        br = Signal(b.shape(), name=f"{name}_b", reset_less=True)
-        m.d.sync += [ar.eq(a), br.eq(b)]
-    else:
-        ar, br = a, b    # registered inside the DSPs
     parts, off = [], 0
     while n - off > 18:
-        parts.append((off, Cat(ar[off:off + 17], Const(0, 1)).as_signed()))
+        parts.append((off, Cat(a[off:off + 17], Const(0, 1)).as_signed()))
         off += 17
-    parts.append((off, ar[off:].as_signed()))
+    parts.append((off, a[off:].as_signed()))
     regs = []
     for i, (o, piece) in enumerate(parts):
-        if style is MulStyle.INFER:
-            r = Signal(signed(len(piece) + len(b)), name=f"{name}_pp{i}", reset_less=True)
-            m.d.sync += r.eq(piece * br)
-        else:
-            r = registered_mul(m, piece, br, f"{name}_m{i}", style, in_regs=True)
+        r = registered_mul(m, piece, b, f"{name}_m{i}", style, in_regs=True)
         q = Signal.like(r, name=f"{name}_pq{i}", reset_less=True)
         m.d.sync += q.eq(r)
         regs.append((o, q))
@@ -821,8 +811,8 @@ class Gemv(wiring.Component):
             for lane in range(0, P, 2):
                 for k in range(K):
                     a = packed_products(m, wq(lane, k), wq(lane + 1, k), f"pk{lane}_{k}")
-                    pr = Signal(signed(len(a) + 8), name=f"prod{lane}_{k}", reset_less=True)
-                    m.d.sync += pr.eq(a * xl(lane, k))
+                    pr = registered_mul(m, a, xl(lane, k), f"prod{lane}_{k}", MulStyle.INFER,
+                                        in_regs=False)
                     lo = pr[:18].as_signed()
                     hi = (pr >> 18) + lo[17]
                     prods[lane][k] = hi
@@ -830,13 +820,8 @@ class Gemv(wiring.Component):
         else:
             for lane in range(P):
                 for k in range(K):
-                    if p.mul_style is MulStyle.ECP5:
-                        prods[lane][k] = registered_mul(m, wq(lane, k), xl(lane, k), f"prod{lane}_{k}",
-                                                        p.mul_style, in_regs=False)
-                        continue
-                    pr = Signal(signed(p.prod_width), name=f"prod{lane}_{k}", reset_less=True)
-                    m.d.sync += pr.eq(wq(lane, k) * xl(lane, k))
-                    prods[lane][k] = pr
+                    prods[lane][k] = registered_mul(m, wq(lane, k), xl(lane, k), f"prod{lane}_{k}",
+                                                    p.mul_style, in_regs=False)
         xs = None
         if p.fmt.has_min:
             xr = [Signal(signed(8), name=f"xr{k}", reset_less=True) for k in range(K)]
