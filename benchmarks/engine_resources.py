@@ -89,7 +89,11 @@ def _children(top, mods, total):
 def synth_hierarchy(design, target) -> dict[str, dict[str, int]]:
     from fpgallm.toolchain import run_tool
 
-    script = target.script(design.top).replace(f"-top {design.top}", f"-top {design.top} -noflatten")
+    from fpgallm.synth import SynthTarget
+
+    script = target.script(design.top)
+    if target is SynthTarget.ECP5:   # synth_ecp5 flattens unless told not to; synth_xilinx does not
+        script = script.replace(f"-top {design.top}", f"-top {design.top} -noflatten")
     with tempfile.TemporaryDirectory(prefix="fpgallm-engsynth-") as tmp:
         src = Path(tmp) / f"{design.top}.v"
         src.write_text(design.text)
