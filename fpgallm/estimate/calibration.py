@@ -122,3 +122,52 @@ def synth(params, target: str):
 def load_data() -> dict:
     """The stored calibration data (``{"tools": ..., "configs": {key: {target: cells}}}``)."""
     return json.loads(DATA_FILE.read_text())
+
+
+# --- the whole engine ---------------------------------------------------------------------
+# Engine geometries (model preset, EngineParams knobs; context ENGINE_CONTEXT) synthesized
+# block by block by ``benchmarks/engine_resources.py`` (hierarchy kept); the cell counts per
+# block are stored in ENGINE_DATA_FILE.  ENGINE_COEFFS in fpgallm.estimate.resources are fitted
+# to ENGINE_CALIBRATION; ENGINE_CHECK is compared with the model by the tests, not fitted.
+
+ENGINE_DATA_FILE = Path(__file__).parent / "data" / "engine_calibration.json"
+ENGINE_CONTEXT = 32
+ENGINE_POINTS = {
+    # the geometries tests/engine/rtl/test_models.py runs the models on
+    "tiny-llama-b1": ("tiny-llama", dict(mem_ports=2, port_width=128, gemv_lanes=4, gemv_macs=16,
+                                         vector_lanes=4, batch=1)),
+    "tiny-llama-b2": ("tiny-llama", dict(mem_ports=4, port_width=256, gemv_lanes=8, gemv_macs=32,
+                                         vector_lanes=8, batch=2)),
+    "tiny-gpt2-b2": ("tiny-gpt2", dict(mem_ports=4, port_width=64, gemv_lanes=8, gemv_macs=8,
+                                       vector_lanes=8, batch=2)),
+}
+ENGINE_CALIBRATION = ("tiny-llama-b1", "tiny-llama-b2")
+ENGINE_CHECK = ("tiny-gpt2-b2",)
+
+
+def engine_point_params(point: str):
+    """The EngineParams of an ENGINE_POINTS geometry (sized for its model, as the tests do)."""
+    from fpgallm.engine import compiler as C
+    from fpgallm.engine.params import EngineParams
+    from fpgallm.model.load import load_model
+
+    name, kw = ENGINE_POINTS[point]
+    m = load_model(name)
+    s = m.spec
+    return EngineParams(max_dim=s.d_model, max_ffn=s.d_ffn, max_vocab=s.vocab_size,
+                        max_context=ENGINE_CONTEXT, mem_latency=19,
+                        weight_formats=C.model_weight_formats(m), **kw)
+
+
+def load_engine_data() -> dict:
+    """The stored engine synthesis (``{"tools": ..., "points": {point: {target: {block:
+    cells}}}}``; blocks as :data:`fpgallm.estimate.resources.ENGINE_BLOCKS`)."""
+    return json.loads(ENGINE_DATA_FILE.read_text())
+
+
+def engine_block_synth(cells: dict, target: str):
+    """A block's stored cell counts as :class:`~fpgallm.estimate.resources.Resources`."""
+    from fpgallm.estimate.resources import synth_resources
+    from fpgallm.synth import SynthResult, SynthTarget
+
+    return synth_resources(SynthResult(SynthTarget(target), "block", dict(cells)))

@@ -55,20 +55,24 @@ numbers are estimates of the same kind but not checked against synthesis.
 
 The engine
 ----------
-The engine RTL (``fpgallm/engine/rtl/``) is being written; :func:`engine_resources` models it
-from its units: one GEMV per weight format it streams (``gemv_lanes`` x ``gemv_macs``), the
-systolic GEMM if any, the vector units at ``vector_lanes`` (RMSNorm, SiLU, RoPE, softmax,
-argmax, residual add, multiply, quantizer), the vector register file (``batch * (vregs *
-vreg_elems + max_vocab)`` elements of 24 bits, two copies for its two read ports, in URAM
-where the board has URAM, else block RAM) and the
-exponent file (5 bits per 32 elements), the memory system (per AXI port a read and a write
-FIFO of ``port_width`` bits and the stripe registers) and the controller.  The vector units
-use their calibrated coefficients (per-lane LUT/FF scaled by the element width where the
-engine's differs: 24-bit argmax and quantizer inputs, 16-bit elementwise operands) and their
-memories at the engine's sizes.  The memory-system and controller figures are sized from
-their register and FIFO bits, not synthesized.  Assumptions that the RTL may change: a
-GEMV per weight format, ``dsp_pack`` on 27-bit DSPs, plain INT8 activations into the GEMV
-(block-scaled activation exponents widen its accumulators and scale multipliers).
+:func:`engine_resources` reports the engine RTL (:class:`fpgallm.engine.rtl.top.Engine`) block
+by block, one part per instance of the engine top (:data:`ENGINE_BLOCKS`: the GEMV unit,
+attention, KV append, norm, activation, RoPE, elementwise, quantize, argmax, embedding, move,
+the vector register file, the memory system, the controller, the CSRs and the top's own
+routing).  A block is the calibrated models of the units inside it (:func:`engine_units`: a
+GEMV per weight format the engine streams, the vector units at ``vector_lanes`` and the
+engine's sizes, the register files' memories mapped by :func:`map_memory`, in URAM where the
+board has URAM) plus its own logic, ``c0 + c1 * feature`` per metric with the feature the
+block scales with (vector lanes, the memory stripe width, or a constant):
+``ENGINE_COEFFS``, fitted by ``benchmarks/engine_resources.py --fit`` to whole engines
+synthesized with the hierarchy kept (``fpgallm/estimate/data/engine_calibration.json``, the
+``ENGINE_CALIBRATION`` geometries of :mod:`fpgallm.estimate.calibration`) and checked by
+``tests/estimate/test_resources.py`` on a geometry it was not fitted to.  The blocks' own
+logic is most of the engine (run-time fraction shifts on every lane, the attention unit's
+dot products, operand routing), which is why the units alone are not a model of it.  The
+numbers are for synthesis with the hierarchy kept; flattening let Yosys remove about a
+quarter of the LUTs on the one geometry measured both ways (docs/estimator.md).  The systolic
+GEMM (not in the engine RTL yet) is its unit model.
 """
 
 from __future__ import annotations
@@ -492,6 +496,139 @@ COEFFS = {'ecp5': {'activation': {'dsp': (0, 1), 'ff': (5.0, 127.0), 'lut': (1.0
                'softmax': {'dsp': (0, 3), 'ff': (145.3, 394.83), 'lut': (148.3, 481.33)}}}
 # END COEFFS
 
+# The engine blocks' own logic (ENGINE_BLOCKS): per calibrated family, block and metric
+# ``(c0, c1)``, the block's synthesized count minus its units' models = ``c0 + c1 * feature``.
+# Fitted by benchmarks/engine_resources.py --fit from fpgallm/estimate/data/
+# engine_calibration.json (whole engines synthesized block by block, the ENGINE_CALIBRATION
+# geometries of fpgallm/estimate/calibration.py); ``--fit --write-coeffs`` replaces it.
+# BEGIN ENGINE_COEFFS
+ENGINE_COEFFS = {'ecp5': {'(top)': {'bram': (0.0, 0.0),
+                    'dsp': (0.0, 0.0),
+                    'ff': (4.0, 0.0),
+                    'lut': (2046.3, 129.42)},
+          'csr': {'bram': (0.0, 0.0), 'dsp': (0.0, 0.0), 'ff': (151.0, 0.0), 'lut': (250.0, 0.0)},
+          'ctrl': {'bram': (0.0, 0.0),
+                   'dsp': (0.0, 0.0),
+                   'ff': (1444.0, 0.0),
+                   'lut': (2628.0, 0.0)},
+          'mem': {'bram': (0.0, 0.0),
+                  'dsp': (0.0, 0.0),
+                  'ff': (243.3, 4.42),
+                  'lut': (1308.7, 20.08)},
+          'vregs': {'bram': (-4.0, 1.5),
+                    'dsp': (3.0, 0.0),
+                    'ff': (187.0, 75.5),
+                    'lut': (611.0, 135.25)},
+          'x_act': {'bram': (0.0, 3.0),
+                    'dsp': (0.0, 1.0),
+                    'ff': (139.0, 290.0),
+                    'lut': (6286.0, 4374.5)},
+          'x_argmax': {'bram': (0.0, 0.0),
+                       'dsp': (0.0, 0.0),
+                       'ff': (33.0, -28.25),
+                       'lut': (-489.0, -48.25)},
+          'x_attn': {'bram': (1.0, 0.0),
+                     'dsp': (12.7, 8.33),
+                     'ff': (20563.7, 865.83),
+                     'lut': (76796.7, 3490.33)},
+          'x_embed': {'bram': (0.0, 0.0),
+                      'dsp': (4.0, 0.0),
+                      'ff': (520.3, 146.17),
+                      'lut': (1963.0, 1219.5)},
+          'x_ew': {'bram': (0.0, 0.0),
+                   'dsp': (0.0, 7.0),
+                   'ff': (161.0, -43.0),
+                   'lut': (1873.0, 2653.25)},
+          'x_gemv': {'bram': (-4.0, 0.5),
+                     'dsp': (3.0, 0.0),
+                     'ff': (-72.0, 536.0),
+                     'lut': (-27712.0, 11232.75)},
+          'x_kv': {'bram': (0.0, 0.0),
+                   'dsp': (2.0, 0.0),
+                   'ff': (12508.3, 1.67),
+                   'lut': (15837.3, 3934.67)},
+          'x_move': {'bram': (0.0, 0.0),
+                     'dsp': (3.0, 0.0),
+                     'ff': (177.3, 98.17),
+                     'lut': (509.0, 172.75)},
+          'x_norm': {'bram': (-4.0, 0.5),
+                     'dsp': (6.0, 0.0),
+                     'ff': (-106.0, 350.0),
+                     'lut': (1650.0, 2928.0)},
+          'x_quant': {'bram': (0.0, 0.0),
+                      'dsp': (0.0, 0.0),
+                      'ff': (93.0, 1.5),
+                      'lut': (440.0, 47.25)},
+          'x_rope': {'bram': (0.0, -1.0),
+                     'dsp': (10.0, 3.75),
+                     'ff': (2488.0, -54.75),
+                     'lut': (10016.0, -73.5)}},
+ 'xilinx-us': {'(top)': {'bram': (0.0, 0.0),
+                         'dsp': (0.0, 0.0),
+                         'ff': (4.0, 0.0),
+                         'lut': (1894.3, 120.92)},
+               'csr': {'bram': (0.0, 0.0),
+                       'dsp': (0.0, 0.0),
+                       'ff': (151.0, 0.0),
+                       'lut': (128.0, 0.0)},
+               'ctrl': {'bram': (0.0, 0.0),
+                        'dsp': (0.0, 0.0),
+                        'ff': (1444.0, 0.0),
+                        'lut': (1481.0, 0.0)},
+               'mem': {'bram': (0.0, 0.0),
+                       'dsp': (0.0, 0.0),
+                       'ff': (243.3, 4.42),
+                       'lut': (490.0, 19.25)},
+               'vregs': {'bram': (-2.0, 0.75),
+                         'dsp': (3.0, 0.0),
+                         'ff': (177.0, 0.5),
+                         'lut': (512.0, 47.75)},
+               'x_act': {'bram': (0.0, 1.5),
+                         'dsp': (0.0, 1.0),
+                         'ff': (139.0, 293.0),
+                         'lut': (515.0, 2565.0)},
+               'x_argmax': {'bram': (0.0, 0.0),
+                            'dsp': (0.0, 0.0),
+                            'ff': (33.0, -28.25),
+                            'lut': (12.0, -18.25)},
+               'x_attn': {'bram': (0.0, 0.0),
+                          'dsp': (9.0, 8.0),
+                          'ff': (20676.3, 876.42),
+                          'lut': (30100.3, 4544.17)},
+               'x_embed': {'bram': (0.0, 0.0),
+                           'dsp': (3.0, 0.0),
+                           'ff': (520.3, 146.17),
+                           'lut': (1418.7, 375.58)},
+               'x_ew': {'bram': (0.0, 0.0),
+                        'dsp': (0.0, 3.0),
+                        'ff': (161.0, -43.0),
+                        'lut': (482.0, 814.25)},
+               'x_gemv': {'bram': (0.0, 0.0),
+                          'dsp': (2.0, 0.0),
+                          'ff': (-1196.0, 756.5),
+                          'lut': (-8574.0, 3719.75)},
+               'x_kv': {'bram': (0.0, 0.0),
+                        'dsp': (1.0, 0.0),
+                        'ff': (12508.3, 1.67),
+                        'lut': (4697.3, 2749.42)},
+               'x_move': {'bram': (0.0, 0.0),
+                          'dsp': (3.3, -0.08),
+                          'ff': (177.3, 98.17),
+                          'lut': (444.3, 76.17)},
+               'x_norm': {'bram': (0.0, 0.0),
+                          'dsp': (4.0, 0.0),
+                          'ff': (-92.0, 381.5),
+                          'lut': (-1485.0, 2207.5)},
+               'x_quant': {'bram': (0.0, 0.0),
+                           'dsp': (0.0, 0.0),
+                           'ff': (93.0, 1.5),
+                           'lut': (14.0, 64.75)},
+               'x_rope': {'bram': (0.0, 0.0),
+                          'dsp': (5.0, 0.0),
+                          'ff': (2488.0, -80.25),
+                          'lut': (2636.0, 64.75)}}}
+# END ENGINE_COEFFS
+
 
 # --- units --------------------------------------------------------------------------------
 
@@ -659,14 +796,22 @@ def synth_resources(result) -> Resources:
 REG_BITS = 24          # vector register element (fpgallm.engine.rtl.iface.REG_BITS)
 EXP_BITS = 5           # exponent per ACT_GROUP elements
 ACT_GROUP = 32
-FIFO_DEPTH = 32        # entries of each AXI read / write data FIFO
-# Controller: instruction fetch/decode, 16 scalar registers of 24 bits, per-sequence POS /
-# TOKEN, 40-bit address generators, CSRs.  Sized from its registers (about 1500 bits) and
-# adders/muxes (about 2000 LUT6), not synthesized: the RTL does not exist yet.
-CONTROLLER = {"lut6": 2000, "ff": 1500}
 
 
 def _engine_gemv_shape(params, fmt, fam: Family) -> GemvShape:
+    """The GEMV the engine RTL builds for ``fmt`` (``compiler.engine_gemv_params``: the whole
+    stripe word, block-scaled activations, no ``dsp_pack``); where those parameters are not
+    valid (knobs the RTL cannot build), the GEMV the knobs describe."""
+    from fpgallm.engine.compiler import engine_gemv_params
+    from fpgallm.errors import UserError
+
+    try:
+        return GemvShape.of(engine_gemv_params(params, fmt))
+    except (UserError, ValueError):
+        return _knob_gemv_shape(params, fmt, fam)
+
+
+def _knob_gemv_shape(params, fmt, fam: Family) -> GemvShape:
     # two lanes' products per DSP48E2/DSP58 (``dsp_pack``) where the primitive is 27 bits wide
     pack = fam in (Family.XILINX_US, Family.VERSAL) and params.gemv_lanes % 2 == 0
     k = params.gemv_macs
@@ -693,7 +838,72 @@ def engine_resources(params, board) -> ResourceEstimate:
     return _engine(params, fam, has_uram=board.available.get("uram", 0) > 0)
 
 
+# The engine's blocks (the instances of fpgallm.engine.rtl.top.Engine): the part name the
+# estimate reports, the unit parts of :func:`engine_units` inside the block, and the feature
+# the block's own logic (everything around its units: operand routing, run-time shifts,
+# address generation, dot products of its own) scales with.
+ENGINE_BLOCKS = {
+    "x_gemv": ("gemv", ("gemv:",), "gemv_lanes"),
+    "x_attn": ("attention", ("softmax",), "stripe"),
+    "x_kv": ("kv-append", (), "stripe"),
+    "x_norm": ("norm", ("norm",), "lanes"),
+    "x_act": ("activation", ("activation",), "lanes"),
+    "x_rope": ("rope", ("rope",), "lanes"),
+    "x_ew": ("elementwise", ("residual-add", "multiply"), "lanes"),
+    "x_quant": ("quantize", ("quantize",), "lanes"),
+    "x_argmax": ("argmax", ("argmax",), "lanes"),
+    "x_embed": ("embedding", (), "stripe"),
+    "x_move": ("move", (), "stripe"),
+    "vregs": ("vector-registers", ("vector-registers", "exponent-registers"), "lanes"),
+    "mem": ("memory-system", (), "stripe"),
+    "ctrl": ("controller", (), "one"),
+    "csr": ("csr", (), "one"),
+    "(top)": ("top", (), "stripe"),
+}
+ENGINE_METRICS = ("lut", "ff", "dsp", "bram")
+
+
+def engine_feature(params, name: str) -> float:
+    """The value of a block feature for ``params``: ``lanes`` (vector lanes), ``gemv_lanes``,
+    ``stripe`` (the memory stripe word, ``mem_ports * port_width``, in 64-bit units) or
+    ``one``."""
+    if name == "lanes":
+        return float(params.vector_lanes)
+    if name == "gemv_lanes":
+        return float(params.gemv_lanes)
+    if name == "stripe":
+        return params.mem_ports * params.port_width / 64
+    if name == "one":
+        return 1.0
+    raise ValueError(f"engine_feature: unknown feature {name!r}")
+
+
+def engine_block_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resources]:
+    """Per engine block (the keys of :data:`ENGINE_BLOCKS`), the calibrated unit models of
+    the units inside it (``Resources()`` for a block without units)."""
+    units = engine_units(params, fam, has_uram)
+    return {blk: sum((v for k, v in units.items() if any(k.startswith(x) for x in keys)), Resources())
+            for blk, (_name, keys, _feat) in ENGINE_BLOCKS.items()}
+
+
 def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:
+    """Each block: its units (calibrated unit models) plus its own logic, ``c0 + c1 *
+    feature`` per metric (``ENGINE_COEFFS``, fitted to synthesis of whole engines)."""
+    inside = engine_block_units(params, fam, has_uram)
+    coeffs = ENGINE_COEFFS[fam.calibrated.value]
+    parts: dict[str, Resources] = {}
+    for blk, (name, _keys, feat) in ENGINE_BLOCKS.items():
+        u, c, f = inside[blk], coeffs[blk], engine_feature(params, feat)
+        vals = {k: max(0, int(round(getattr(u, k) + c[k][0] + c[k][1] * f))) for k in ENGINE_METRICS}
+        parts[name] = Resources(**vals, uram=u.uram)
+    if params.systolic is not None:
+        parts["gemm"] = engine_units(params, fam, has_uram)["gemm"]
+    return ResourceEstimate(fam, parts)
+
+
+def engine_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resources]:
+    """The engine's units, each by its calibrated unit model at the engine's sizes (the
+    ``gemv:<format>`` GEMVs, ``gemm``, the vector units, the register files' memories)."""
     from fpgallm.units.activation import ActivationParams
     from fpgallm.units.argmax import ArgmaxParams
     from fpgallm.units.elementwise import ElementwiseParams
@@ -705,8 +915,8 @@ def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:
     p = params
     L = p.vector_lanes
     parts: dict[str, Resources] = {}
-    for fmt in dict.fromkeys(p.weight_formats):
-        parts[f"gemv:{fmt.value}"] = _gemv(_engine_gemv_shape(p, fmt, fam), fam)
+    for fmt in dict.fromkeys(p.weight_formats):   # one datapath per sequence of the batch
+        parts[f"gemv:{fmt.value}"] = _gemv(_engine_gemv_shape(p, fmt, fam), fam).scaled(p.batch)
     if p.systolic is not None:
         int4 = all(f.bits == 4 for f in p.weight_formats)
         max_k = max(p.max_ffn, p.max_dim)
@@ -752,13 +962,4 @@ def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:
     parts["vector-registers"] = Resources(lut=lr, bram=_bram_units(fam, h), uram=u)
     h, u, lr = map_memory(fam, EXP_BITS, math.ceil(elems / ACT_GROUP), copies=2)
     parts["exponent-registers"] = Resources(lut=lr, bram=_bram_units(fam, h), uram=u)
-    # memory system: per port a read and a write data FIFO plus the stripe word registers
-    h, u, lr = map_memory(fam, p.port_width, FIFO_DEPTH, copies=2 * p.mem_ports)
-    stripe = p.mem_ports * p.port_width
-    lut_scale = 1.0 if _PRIMS[fam].lut_inputs >= 6 else 1.6
-    parts["memory-ports"] = Resources(
-        lut=_r(lr + p.mem_ports * 150 * lut_scale + stripe * 0.5 * lut_scale),
-        ff=_r(p.mem_ports * (2 * 100 + 2 * p.port_width) + 2 * stripe),
-        bram=_bram_units(fam, h), uram=u)
-    parts["controller"] = Resources(lut=_r(CONTROLLER["lut6"] * lut_scale), ff=CONTROLLER["ff"])
-    return ResourceEstimate(fam, parts)
+    return parts

@@ -1,7 +1,7 @@
 """Default :class:`~fpgallm.engine.params.EngineParams` for a board (issue 8, point 3).
 
-The decode engine RTL does not exist yet (issues 6/7); the project records these planned
-parameters in its manifest so the engine plugs into the same writer later.  The rules:
+The project records these planned parameters in its manifest (the board top around the
+engine RTL is still to come, issue 8).  The rules:
 
 - memory: the writable memory system with the highest peak bandwidth (the PL reaches PS
   memory through the HP ports on SoC boards); one AXI4 port per channel (at most 64), each
@@ -14,8 +14,9 @@ parameters in its manifest so the engine plugs into the same writer later.  The 
 
 Then the resource model (:func:`fpgallm.estimate.resources.engine_resources`) checks the
 result against the board's available resources (after the shell) and shrinks it until it
-fits: while DSP, LUT or FF are short, the GEMVs (lanes, then MACs per lane) when they take at
-least half of the short resource, else the vector lanes;
+fits: while DSP, LUT or FF are short, the memory ports (count, then width) when the blocks
+that grow with the memory stripe take at least half of the short resource, the GEMVs (lanes,
+then MACs per lane) when they do, else the vector lanes, then the ports;
 ``max_ffn``/``max_dim``, then ``max_vocab`` (down to 32768), while block RAM or URAM are short.
 
 ENGINE HOOKUP: the engine generator takes these (or the user's knobs).
@@ -92,7 +93,7 @@ MIN_VOCAB = 32768
 def fit_engine_params(board: Board, p: EngineParams) -> EngineParams:
     """``p`` shrunk until the resource model says it fits ``board`` (module docstring);
     raises :class:`NoEngine` naming the resource when nothing is left to shrink."""
-    from fpgallm.estimate.resources import engine_resources
+    from fpgallm.estimate.resources import ENGINE_BLOCKS, engine_resources
     from fpgallm.project.fit import RESOURCES, resource_label
 
     avail = board.available
@@ -105,15 +106,27 @@ def fit_engine_params(board: Board, p: EngineParams) -> EngineParams:
         res = short[0]
         change = None
         if res in ("dsp", "lut", "ff"):
-            gemv = sum(getattr(r, res) for k, r in est.parts.items() if k.startswith("gemv:"))
+            gemv = getattr(est.parts["gemv"], res)
+            # the blocks that grow with the memory stripe (attention's dot products, KV
+            # append, the memory system, ...): fewer, narrower ports shrink them
+            striped = sum(getattr(est.parts[name], res) for name, _k, feat in ENGINE_BLOCKS.values()
+                          if feat == "stripe")
             shrink_gemv = p.gemv_lanes * p.gemv_macs > 1 and (
                 gemv >= need[res] / 2 or p.vector_lanes == 1)
-            if shrink_gemv and p.gemv_lanes > 1:
+            if striped >= need[res] / 2 and p.mem_ports > 1:
+                change = {"mem_ports": p.mem_ports // 2}
+            elif striped >= need[res] / 2 and p.port_width > 32:
+                change = {"port_width": p.port_width // 2}
+            elif shrink_gemv and p.gemv_lanes > 1:
                 change = {"gemv_lanes": p.gemv_lanes // 2}
             elif shrink_gemv:
                 change = {"gemv_macs": p.gemv_macs // 2}
             elif p.vector_lanes > 1:
                 change = {"vector_lanes": p.vector_lanes // 2}
+            elif p.mem_ports > 1:
+                change = {"mem_ports": p.mem_ports // 2}
+            elif p.port_width > 32:
+                change = {"port_width": p.port_width // 2}
         else:
             if p.max_ffn > 3 * 64 and p.max_ffn // 2 >= 64:
                 ffn = p.max_ffn // 2 // 64 * 64
