@@ -63,21 +63,23 @@ def main(argv=None) -> int:
                                  ceiling=pe.ceiling_tokens_per_s, fraction=pe.ceiling_fraction,
                                  watts=pw.total_w, board_watts=pw.board_w, tokens_per_j=pw.tokens_per_j,
                                  dsp=e.utilization["dsp"], bottleneck=pe.bottleneck,
-                                 engine=f"{pe.params.mem_ports}x{pe.params.port_width}b@{pe.params.clock_mhz:g}")
+                                 engine=f"{pe.params.mem_ports}x{pe.params.port_width}b@{pe.params.clock_mhz:g}",
+                                 lanes=f"{pe.params.gemv_lanes}/{pe.params.vector_lanes}")
                     rows.append(r)
     if a.json:
         print(json.dumps(rows, indent=1))
         return 0
     print(f"fpgallm estimate, context {a.context}, vector lanes "
-          f"{a.vector_lanes or 'from the board plan (8)'}; W = device static + dynamic + memory")
-    print(f"{'':4s} {'board':<8s} {'model':<13s} {'B':>1s} {'ports':>13s} {'tok/s':>8s} {'TTFT s':>8s} "
+          f"{a.vector_lanes or 'planned per board'} (lanes: GEMV / vector, after fitting the board); "
+          f"W = device static + dynamic + memory")
+    print(f"{'':4s} {'board':<8s} {'model':<13s} {'B':>1s} {'ports':>13s} {'lanes':>5s} {'tok/s':>8s} {'TTFT s':>8s} "
           f"{'ceiling':>8s} {'frac':>6s} {'DSP':>5s} {'W':>6s} {'tok/J':>7s}  bottleneck")
     for r in rows:
         head = f"{r['group']:4s} {r['board']:<8s} {r['model']:<13s} {r['batch']:>1d}"
         if "error" in r:
             print(f"{head}  does not fit: {r['error']}")
             continue
-        print(f"{head} {r['engine']:>13s} {r['tokens_per_s']:>8.3g} {r['ttft_s']:>8.3g} {r['ceiling']:>8.4g} "
+        print(f"{head} {r['engine']:>13s} {r['lanes']:>5s} {r['tokens_per_s']:>8.3g} {r['ttft_s']:>8.3g} {r['ceiling']:>8.4g} "
               f"{r['fraction']:>6.1%} {r['dsp']:>5.0%} {r['watts']:>6.3g} {r['tokens_per_j']:>7.3g}  "
               f"{short(r['bottleneck'])}")
     return 0

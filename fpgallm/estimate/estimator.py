@@ -113,6 +113,7 @@ def estimate(spec, board: Board | str, scheme=None, batch: int = 1, context: int
         notes.append(f"GEMV weight formats: {', '.join(f.value for f in used_fmts)} (those of the model)")
         import dataclasses
         params = dataclasses.replace(params, weight_formats=used_fmts)
+    params = _fit_to_board(board, params, knobs, notes)
     res = engine_resources(params, board)
     need = res.total.as_dict()
     fit = check_fit(board, need, "fpgallm estimate of the engine")
@@ -131,6 +132,29 @@ def estimate(spec, board: Board | str, scheme=None, batch: int = 1, context: int
     pw = W.estimate_power(board, need, params.clock_mhz, pe.tokens_per_s, pe.bytes_per_token, mem,
                           dsp_busy=min(1.0, busy / dsp_total), alpha=alpha)
     return Estimate(spec, board, pe, res, fit, pw, spec.n_params)
+
+
+# EngineParams field of each Knobs field the planner may shrink
+_KNOB_FIELDS = {"lanes": "gemv_lanes", "macs": "gemv_macs", "ports": "mem_ports",
+                "port_width": "port_width", "vector_lanes": "vector_lanes"}
+
+
+def _fit_to_board(board: Board, params, knobs: P.Knobs, notes: list[str]):
+    """``params`` (buffers sized to the model) with the compute knobs the user left open
+    shrunk until the resource model says the engine fits (``fit_engine_params``); a
+    :class:`UserError` naming the resource when even the smallest engine does not fit."""
+    from fpgallm.project.engine_plan import NoEngine, fit_engine_params
+
+    fixed = frozenset(f for k, f in _KNOB_FIELDS.items() if getattr(knobs, k) is not None)
+    try:
+        fitted = fit_engine_params(board, params, fixed=fixed, buffers_fixed=True)
+    except NoEngine as e:
+        raise UserError(str(e)) from None
+    changed = [f"{f.replace('_', ' ')} {getattr(params, f)} -> {getattr(fitted, f)}"
+               for f in _KNOB_FIELDS.values() if getattr(params, f) != getattr(fitted, f)]
+    if changed:
+        notes.append(f"shrunk to fit {board.name}: {', '.join(changed)}")
+    return fitted
 
 
 # --- text ---------------------------------------------------------------------------------------

@@ -29,8 +29,10 @@ instruction fetch waits for it.  The estimator sets it from
 :data:`MEM_LATENCY_NS` of the board's memory type (an assumption, see there) at the clock.
 
 Engine parameters for a board: :func:`estimate_params` starts from
-:func:`fpgallm.project.engine_plan.default_engine_params` and makes them realisable by the
-current units, recording every change in ``notes`` (see its docstring).
+:func:`fpgallm.project.engine_plan.initial_engine_params` and makes them realisable by the
+current units, recording every change in ``notes`` (see its docstring); the estimator then
+shrinks the knobs the user left open until the engine fits
+(:func:`fpgallm.project.engine_plan.fit_engine_params`).
 """
 
 from __future__ import annotations
@@ -110,7 +112,7 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
                     knobs: Knobs = Knobs(), spec=None) -> tuple[EngineParams, Memory, list[str]]:
     """Engine parameters for ``board``, the memory they stream from, and notes.
 
-    Start: :func:`~fpgallm.project.engine_plan.default_engine_params` (one port per channel
+    Start: :func:`~fpgallm.project.engine_plan.initial_engine_params` (one port per channel
     of the fastest writable memory, ports as wide as a channel at the fabric clock rounded
     up to a power of two).  Then, unless the user set the knob:
 
@@ -127,11 +129,11 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
 
     User knobs are taken as given; a port bandwidth above the memory's peak is an error.
     """
-    from fpgallm.project.engine_plan import NoEngine, default_engine_params, engine_memory
+    from fpgallm.project.engine_plan import NoEngine, engine_memory, initial_engine_params
 
     notes: list[str] = []
     try:
-        p = default_engine_params(board)
+        p = initial_engine_params(board)
         mem = engine_memory(board)
     except NoEngine as e:
         raise UserError(str(e)) from None

@@ -225,7 +225,8 @@ def map_memory(family, width: int, depth: int, *, rom: bool = False, copies: int
     blocks elsewhere; :func:`_bram_units` rounds it.  A memory goes to block RAM unless it is
     a small table (``rom`` and fewer than the family's ``rom_min_depth`` words: logic, counted
     in the units' LUT coefficients, so 0 here) or a small RAM (LUT-RAM: ``luts``).
-    ``prefer_uram`` puts it in URAM when the family has it (the engine's large buffers).
+    ``prefer_uram`` puts it in URAM when the family has it (the engine's large buffers) and the
+    URAM bits it takes are at most 1.5x the block-RAM bits it would take.
     """
     fam = _family(family)
     pr = _PRIMS[fam]
@@ -236,10 +237,15 @@ def map_memory(family, width: int, depth: int, *, rom: bool = False, copies: int
     if not rom and depth <= pr.ram_max_lut_depth:
         d, bits, luts = next(c for c in pr.lutram if depth <= c[0])
         return 0, 0, copies * math.ceil(width / bits) * luts
+    best = min(math.ceil(depth / d) * math.ceil(width / w) * h for d, w, h in pr.bram_modes)
     if prefer_uram and pr.uram_modes:
         d, w = pr.uram_modes[0]
-        return 0, copies * math.ceil(depth / d) * math.ceil(width / w), 0
-    best = min(math.ceil(depth / d) * math.ceil(width / w) * h for d, w, h in pr.bram_modes)
+        uram = math.ceil(depth / d) * math.ceil(width / w)
+        # URAM unless it would take over 1.5x the bits block RAM takes (a register file
+        # narrower than the 72-bit URAM word goes to block RAM instead)
+        bram_bits = best * max(bd * bw for bd, bw, bh in pr.bram_modes if bh == 1)
+        if uram * d * w <= 1.5 * bram_bits:
+            return 0, copies * uram, 0
     return copies * best, 0, 0
 
 

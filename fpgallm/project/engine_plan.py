@@ -1,7 +1,7 @@
 """Default :class:`~fpgallm.engine.params.EngineParams` for a board (issue 8, point 3).
 
-The project records these planned parameters in its manifest (the board top around the
-engine RTL is still to come, issue 8).  The rules:
+The project records these planned parameters in its manifest; the estimator starts from
+them.  The rules:
 
 - memory: the writable memory system with the highest peak bandwidth (the PL reaches PS
   memory through the HP ports on SoC boards); one AXI4 port per channel (at most 64), each
@@ -12,14 +12,11 @@ engine RTL is still to come, issue 8).  The rules:
   variable-precision block);
 - buffers: vector registers (INT8) take at most half of the on-chip RAM.
 
-Then the resource model (:func:`fpgallm.estimate.resources.engine_resources`) checks the
-result against the board's available resources (after the shell) and shrinks it until it
-fits: while DSP, LUT or FF are short, the memory ports (count, then width) when the blocks
-that grow with the memory stripe take at least half of the short resource, the GEMVs (lanes,
-then MACs per lane) when they do, else the vector lanes, then the ports;
-``max_ffn``/``max_dim``, then ``max_vocab`` (down to 32768), while block RAM or URAM are short.
-
-ENGINE HOOKUP: the engine generator takes these (or the user's knobs).
+Then :func:`fit_engine_params` checks the result against the board's available resources
+(after the shell) with the resource model (:func:`fpgallm.estimate.resources.engine_resources`)
+and shrinks it until it fits, cheapest knob for decode throughput first (its docstring,
+:data:`SHRINK_ORDER`).  :func:`initial_engine_params` is the engine before the fit (the
+estimator sizes its buffers to a model first, then fits).
 """
 
 from __future__ import annotations
@@ -59,6 +56,12 @@ def engine_memory(board: Board) -> Memory:
 
 
 def default_engine_params(board: Board) -> EngineParams:
+    """:func:`initial_engine_params` shrunk to fit ``board`` (:func:`fit_engine_params`)."""
+    return fit_engine_params(board, initial_engine_params(board))
+
+
+def initial_engine_params(board: Board) -> EngineParams:
+    """The engine the board's memory and DSPs call for, before the fit (module docstring)."""
     mem = engine_memory(board)
     clock = board.clocks.fabric_mhz
     ports = min(64, mem.channels)
@@ -84,60 +87,124 @@ def default_engine_params(board: Board) -> EngineParams:
     p = EngineParams(gemv_lanes=gemv_lanes, gemv_macs=gemv_macs, mem_ports=ports,
                      port_width=port_width, max_dim=max_dim, max_ffn=max_ffn, vregs=vregs,
                      clock_mhz=float(clock))
-    return fit_engine_params(board, p)
+    return _with_derived_macs(p)
 
 
 MIN_VOCAB = 32768
 
 
-def fit_engine_params(board: Board, p: EngineParams) -> EngineParams:
-    """``p`` shrunk until the resource model says it fits ``board`` (module docstring);
-    raises :class:`NoEngine` naming the resource when nothing is left to shrink."""
-    from fpgallm.estimate.resources import ENGINE_BLOCKS, engine_resources
-    from fpgallm.project.fit import RESOURCES, resource_label
+# Compute knobs in the order the planner shrinks them: what costs decode throughput least
+# first.  Fewer GEMV lanes keep the MACs per cycle (the GEMV always takes the whole memory
+# word; each lane then takes more of it) and only drop per-lane accumulators and
+# requantizers; fewer vector lanes slow the vector work (norms, RoPE, softmax: a few % to
+# ~15 % of decode cycles, SmolLM2-135M on a U280 going from 8 to 4); fewer or narrower
+# ports cut the bandwidth, the decode ceiling itself (+75 % cycles for 8 -> 4 ports).
+SHRINK_ORDER = ("gemv_lanes", "vector_lanes", "mem_ports", "port_width")
+_FLOOR = {"gemv_lanes": 1, "vector_lanes": 1, "mem_ports": 1, "port_width": 32}
+
+
+def _with_derived_macs(p: EngineParams) -> EngineParams:
+    """``gemv_macs`` as the RTL builds it: the memory word over the lanes at 4-bit weights."""
+    macs = max(1, min(1024, p.mem_ports * p.port_width // (p.gemv_lanes * WEIGHT_BITS)))
+    return p if macs == p.gemv_macs else dataclasses.replace(p, gemv_macs=macs)
+
+
+def fit_engine_params(board: Board, p: EngineParams, *, fixed: frozenset[str] = frozenset(),
+                      buffers_fixed: bool = False) -> EngineParams:
+    """``p`` shrunk until the resource model says it fits ``board``; raises
+    :class:`NoEngine` naming the resource when nothing is left to shrink.
+
+    While DSP, LUT or FF are short: halve the first knob of :data:`SHRINK_ORDER` that is not
+    in ``fixed``, above its floor, and whose halving lowers the short resource.  While block
+    RAM or URAM are short (and ``buffers_fixed`` is false): ``max_ffn``/``max_dim``, then
+    ``max_vocab`` (down to 32768).  ``buffers_fixed``: the buffers are sized to a model and
+    stay.
+    """
+    from fpgallm.estimate.resources import engine_resources
 
     avail = board.available
+    need_of = lambda q: engine_resources(q, board).total.as_dict()  # noqa: E731
+    start = p
+    compute, memory = ("dsp", "lut", "ff"), ("bram", "uram")
+
+    def fits(q, keys):
+        n = need_of(q)
+        return all(n[k] <= avail[k] for k in keys)
+
+    # 1. logic: halve the cheapest knob that lowers the short resource
     while True:
-        est = engine_resources(p, board)
-        need = est.total.as_dict()
-        short = [k for k in RESOURCES if need[k] > avail[k]]
+        need = need_of(p)
+        short = [k for k in compute if need[k] > avail[k]]
         if not short:
-            return p
+            break
         res = short[0]
-        change = None
-        if res in ("dsp", "lut", "ff"):
-            gemv = getattr(est.parts["gemv"], res)
-            # the blocks that grow with the memory stripe (attention's dot products, KV
-            # append, the memory system, ...): fewer, narrower ports shrink them
-            striped = sum(getattr(est.parts[name], res) for name, _k, feat in ENGINE_BLOCKS.values()
-                          if feat == "stripe")
-            shrink_gemv = p.gemv_lanes * p.gemv_macs > 1 and (
-                gemv >= need[res] / 2 or p.vector_lanes == 1)
-            if striped >= need[res] / 2 and p.mem_ports > 1:
-                change = {"mem_ports": p.mem_ports // 2}
-            elif striped >= need[res] / 2 and p.port_width > 32:
-                change = {"port_width": p.port_width // 2}
-            elif shrink_gemv and p.gemv_lanes > 1:
-                change = {"gemv_lanes": p.gemv_lanes // 2}
-            elif shrink_gemv:
-                change = {"gemv_macs": p.gemv_macs // 2}
-            elif p.vector_lanes > 1:
-                change = {"vector_lanes": p.vector_lanes // 2}
-            elif p.mem_ports > 1:
-                change = {"mem_ports": p.mem_ports // 2}
-            elif p.port_width > 32:
-                change = {"port_width": p.port_width // 2}
-        else:
-            if p.max_ffn > 3 * 64 and p.max_ffn // 2 >= 64:
-                ffn = p.max_ffn // 2 // 64 * 64
-                change = {"max_ffn": ffn, "max_dim": min(p.max_dim, max(64, ffn // 3 // 64 * 64))}
-            elif p.max_vocab > MIN_VOCAB:
-                change = {"max_vocab": max(MIN_VOCAB, p.max_vocab // 2)}
-        if change is None:
-            raise NoEngine(f"{board.name} is too small for the decode engine: {res.upper()} needs "
-                           f"{need[res]}, the board has {avail[res]} ({resource_label(board, res)}) "
-                           f"at the smallest engine")
-        p = dataclasses.replace(p, **change)
+        nxt = None
+        for knob in SHRINK_ORDER:
+            q = _halved(p, knob, fixed)
+            if q is not None and need_of(q)[res] < need[res]:
+                nxt = q
+                break
+        if nxt is None:
+            _too_small(board, res, need, p, fixed)
+        p = nxt
+    # 2. a later (costlier) halving may have left room for an earlier one to grow back
+    for knob in reversed(SHRINK_ORDER[:2]):
+        while getattr(p, knob) < getattr(start, knob):
+            q = dataclasses.replace(p, **{knob: getattr(p, knob) * 2})
+            q = q if "gemv_macs" in fixed else _with_derived_macs(q)
+            if not fits(q, compute) or (_buildable(p) and not _buildable(q)):
+                break
+            p = q
+    # 3. on-chip RAM: the buffers
+    while True:
+        need = need_of(p)
+        short = [k for k in memory if need[k] > avail[k]]
+        if not short:
+            break
+        nxt = None
+        if not buffers_fixed and p.max_ffn > 3 * 64 and p.max_ffn // 2 >= 64:
+            ffn = p.max_ffn // 2 // 64 * 64
+            nxt = dataclasses.replace(p, max_ffn=ffn, max_dim=min(p.max_dim, max(64, ffn // 3 // 64 * 64)))
+        elif not buffers_fixed and p.max_vocab > MIN_VOCAB:
+            nxt = dataclasses.replace(p, max_vocab=max(MIN_VOCAB, p.max_vocab // 2))
+        if nxt is None:
+            _too_small(board, short[0], need, p, fixed | ({"max_dim", "max_ffn", "max_vocab"} if buffers_fixed else set()))
+        p = nxt
+    return p
+
+
+def _too_small(board: Board, res: str, need: dict[str, int], p: EngineParams, fixed=frozenset()):
+    from fpgallm.project.fit import resource_label
+
+    given = ", ".join(f"{k}={getattr(p, k)}" for k in sorted(fixed))
+    what = "at the smallest engine" + (f" with {given} as given" if fixed else "")
+    raise NoEngine(f"{board.name} is too small for the decode engine: {res.upper()} needs "
+                   f"{need[res]}, the board has {board.available[res]} "
+                   f"({resource_label(board, res)}) {what}")
+
+
+def _buildable(p: EngineParams) -> bool:
+    """The engine RTL can build ``p``'s GEMVs (e.g. at most 32 MACs per lane: a lane's
+    slice of the memory word must divide the activation group)."""
+    from fpgallm.engine.compiler import engine_gemv_params
+    from fpgallm.errors import UserError
+
+    try:
+        for fmt in p.weight_formats:
+            engine_gemv_params(p, fmt)
+    except (UserError, ValueError):
+        return False
+    return True
+
+
+def _halved(p: EngineParams, knob: str, fixed: frozenset[str]) -> EngineParams | None:
+    """``p`` with ``knob`` halved, or None when fixed, at its floor or not buildable."""
+    v = getattr(p, knob)
+    if knob in fixed or v <= _FLOOR[knob]:
+        return None
+    q = dataclasses.replace(p, **{knob: v // 2})
+    q = q if "gemv_macs" in fixed else _with_derived_macs(q)
+    return q if _buildable(q) or not _buildable(p) else None
 
 
 def planned_engine(board: Board) -> dict:

@@ -54,7 +54,7 @@ def test_json_schema_and_clean_stdout():
 
 
 def test_knobs_change_the_engine(capsys):
-    assert main(["estimate", "smollm2-135m", "--board", "zcu104", "--vector-lanes", "32", "--clock-mhz", "200",
+    assert main(["estimate", "smollm2-135m", "--board", "u280", "--vector-lanes", "32", "--clock-mhz", "200",
                  "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
     assert d["engine"]["vector_lanes"] == 32 and d["clock_mhz"] == 200.0
@@ -79,10 +79,28 @@ def test_model_does_not_fit_board_memory(capsys):
 
 
 def test_engine_does_not_fit_board_resources(capsys):
-    # 64 vector lanes: the vector units alone need several times the PYNQ-Z2's 220 DSPs
+    # 64 vector lanes: the vector units alone need several times the PYNQ-Z2's 220 DSPs, and
+    # the planner may not shrink a knob the user set
     line = _err(capsys, ["smollm2-135m", "--board", "pynq-z2", "--vector-lanes", "64"])
-    assert re.fullmatch(r"fpgallm estimate: error: design does not fit pynq-z2: DSP needs \d+ "
-                        r"\(fpgallm estimate of the engine\), the board has 220 \(DSP48E1\)", line), line
+    assert re.fullmatch(r"fpgallm estimate: error: pynq-z2 is too small for the decode engine: DSP needs "
+                        r"\d+, the board has 220 \(DSP48E1\) at the smallest engine with vector_lanes=64 "
+                        r"as given", line), line
+    # without knobs: the engine RTL's logic is over the Zynq-7020's LUTs even at its smallest
+    line = _err(capsys, ["smollm2-135m", "--board", "pynq-z2"])
+    m = re.fullmatch(r"fpgallm estimate: error: pynq-z2 is too small for the decode engine: LUT needs "
+                     r"(\d+), the board has 53200 \(LUT6\) at the smallest engine", line)
+    assert m and int(m[1]) > 53200, line
+
+
+def test_engine_is_shrunk_to_fit_and_says_so(capsys):
+    assert main(["estimate", "smollm2-135m", "--board", "kv260", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    shrunk = [n for n in d["notes"] if n.startswith("shrunk to fit kv260: ")]
+    assert len(shrunk) == 1, d["notes"]
+    # LUT-bound: a narrower word than the 512 bits one DDR4 channel could feed, and it fits
+    assert d["engine"]["mem_ports"] * d["engine"]["port_width"] < 512, shrunk
+    assert all(u <= 1 for u in d["resources"]["utilization"].values()), d["resources"]
+    assert "port width 512 -> " in shrunk[0], shrunk
 
 
 def test_board_without_writable_memory(capsys):

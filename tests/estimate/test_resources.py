@@ -6,6 +6,7 @@ Synthesis results are cached by RTL hash (``~/.cache/fpgallm/synth``).
 """
 
 import dataclasses
+import re
 import importlib.util
 from pathlib import Path
 
@@ -192,7 +193,14 @@ def test_memory_mapping_follows_the_primitives():
     assert map_memory(Family.ECP5, 18, 1024) == (1, 0, 0)
     assert map_memory(Family.ECP5, 36, 512) == (1, 0, 0)
     assert map_memory(Family.XILINX_US, 72, 4096, prefer_uram=True) == (0, 1, 0)
-    assert map_memory(Family.XILINX_US, 72, 4097, prefer_uram=True) == (0, 2, 0)
+    assert map_memory(Family.XILINX_US, 72, 8192, prefer_uram=True) == (0, 2, 0)
+    # URAM only while it takes at most 1.5x the bits of block RAM: one word past a URAM's
+    # depth is 2 URAM288 (576 Kbit) against 9 RAMB36 (324 Kbit); a 24-bit register file
+    # fills a third of the 72-bit URAM word (12 RAMB18 in 2048 x 9 mode: 221 Kbit, against 2
+    # URAM288: 576 Kbit); four 24-bit lanes fill 96 of 144 bits: URAM
+    assert map_memory(Family.XILINX_US, 72, 4097, prefer_uram=True) == (18, 0, 0)
+    assert map_memory(Family.XILINX_US, 24, 8192, prefer_uram=True) == (12, 0, 0)
+    assert map_memory(Family.XILINX_US, 96, 8192, prefer_uram=True) == (0, 4, 0)
     assert map_memory(Family.XILINX_US, 64, 512) == (2, 0, 0)    # one RAMB36 (512 x 72)
     assert map_memory(Family.INTEL, 40, 512) == (1, 0, 0)        # M20K 512 x 40
     # small tables are logic, small RAMs LUT-RAM
@@ -229,8 +237,10 @@ def test_engine_resources_for_boards(board):
     assert total.lut > 2000 and total.ff > 2000
     assert total.bram + total.uram > 0
     if board == "u280":
-        # the vector registers go to URAM on UltraScale+
-        assert est.parts["vector-registers"].uram > 0 and est.parts["vector-registers"].bram == 0
+        # the 8-lane vector registers go to URAM on UltraScale+ (the exponents to block RAM)
+        units = R.engine_units(params, R.family_of(b), has_uram=True)
+        assert params.vector_lanes == 8
+        assert units["vector-registers"].uram > 0 and units["vector-registers"].bram == 0
 
 
 @pytest.mark.parametrize("target", TARGETS)
@@ -266,11 +276,16 @@ def test_engine_resources_grow_with_the_knobs():
     b = get_board("u280")
     base = EngineParams()
     r0 = engine_resources(base, b).total
-    for change in ({"gemv_lanes": 16}, {"vector_lanes": 16}, {"batch": 4}, {"max_ffn": 28672},
+    for change in ({"gemv_lanes": 16}, {"vector_lanes": 16}, {"batch": 4},
                    {"mem_ports": 8}, {"systolic": SystolicSize(8, 8)}):
         r1 = engine_resources(dataclasses.replace(base, **change), b).total
         assert all(getattr(r1, k) >= getattr(r0, k) for k in ("lut", "ff", "dsp", "bram", "uram")), change
         assert r1 != r0, change
+    # longer rows: larger buffers; the GEMV's accumulators keep 62 bits, so its guard bits
+    # (and a few LUTs) go down
+    r1 = engine_resources(dataclasses.replace(base, max_ffn=28672), b).total
+    assert r1.bram > r0.bram and r1.uram > r0.uram
+    assert r1.dsp == r0.dsp and abs(r1.lut - r0.lut) < 0.01 * r0.lut and abs(r1.ff - r0.ff) < 0.01 * r0.ff
 
 
 def test_synth_resources_counts_like_the_board():
@@ -334,3 +349,34 @@ def test_engine_plan_shrinks_to_fit():
     assert all(need[k] <= b.available[k] for k in need)
     assert p.gemv_lanes * p.gemv_macs * p.vector_lanes * p.mem_ports * p.port_width < \
         16 * 32 * 16 * 8 * 512
+
+
+def test_engine_plan_shrinks_the_cheapest_knob_first_and_keeps_given_ones():
+    """GEMV lanes (free in throughput), then vector lanes, then the ports; a knob in
+    ``fixed`` never changes; after the ports shrink, the lanes grow back where they fit."""
+    from fpgallm.project.engine_plan import SHRINK_ORDER, NoEngine, fit_engine_params
+
+    assert SHRINK_ORDER == ("gemv_lanes", "vector_lanes", "mem_ports", "port_width")
+    b = get_board("kv260")
+    start = EngineParams(gemv_lanes=8, gemv_macs=16, vector_lanes=8, mem_ports=1, port_width=512,
+                         max_dim=576, max_ffn=1536, max_vocab=49152)
+    p = fit_engine_params(b, start, buffers_fixed=True)
+    need = engine_resources(p, b).total.as_dict()
+    assert all(need[k] <= b.available[k] for k in need), need
+    assert (p.max_dim, p.max_ffn, p.max_vocab) == (576, 1536, 49152)
+    # the port was narrowed, so nothing earlier in the order could have been enough alone
+    smallest_lanes = dataclasses.replace(start, gemv_lanes=4, gemv_macs=32, vector_lanes=1)
+    assert p.port_width < 512
+    assert engine_resources(smallest_lanes, b).total.lut > b.available["lut"]
+    # and the lanes then grew back as far as the LUTs allow
+    grown = dataclasses.replace(p, vector_lanes=2 * p.vector_lanes)
+    assert p.vector_lanes == 8 or engine_resources(grown, b).total.lut > b.available["lut"]
+    # a given knob stays; when nothing else can shrink, the message names it
+    q = fit_engine_params(b, start, fixed=frozenset({"vector_lanes"}), buffers_fixed=True)
+    assert q.vector_lanes == 8
+    with pytest.raises(NoEngine) as e:
+        fit_engine_params(b, dataclasses.replace(start, vector_lanes=64),
+                          fixed=frozenset({"vector_lanes"}), buffers_fixed=True)
+    assert re.fullmatch(r"kv260 is too small for the decode engine: (DSP|LUT) needs \d+, the board has "
+                        r"\d+ \((DSP48E2|LUT6)\) at the smallest engine with vector_lanes=64 as given",
+                        str(e.value)), e.value
