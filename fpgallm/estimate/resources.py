@@ -534,9 +534,9 @@ ENGINE_COEFFS = {'ecp5': {'(top)': {'bram': (0.0, 0.0),
                        'ff': (33.0, -28.25),
                        'lut': (-489.0, -48.25)},
           'x_attn': {'bram': (1.0, 0.0),
-                     'dsp': (12.7, 8.33),
+                     'dsp': (10.0, 8.0),
                      'ff': (20563.7, 865.83),
-                     'lut': (76796.7, 3490.33)},
+                     'lut': (76775.3, 3487.67)},
           'x_embed': {'bram': (0.0, 0.0),
                       'dsp': (4.0, 0.0),
                       'ff': (520.3, 146.17),
@@ -548,7 +548,7 @@ ENGINE_COEFFS = {'ecp5': {'(top)': {'bram': (0.0, 0.0),
           'x_gemv': {'bram': (-4.0, 0.5),
                      'dsp': (3.0, 0.0),
                      'ff': (-72.0, 536.0),
-                     'lut': (-27712.0, 11232.75)},
+                     'lut': (-27798.0, 11263.0)},
           'x_kv': {'bram': (0.0, 0.0),
                    'dsp': (2.0, 0.0),
                    'ff': (12508.3, 1.67),
@@ -600,7 +600,7 @@ ENGINE_COEFFS = {'ecp5': {'(top)': {'bram': (0.0, 0.0),
                'x_attn': {'bram': (0.0, 0.0),
                           'dsp': (9.0, 8.0),
                           'ff': (20676.3, 876.42),
-                          'lut': (30100.3, 4544.17)},
+                          'lut': (30089.7, 4542.83)},
                'x_embed': {'bram': (0.0, 0.0),
                            'dsp': (3.0, 0.0),
                            'ff': (520.3, 146.17),
@@ -612,7 +612,7 @@ ENGINE_COEFFS = {'ecp5': {'(top)': {'bram': (0.0, 0.0),
                'x_gemv': {'bram': (0.0, 0.0),
                           'dsp': (2.0, 0.0),
                           'ff': (-1196.0, 756.5),
-                          'lut': (-8574.0, 3719.75)},
+                          'lut': (-8558.0, 3714.0)},
                'x_kv': {'bram': (0.0, 0.0),
                         'dsp': (1.0, 0.0),
                         'ff': (12508.3, 1.67),
@@ -769,9 +769,26 @@ def structural_dsp(params, family) -> int:
     0 for the units whose count is all in ``COEFFS`` (``fixed + per_lane x lanes``: there
     the coefficients hold the residual of Yosys' own width reductions)."""
     fam = _fam_arg(family)
-    if unit_key(params).startswith("norm"):
+    key = unit_key(params)
+    if key.startswith("norm"):
         return _norm_dsp(params, fam)
+    if key == "softmax":
+        return _softmax_width_dsp(params, fam)
     return 0
+
+
+# log2(e) in Q.16 (17 bits) as the signed operand of the softmax's ``d * LOG2E``
+_LOG2E_OPERAND = 18
+_SOFTMAX_CAL_IN_WIDTH = 16     # the calibration set's softmax inputs
+
+
+def _softmax_width_dsp(params, fam: Family) -> int:
+    """The softmax's ``d * LOG2E`` (``in_width + 1`` signed bits, one per lane) beyond what
+    the calibration's 16-bit inputs took (24-bit engine scores: 2 MULT18X18D per lane, still
+    1 DSP48E2)."""
+    def per_lane(w):
+        return mul_dsps(w + 1, True, _LOG2E_OPERAND, True, fam)
+    return params.lanes * (per_lane(params.in_width) - per_lane(_SOFTMAX_CAL_IN_WIDTH))
 
 
 # --- synthesis counts ---------------------------------------------------------------------
@@ -936,7 +953,10 @@ def engine_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resour
         lut, ff, dsp = _lin(fam, key, lanes, width_ratio)
         return Resources(lut=lut, ff=ff, dsp=max(0, dsp + structural)) + _mems(fam, mems)
 
+    from fpgallm.engine.rtl.x_attn import softmax_params
+
     norm, act, rope, soft = NormParams(), ActivationParams(), RopeParams(), SoftmaxParams()
+    attn_softmax = softmax_params(p)
     # the norm's multipliers at the engine's lanes and length: the widths as NormParams
     # derives them (set without NormParams' validation, which bounds lanes to 64, D to 62 bits)
     sized = copy.copy(norm)
@@ -954,8 +974,9 @@ def engine_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resour
                                       True, R_)])
     base_t, delta_t = soft.tables()
     tw = max(base_t).bit_length() + max(1, max(delta_t).bit_length())
-    parts["softmax"] = vec("softmax", L, [(soft.in_width * L, -(-p.max_context // L), False, 1),
-                                          (tw, len(base_t), True, math.ceil(L / 2))])
+    parts["softmax"] = vec("softmax", L, [(attn_softmax.in_width * L, -(-p.max_context // L), False, 1),
+                                          (tw, len(base_t), True, math.ceil(L / 2))],
+                           structural=_softmax_width_dsp(attn_softmax, fam))
     parts["argmax"] = vec("argmax", L, [], REG_BITS / ArgmaxParams().in_width)
     ew = ElementwiseParams()
     parts["residual-add"] = vec("elementwise-add", L, [], 16 / ew.in_width)
