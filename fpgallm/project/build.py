@@ -42,18 +42,17 @@ def tool_versions() -> dict[str, str | None]:
 # --- synthesis -----------------------------------------------------------------------------
 
 def _need_from_cells(target: str, cells: dict[str, int]) -> dict[str, int]:
-    """Map Yosys cell counts to the board's resource keys (lut, ff, dsp, bram, uram)."""
+    """Map Yosys cell counts to the board's resource keys (lut, ff, dsp, bram, uram): the
+    resource model's own counting (:func:`fpgallm.estimate.resources.synth_resources`) on
+    ECP5 and UltraScale+."""
     c = lambda *names: sum(cells.get(n, 0) for n in names)  # noqa: E731
-    if target == "ecp5":
-        return {"lut": c("LUT4") + 2 * c("CCU2C") + 2 * c("TRELLIS_DPR16X4"), "ff": c("TRELLIS_FF"),
-                "dsp": c("MULT18X18D"), "bram": c("DP16KD", "PDPW16KD"), "uram": 0}
     if target == "ice40":
         return {"lut": c("SB_LUT4"), "ff": sum(v for k, v in cells.items() if k.startswith("SB_DFF")),
                 "dsp": c("SB_MAC16"), "bram": c("SB_RAM40_4K"), "uram": c("SB_SPRAM256KA")}
-    luts = c("LUT1", "LUT2", "LUT3", "LUT4", "LUT5", "LUT6")
-    lutram = c("RAM32M", "RAM64M", "RAM32X1D", "RAM64X1D", "RAM128X1D", "RAM256X1D", "RAM32M16", "RAM64M8")
-    return {"lut": luts + 2 * lutram, "ff": c("FDRE", "FDSE", "FDCE", "FDPE"), "dsp": c("DSP48E2"),
-            "bram": c("RAMB36E2") + (c("RAMB18E2") + 1) // 2, "uram": c("URAM288")}
+    from fpgallm.estimate.resources import synth_resources
+    from fpgallm.synth import SynthResult, SynthTarget
+
+    return synth_resources(SynthResult(SynthTarget(target), "top", dict(cells))).as_dict()
 
 
 def _synth_ice40(top: str, sources: dict[str, str]) -> dict[str, int]:
