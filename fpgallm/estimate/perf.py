@@ -62,9 +62,7 @@ MEM_LATENCY_NS = {
 PS_EXTRA_LATENCY_NS = 60.0   # our assumption: PL -> PS HP port -> DDR controller
 DEFAULT_LATENCY_NS = 150.0   # a memory type not in the table
 
-# the largest memory word one GEMV consumes per cycle, and its lanes (GemvParams limits)
-GEMV_MAX_WORD_BITS = 4096
-GEMV_MAX_LANES = 64
+from fpgallm.project.engine_plan import GEMV_MAX_LANES, GEMV_MAX_WORD_BITS, MIN_WORD_BITS  # noqa: E402
 
 WEIGHT_SCHEMES: dict[str, QuantScheme] = {
     "q8_0": Q8_0, "q4_0": Q4_0, "q4_1": Q4_1, "int8": INT8_PER_CHANNEL,
@@ -144,7 +142,7 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
         width = knobs.port_width
     else:
         chan_bits = mem.peak_gbps / mem.channels * 8e9 / (clock * 1e6)
-        fit = max(32, min(1024, _pow2_floor(chan_bits)))
+        fit = max(MIN_WORD_BITS, min(1024, _pow2_floor(chan_bits)))
         if fit != width:
             notes.append(f"port width {width} -> {fit} bits: one {mem.type} channel carries "
                          f"{chan_bits:.0f} bits per cycle at {clock:g} MHz")

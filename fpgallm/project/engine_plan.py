@@ -7,9 +7,9 @@ them.  The rules:
   memory through the HP ports on SoC boards); one AXI4 port per channel (at most 64), each
   as wide as needed to carry its channel's peak bandwidth at the fabric clock (power of two,
   32..1024 bits);
-- GEMV: ``gemv_lanes x gemv_macs`` MACs per cycle match the weight bits arriving per cycle
-  at 4-bit weights, capped at 70 % of the board's DSPs (one MAC per DSP; two per Intel
-  variable-precision block);
+- GEMV: it takes the whole memory word each cycle (``gemv_lanes x gemv_macs`` MACs at 4-bit
+  weights), so the ports are capped at a 4096-bit word; 32 MACs per lane (the activation
+  group), at most 64 lanes;
 - buffers: vector registers (INT8) take at most half of the on-chip RAM.
 
 Then :func:`fit_engine_params` checks the result against the board's available resources
@@ -26,10 +26,13 @@ import dataclasses
 from fpgallm.boards import Board, Memory
 from fpgallm.engine.params import EngineParams
 
-DSP_SHARE = 0.7
 RAM_SHARE = 0.5
 WEIGHT_BITS = 4
-GEMV_MACS = 32
+GEMV_MACS = 32          # MACs per GEMV lane: the activation group (block-scaled INT8, 32)
+# the largest memory word one GEMV consumes per cycle, and its lanes (GemvParams limits)
+GEMV_MAX_WORD_BITS = 4096
+GEMV_MAX_LANES = 64
+MIN_WORD_BITS = 64      # a matrix header is one 64-bit word (x_gemv.check_params)
 
 
 class NoEngine(Exception):
@@ -66,15 +69,14 @@ def initial_engine_params(board: Board) -> EngineParams:
     clock = board.clocks.fabric_mhz
     ports = min(64, mem.channels)
     channel_bits_per_cycle = mem.peak_gbps / mem.channels * 8e9 / (clock * 1e6)
-    port_width = _pow2_at_least(channel_bits_per_cycle, 32, 1024)
-    macs_per_dsp = 2 if board.vendor == "intel" else 1
-    dsp_macs = int(board.available["dsp"] * DSP_SHARE) * macs_per_dsp
-    bw_macs = ports * port_width // WEIGHT_BITS
-    macs = min(dsp_macs, bw_macs)
-    if macs < 1:
+    port_width = _pow2_at_least(channel_bits_per_cycle, MIN_WORD_BITS, 1024)
+    if board.available["dsp"] < 1:
         raise NoEngine(f"{board.name} has no DSPs for the GEMV engine")
-    gemv_macs = min(GEMV_MACS, _pow2_at_most(macs))
-    gemv_lanes = min(1024, _pow2_at_most(macs // gemv_macs))
+    # the GEMV takes the whole memory word, at most GEMV_MAX_WORD_BITS of it, in lanes of
+    # GEMV_MACS 4-bit MACs (at most GEMV_MAX_LANES lanes)
+    ports = max(1, min(ports, GEMV_MAX_WORD_BITS // port_width))
+    gemv_lanes = max(1, min(GEMV_MAX_LANES, ports * port_width // (WEIGHT_BITS * GEMV_MACS)))
+    gemv_macs = ports * port_width // (WEIGHT_BITS * gemv_lanes)
     r = board.resources
     ram_bits = (board.available["bram"] * r.bram_kbit + board.available["uram"] * r.uram_kbit) * 1024
     vregs = 8
@@ -100,7 +102,8 @@ MIN_VOCAB = 32768
 # ~15 % of decode cycles, SmolLM2-135M on a U280 going from 8 to 4); fewer or narrower
 # ports cut the bandwidth, the decode ceiling itself (+75 % cycles for 8 -> 4 ports).
 SHRINK_ORDER = ("gemv_lanes", "vector_lanes", "mem_ports", "port_width")
-_FLOOR = {"gemv_lanes": 1, "vector_lanes": 1, "mem_ports": 1, "port_width": 32}
+# vector lanes: RoPE rotates pairs of elements (x_rope needs at least 2)
+_FLOOR = {"gemv_lanes": 1, "vector_lanes": 2, "mem_ports": 1, "port_width": MIN_WORD_BITS}
 
 
 def _with_derived_macs(p: EngineParams) -> EngineParams:
@@ -145,7 +148,7 @@ def fit_engine_params(board: Board, p: EngineParams, *, fixed: frozenset[str] = 
                 nxt = q
                 break
         if nxt is None:
-            _too_small(board, res, need, p, fixed)
+            _too_small(board, max(short, key=lambda k: need[k] / avail[k]), need, p, fixed)
         p = nxt
     # 2. a later (costlier) halving may have left room for an earlier one to grow back
     for knob in reversed(SHRINK_ORDER[:2]):
@@ -168,7 +171,7 @@ def fit_engine_params(board: Board, p: EngineParams, *, fixed: frozenset[str] = 
         elif not buffers_fixed and p.max_vocab > MIN_VOCAB:
             nxt = dataclasses.replace(p, max_vocab=max(MIN_VOCAB, p.max_vocab // 2))
         if nxt is None:
-            _too_small(board, short[0], need, p, fixed | ({"max_dim", "max_ffn", "max_vocab"} if buffers_fixed else set()))
+            _too_small(board, max(short, key=lambda k: need[k] / avail[k]), need, p, fixed | ({"max_dim", "max_ffn", "max_vocab"} if buffers_fixed else set()))
         p = nxt
     return p
 
@@ -184,14 +187,14 @@ def _too_small(board: Board, res: str, need: dict[str, int], p: EngineParams, fi
 
 
 def _buildable(p: EngineParams) -> bool:
-    """The engine RTL can build ``p``'s GEMVs (e.g. at most 32 MACs per lane: a lane's
-    slice of the memory word must divide the activation group)."""
-    from fpgallm.engine.compiler import engine_gemv_params
+    """The engine RTL can build ``p`` (:func:`fpgallm.engine.rtl.x_gemv.check_params`: a
+    memory word of at least 64 bits, at most 32 MACs per GEMV lane, the scales of a word in
+    one word, ...)."""
+    from fpgallm.engine.rtl.x_gemv import check_params
     from fpgallm.errors import UserError
 
     try:
-        for fmt in p.weight_formats:
-            engine_gemv_params(p, fmt)
+        check_params(p)
     except (UserError, ValueError):
         return False
     return True
