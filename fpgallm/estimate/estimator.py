@@ -15,6 +15,8 @@ benchmark:
 
 from __future__ import annotations
 
+import dataclasses
+
 from dataclasses import dataclass
 
 from fpgallm.boards import Board, get_board
@@ -93,27 +95,10 @@ def estimate(spec, board: Board | str, scheme=None, batch: int = 1, context: int
         raise UserError(f"--context {context}: must be in [1, {spec.max_seq_len}] (max_seq_len of {spec.name})")
     if batch not in range(1, 9):
         raise UserError(f"--batch {batch}: must be 1..8")
-    params, mem, notes = P.estimate_params(board, batch, ctx, knobs, spec=spec)
     scheme = scheme or P.weight_scheme(P.DEFAULT_WEIGHTS)
-    if knobs.macs is None:
-        # gemv_macs = the MACs per lane the widest-packed format needs (EngineParams' rule:
-        # lanes x macs x weight bits = the memory word)
-        import dataclasses
-        schemes = set(scheme.values()) if isinstance(scheme, dict) else {scheme}
-        bits = min(scheme_format(s)[0].bits for s in schemes)
-        macs = max(1, params.mem_ports * params.port_width // (params.gemv_lanes * bits))
-        if macs != params.gemv_macs:
-            notes.append(f"GEMV MACs per lane {params.gemv_macs} -> {macs} "
-                         f"({params.mem_ports * params.port_width}-bit word / {params.gemv_lanes} lanes / {bits}-bit weights)")
-            params = dataclasses.replace(params, gemv_macs=macs)
-    # the engine generated for this model streams only the model's weight formats
     used_fmts = tuple(dict.fromkeys(scheme_format(s)[0] for s in
                                     (scheme.values() if isinstance(scheme, dict) else [scheme])))
-    if set(used_fmts) != set(params.weight_formats):
-        notes.append(f"GEMV weight formats: {', '.join(f.value for f in used_fmts)} (those of the model)")
-        import dataclasses
-        params = dataclasses.replace(params, weight_formats=used_fmts)
-    params = _fit_to_board(board, params, knobs, notes)
+    params, mem, notes = engine_for_model(spec, board, used_fmts, batch, ctx, knobs)
     res = engine_resources(params, board)
     need = res.total.as_dict()
     fit = check_fit(board, need, "fpgallm estimate of the engine")
@@ -132,6 +117,30 @@ def estimate(spec, board: Board | str, scheme=None, batch: int = 1, context: int
     pw = W.estimate_power(board, need, params.clock_mhz, pe.tokens_per_s, pe.bytes_per_token, mem,
                           dsp_busy=min(1.0, busy / dsp_total), alpha=alpha)
     return Estimate(spec, board, pe, res, fit, pw, spec.n_params)
+
+
+def engine_for_model(spec, board: Board, formats: tuple, batch: int, ctx: int,
+                     knobs: P.Knobs = P.Knobs()):
+    """``(EngineParams, Memory, notes)``: the engine ``fpgallm estimate`` and ``fpgallm
+    generate`` build for ``spec`` on ``board`` -- :func:`~fpgallm.estimate.perf.estimate_params`
+    (buffers sized to the model), GEMVs for the model's weight ``formats`` only, MACs per lane
+    from the memory word, then the knobs the user left open shrunk until it fits."""
+    params, mem, notes = P.estimate_params(board, batch, ctx, knobs, spec=spec)
+    if knobs.macs is None:
+        # gemv_macs = the MACs per lane the widest-packed format needs (EngineParams' rule:
+        # lanes x macs x weight bits = the memory word)
+        bits = min(f.bits for f in formats)
+        macs = max(1, params.mem_ports * params.port_width // (params.gemv_lanes * bits))
+        if macs != params.gemv_macs:
+            notes.append(f"GEMV MACs per lane {params.gemv_macs} -> {macs} "
+                         f"({params.mem_ports * params.port_width}-bit word / {params.gemv_lanes} lanes / {bits}-bit weights)")
+            params = dataclasses.replace(params, gemv_macs=macs)
+    # the engine generated for this model streams only the model's weight formats
+    if set(formats) != set(params.weight_formats):
+        notes.append(f"GEMV weight formats: {', '.join(f.value for f in formats)} (those of the model)")
+        params = dataclasses.replace(params, weight_formats=tuple(formats))
+    params = _fit_to_board(board, params, knobs, notes)
+    return params, mem, notes
 
 
 # EngineParams field of each Knobs field the planner may shrink

@@ -147,6 +147,8 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
             notes.append(f"port width {width} -> {fit} bits: one {mem.type} channel carries "
                          f"{chan_bits:.0f} bits per cycle at {clock:g} MHz")
             width = fit
+    if knobs.ports is None:
+        ports = min(64, mem.channels)         # the planner's ports were for its own width
     if knobs.ports is None and ports * width > GEMV_MAX_WORD_BITS:
         cut = max(1, GEMV_MAX_WORD_BITS // width)
         notes.append(f"memory ports {ports} -> {cut}: the GEMV consumes one word of at most "

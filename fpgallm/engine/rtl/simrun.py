@@ -64,22 +64,28 @@ def engine_design(compiled: Compiled, units=None):
     return to_verilog(Engine(p, units), "fpgallm_engine", {"engine": params_dict(p)})
 
 
-def design(compiled: Compiled, timing: MemTiming = MemTiming(), units=None, words_log2: int | None = None):
+def design(compiled: Compiled, timing: MemTiming = MemTiming(), units=None, words_log2: int | None = None,
+           external_engine: bool = False):
     p = compiled.params
     stripe = p.mem_ports * p.port_width // 8
     if words_log2 is None:
         words = -(-compiled.image.nbytes // stripe)
         words_log2 = max(4, (words - 1).bit_length())
-    top = SimTop(p, words_log2, timing, units)
+    top = SimTop(p, words_log2, timing, units, external_engine=external_engine)
     return to_verilog(top, "fpgallm_engine_sim", {"engine": params_dict(p), "words_log2": words_log2,
-                                                  "timing": params_dict(timing)}), words_log2
+                                                  "timing": params_dict(timing),
+                                                  "external_engine": external_engine}), words_log2
 
 
 class RtlSim:
     def __init__(self, compiled: Compiled, *, timing: MemTiming | None = None, units=None,
                  waves: bool | None = None, log=None, progress: bool = False,
-                 memory: str = "model", backpressure: bool = False):
-        """``memory``: ``"model"`` (the fast Verilog AXI4 memory model, timing from ``timing``)
+                 memory: str = "model", backpressure: bool = False,
+                 engine_source: tuple[str, str] | None = None):
+        """``engine_source``: ``(file name, Verilog text)`` of a ``fpgallm_engine`` module to
+        simulate instead of the one built from ``compiled.params`` (a generated project's
+        possibly hand-edited RTL; memory ``"model"`` only).
+        ``memory``: ``"model"`` (the fast Verilog AXI4 memory model, timing from ``timing``)
         or ``"cocotbext"`` (cocotbext-axi's AXI RAM in Python, random pauses on every channel
         when ``backpressure``; slow: protocol tests on small configurations).  ``timing``
         defaults to the memory the cycle model assumes: read latency ``mem_latency + 1``
@@ -96,9 +102,14 @@ class RtlSim:
         self.timing = timing
         self.progress = progress
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        if engine_source is not None and memory != "model":
+            raise ValueError("RtlSim.engine_source needs memory='model'")
         if memory == "model":
-            self.design, self.words_log2 = design(compiled, timing, units)
+            self.design, self.words_log2 = design(compiled, timing, units,
+                                                  external_engine=engine_source is not None)
             extra = (("fpgallm_axi_mem.v", axi_mem.MODEL_FILE.read_text()),)
+            if engine_source is not None:
+                extra += (tuple(engine_source),)
         else:
             self.design, extra = engine_design(compiled, units), ()
         self.build = runner.build(self.design, waves=waves, extra_sources=extra,

@@ -44,13 +44,41 @@ class MemTiming:
                              f"got {self.rate_num}/{self.rate_den}")
 
 
+ENGINE_MODULE = "fpgallm_engine"
+
+
+class _ExternalEngine(wiring.Component):
+    """The engine as an instance of the Verilog module ``fpgallm_engine`` from another file
+    (a generated project's ``rtl/fpgallm_engine.v``): the same ports, by their flattened
+    names (``axil__awaddr``, ``axi0__arvalid``, ...)."""
+
+    def __init__(self, engine: Engine):
+        engine._MustUse__silence = True      # stands for the engine; never elaborated here
+        self._sig = engine.signature
+        super().__init__(engine.signature)
+
+    def elaborate(self, platform):
+        m = Module()
+        kw = {"i_clk": ClockSignal(), "i_rst": ResetSignal()}
+        for path, member, value in self._sig.flatten(self):
+            name = "__".join(str(x) for x in path)
+            kw[("o_" if member.flow == Out else "i_") + name] = value
+        m.submodules.engine = Instance(ENGINE_MODULE, **kw)
+        return m
+
+
 class SimTop(wiring.Component):
+    """``external_engine``: instantiate the engine as the Verilog module ``fpgallm_engine``
+    from a separate source (checking a generated project's RTL) instead of building it."""
+
     def __init__(self, params: EngineParams, words_log2: int, timing: MemTiming = MemTiming(),
-                 units=None):
+                 units=None, external_engine: bool = False):
         self.params = params
         self.words_log2 = words_log2
         self.timing = timing
         self.engine = Engine(params, units)
+        if external_engine:
+            self.engine = _ExternalEngine(self.engine)
         super().__init__({
             "axil": Out(csr_mod.axil_signature()), "busy": Out(1), "done": Out(1),
             "dump": In(1), "dump_lo": In(words_log2), "dump_hi": In(words_log2),
