@@ -1,9 +1,10 @@
 """``fpgallm generate``: write a synthesizable project for a board.
 
 With no arguments it runs on the documented default, ``tiny-llama`` on ``ulx3s``, into
-``./fpgallm-tiny-llama-ulx3s`` (seconds).  Steps: resolve the model and the board, pick the
-design for the board, check the fit, optionally synthesize (``--synth``), plan every file
-(pure), write the folder atomically.
+``./fpgallm-tiny-llama-ulx3s`` (seconds; the ULX3S cannot hold the decode engine, so that
+project is the bring-up design).  Steps: resolve the model and the board, pick the design
+for the board (the engine for the model when it fits), check the fit, optionally synthesize
+(``--synth``), plan every file (pure), write the folder atomically.
 """
 
 from __future__ import annotations
@@ -32,9 +33,20 @@ def configure(p):
     p.add_argument("--synth", action="store_true",
                    help="run Yosys synthesis on the design, check the fit with its counts and "
                         "record them in the manifest")
-    g = p.add_argument_group("engine knobs (the elementwise stand-in until the decode engine exists)")
-    g.add_argument("--lanes", type=int, default=None, help="parallel lanes (default: fits half the board's DSPs)")
-    g.add_argument("--op", choices=("add", "mul"), default=None, help="elementwise operation (default add)")
+    p.add_argument("--design", choices=("auto", "engine", "elementwise"), default="auto",
+                   help="auto (default): the decode engine for MODEL when the board can hold it, "
+                        "else the elementwise bring-up design; engine: exit 2 when it does not fit")
+    g = p.add_argument_group("engine knobs (default: planned for the board and the model)")
+    g.add_argument("--ports", type=int, default=None, help="AXI4 memory ports")
+    g.add_argument("--port-width", type=int, default=None, help="bits per memory port")
+    g.add_argument("--gemv-lanes", type=int, default=None, help="GEMV output lanes")
+    g.add_argument("--vector-lanes", type=int, default=None, help="vector-unit lanes")
+    g.add_argument("--batch", type=int, default=None, help="sequences per run, 1..8 (default 1)")
+    g.add_argument("--context", type=int, default=None,
+                   help="KV-cache length in tokens (default 256, at most the model's)")
+    b = p.add_argument_group("bring-up design knobs (--design elementwise)")
+    b.add_argument("--lanes", type=int, default=None, help="parallel lanes (default: fits half the board's DSPs)")
+    b.add_argument("--op", choices=("add", "mul"), default=None, help="elementwise operation (default add)")
 
 
 def run(args) -> int:
@@ -44,7 +56,9 @@ def run(args) -> int:
     board = get_board(args.board)
     if args.clock_mhz is not None and not args.clock_mhz > 0:
         raise UserError(f"--clock-mhz must be > 0, got {args.clock_mhz:g}")
-    knobs = {"lanes": args.lanes, "op": args.op}
+    knobs = {"design": None if args.design == "auto" else args.design, "lanes": args.lanes, "op": args.op,
+             "ports": args.ports, "port_width": args.port_width, "gemv_lanes": args.gemv_lanes,
+             "vector_lanes": args.vector_lanes, "batch": args.batch, "context": args.context}
     model_name = Path(args.model).stem if Path(args.model).exists() else args.model
     out = Path(args.out) if args.out else Path(f"fpgallm-{model_name}-{board.name}")
     result = build.generate(args.model, board, out, force=args.force, clock_mhz=args.clock_mhz,
@@ -54,5 +68,12 @@ def run(args) -> int:
     print(f"wrote {out} ({len(result.plan.files)} files) for {board.name}: {result.design.name} "
           f"[{result.design.need_basis if not result.synthesis else 'synthesized'}] {short}")
     if result.design.stand_in:
-        print("note: stand-in design (elementwise unit); the decode engine replaces it once it exists")
+        why = (result.design.engine or {}).get("fallback")
+        print("note: bring-up design (the elementwise unit), not the decode engine"
+              + (f": {why}" if why else ""))
+    else:
+        e = result.design.engine
+        print(f"engine for {e['model']}: context {e['context']}, batch {e['batch']}, memory image "
+              f"{e['image_bytes'] / 2**20:.2f} MiB in {len(result.design.axi_masters)} port files; "
+              f"verify with: fpgallm test --project {out}")
     return 0

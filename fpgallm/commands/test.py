@@ -19,6 +19,11 @@ def configure(p):
     p.add_argument("--point", action="append", default=None, metavar="LABEL",
                    help="only these parameter points (repeatable)")
     p.add_argument("--out", default=None, help="folder for run directories (default: a temp folder)")
+    p.add_argument("--project", default=None, metavar="DIR",
+                   help="re-verify a project written by `fpgallm generate`: its engine RTL in Verilator "
+                        "against the golden engine, token by token")
+    p.add_argument("--prompt", default=None, help="--project: the prompt (default 'The cat')")
+    p.add_argument("--tokens", type=int, default=None, help="--project: tokens to generate (default 8)")
 
 
 def run(args) -> int:
@@ -28,6 +33,10 @@ def run(args) -> int:
     from fpgallm.sim.bench import benches, run_point
     from fpgallm.sim.runner import default_seed
 
+    if args.project is not None:
+        if args.units or args.list or args.point:
+            raise UserError("--project takes no UNIT, --list or --point")
+        return _run_project(args)
     found = benches()
     if args.list:
         for name, bench in found.items():
@@ -67,3 +76,27 @@ def run(args) -> int:
     print(f"{total - failed} passed, {failed} failed")
     sys.stdout.flush()
     return 0 if failed == 0 and total > 0 else 1
+
+
+def _run_project(args) -> int:
+    from pathlib import Path
+
+    from fpgallm.project import verify
+    from fpgallm.sim.runner import default_seed
+
+    tokens = verify.DEFAULT_TOKENS if args.tokens is None else args.tokens
+    if tokens < 1:
+        raise UserError(f"--tokens must be >= 1, got {tokens}")
+    seed = default_seed() if args.seed is None else args.seed
+    print(f"seed {seed} (replay with --seed {seed})", flush=True)
+    t0 = time.monotonic()
+    check = verify.verify_project(Path(args.project), prompt=args.prompt or verify.DEFAULT_PROMPT,
+                                  new_tokens=tokens, seed=seed, log=lambda m: print(f"  {m}", flush=True))
+    took = time.monotonic() - t0
+    if check.passed:
+        print(f"PASS {args.project}: {check.runs} program runs of {check.model} on the project's RTL equal "
+              f"the golden engine (logits and next tokens), {min(check.cycles)}..{max(check.cycles)} "
+              f"cycles per run ({took:.1f} s)")
+        return 0
+    print(f"FAIL {args.project}: {check.mismatch or 'no run completed'} ({check.runs} runs matched first)")
+    return 1

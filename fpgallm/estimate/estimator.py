@@ -152,13 +152,13 @@ def _fit_to_board(board: Board, params, knobs: P.Knobs, notes: list[str]):
     """``params`` (buffers sized to the model) with the compute knobs the user left open
     shrunk until the resource model says the engine fits (``fit_engine_params``); a
     :class:`UserError` naming the resource when even the smallest engine does not fit."""
-    from fpgallm.project.engine_plan import NoEngine, fit_engine_params
+    from fpgallm.project.engine_plan import NoEngine, NoEngineError, fit_engine_params
 
     fixed = frozenset(f for k, f in _KNOB_FIELDS.items() if getattr(knobs, k) is not None)
     try:
         fitted = fit_engine_params(board, params, fixed=fixed, buffers_fixed=True)
     except NoEngine as e:
-        raise UserError(str(e)) from None
+        raise NoEngineError(str(e)) from None
     changed = [f"{f.replace('_', ' ')} {getattr(params, f)} -> {getattr(fitted, f)}"
                for f in _KNOB_FIELDS.values() if getattr(params, f) != getattr(fitted, f)]
     if changed:

@@ -127,14 +127,14 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
 
     User knobs are taken as given; a port bandwidth above the memory's peak is an error.
     """
-    from fpgallm.project.engine_plan import NoEngine, engine_memory, initial_engine_params
+    from fpgallm.project.engine_plan import NoEngine, NoEngineError, engine_memory, initial_engine_params
 
     notes: list[str] = []
     try:
         p = initial_engine_params(board)
         mem = engine_memory(board)
     except NoEngine as e:
-        raise UserError(str(e)) from None
+        raise NoEngineError(str(e)) from None
     clock = float(knobs.clock_mhz if knobs.clock_mhz is not None else p.clock_mhz)
     ports = p.mem_ports if knobs.ports is None else knobs.ports
     width = p.port_width

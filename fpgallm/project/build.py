@@ -1,8 +1,9 @@
 """``fpgallm generate`` as a function: model + board + knobs -> project folder.
 
 1. resolve MODEL (preset or file; loading waits for the model package),
-2. pick the design for the board (today the elementwise stand-in; ENGINE HOOKUP in
-   :func:`fpgallm.project.design.default_design`) and check that it fits,
+2. pick the design for the board (:func:`fpgallm.project.design.default_design`: the decode
+   engine for the model, or the elementwise bring-up design on boards that cannot hold
+   it) and check that it fits,
 3. optionally synthesize the project's RTL with Yosys and check the fit again with the
    real cell counts (``--synth``),
 4. plan every file (pure) and write the folder atomically.
@@ -123,8 +124,10 @@ def make_plan(model: str, board: Board, *, clock_mhz: float | None = None,
               knobs: dict[str, Any] | None = None, synth: bool = False):
     knobs = dict(knobs or {})
     model_ref = resolve_model(model)
-    design = default_design(board, knobs)
+    design, fallback = default_design(board, knobs, model)
     fit = check_fit(board, design.need, f"{design.name}: {design.need_basis}")
+    if fallback:
+        design = replace(design, engine={"fallback": fallback})
     options = ProjectOptions(model=model_ref, clock_mhz=clock_mhz, knobs=knobs,
                              tool_versions=tool_versions(), fit=fit)
     plan = plan_project(board, design, options)

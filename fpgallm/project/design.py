@@ -2,17 +2,18 @@
 
 The project writer does not care which generator produced the RTL.  An
 :class:`EngineDesign` carries the Verilog text, its top module, its parameters, its
-interfaces (valid/ready streams, scalar configuration ports, and -- once the decode engine
-exists -- AXI4 memory masters) and a rough resource need for the fit check.
+interfaces (valid/ready streams and scalar ports of a unit; the AXI4 masters and AXI4-Lite
+registers of the decode engine), a resource need for the fit check and extra files (the
+engine's memory images).
 
-Until the decode engine (issues 6/7) exists, :func:`default_design` returns the
-elementwise unit as a stand-in, sized for the board.  ENGINE HOOKUP: replace
-:func:`default_design` with the engine generator's ``EngineParams`` defaults for the board;
-the writer, templates and tests take any :class:`EngineDesign`.
+:func:`default_design` picks the decode engine for the model when the board can hold it
+(:mod:`fpgallm.project.engine_design`) and otherwise the elementwise unit as a bring-up
+design (``--design`` chooses explicitly).
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import math
 import re
@@ -58,8 +59,11 @@ class EngineDesign:
     need_basis: str                        # how ``need`` was obtained, for messages
     clock: str = "clk"
     reset: str = "rst"                     # synchronous, active high (Amaranth)
-    stand_in: bool = True                  # True until the decode engine is the design
-    axi_masters: tuple[str, ...] = field(default=())   # engine memory ports (later)
+    stand_in: bool = True                  # the elementwise bring-up design, not the engine
+    axi_masters: tuple[str, ...] = field(default=())   # the engine's AXI4 masters (axi0, ...)
+    ports: tuple[Port, ...] = field(default=())        # every port of ``top`` (the engine's)
+    artifacts: dict = field(default_factory=dict)      # extra files: path -> bytes or text
+    engine: dict | None = None                         # the engine's model, context, image
 
     @property
     def rtl_file(self) -> str:
@@ -149,10 +153,42 @@ def elementwise_design(board: Board, lanes: int | None = None, op: str = "add") 
         need=need, need_basis=f"{lanes} lanes x {_MULTS_PER_LANE} multipliers (rough model)")
 
 
-def default_design(board: Board, knobs: dict[str, Any]) -> EngineDesign:
-    """The design a project wraps today.
+class DesignChoice(str, enum.Enum):
+    """``fpgallm generate --design``."""
 
-    ENGINE HOOKUP (issues 6/7): return the decode engine with ``EngineParams`` defaulted from
-    the board (memory ports from ``board.memory``, lanes from ``board.available``).
+    AUTO = "auto"                  # the engine when the board can hold it, else ELEMENTWISE
+    ENGINE = "engine"              # the decode engine for the model (exit 2 when it does not fit)
+    ELEMENTWISE = "elementwise"    # the bring-up design: one unit, no off-chip memory
+
+
+def default_design(board: Board, knobs: dict[str, Any], model: str | None = None
+                   ) -> tuple[EngineDesign, str | None]:
+    """The design a project wraps and, when AUTO fell back to the bring-up design, why.
+
+    AUTO: the decode engine for ``model`` sized for ``board``
+    (:func:`fpgallm.project.engine_design.engine_project_design`); when the board cannot
+    hold the engine (:class:`~fpgallm.project.engine_plan.NoEngineError`: too few LUTs, no
+    writable off-chip memory), the elementwise unit as a bring-up design (board top,
+    constraints and toolchain flow checked end to end), with the reason.
     """
-    return elementwise_design(board, lanes=knobs.get("lanes"), op=knobs.get("op") or "add")
+    from fpgallm.project.engine_design import EngineKnobs, engine_project_design
+    from fpgallm.project.engine_plan import NoEngineError
+
+    try:
+        choice = DesignChoice(knobs.get("design") or "auto")
+    except ValueError:
+        raise UserError(f"--design {knobs.get('design')!r}: choose "
+                        f"{', '.join(c.value for c in DesignChoice)}") from None
+    if choice is not DesignChoice.ELEMENTWISE:
+        ek = EngineKnobs(ports=knobs.get("ports"), port_width=knobs.get("port_width"),
+                         gemv_lanes=knobs.get("gemv_lanes"), vector_lanes=knobs.get("vector_lanes"),
+                         batch=knobs.get("batch") or 1, context=knobs.get("context"))
+        try:
+            return engine_project_design(board, model or "tiny-llama", ek), None
+        except NoEngineError as exc:
+            if choice is DesignChoice.ENGINE:
+                raise
+            reason = str(exc)
+    else:
+        reason = None
+    return elementwise_design(board, lanes=knobs.get("lanes"), op=knobs.get("op") or "add"), reason

@@ -25,6 +25,7 @@ import dataclasses
 
 from fpgallm.boards import Board, Memory
 from fpgallm.engine.params import EngineParams
+from fpgallm.errors import UserError
 
 RAM_SHARE = 0.5
 WEIGHT_BITS = 4
@@ -37,6 +38,10 @@ MIN_WORD_BITS = 64      # a matrix header is one 64-bit word (x_gemv.check_param
 
 class NoEngine(Exception):
     """The board cannot hold the engine at all (message says why)."""
+
+
+class NoEngineError(UserError):
+    """:class:`NoEngine` as the one-line user error of ``fpgallm estimate`` / ``generate``."""
 
 
 def _pow2_at_least(x: float, lo: int, hi: int) -> int:

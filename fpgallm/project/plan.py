@@ -45,12 +45,12 @@ class ProjectOptions:
 @dataclass(frozen=True)
 class ProjectPlan:
     board: str
-    files: dict[str, str]                  # relative path -> text, sorted by path
+    files: dict[str, str | bytes]          # relative path -> text (or bytes: memory images), sorted
 
     def digest(self) -> str:
         h = hashlib.sha256()
         for path, text in self.files.items():
-            h.update(path.encode() + b"\0" + text.encode() + b"\0")
+            h.update(path.encode() + b"\0" + (text if isinstance(text, bytes) else text.encode()) + b"\0")
         return h.hexdigest()
 
 
@@ -67,8 +67,8 @@ def environment() -> jinja2.Environment:
     )
 
 
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
+def sha256_text(text: str | bytes) -> str:
+    return hashlib.sha256(text if isinstance(text, bytes) else text.encode()).hexdigest()
 
 
 # --- helpers computing Verilog expressions ------------------------------------------------
@@ -275,6 +275,40 @@ def _axi_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[st
     }
 
 
+def _engine_axi_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, Any]:
+    """The shell-facing top around the engine: its AXI4-Lite registers as ``s_axi_control``,
+    AXI4 master ``axi<j>`` as ``m_axi_gmem<j>``, ``done`` as ``interrupt``."""
+    from fpgallm.project.engine_design import csr_register_table
+
+    ports = []
+    for p in design.ports:
+        if p.name in (design.clock, design.reset, "busy", "done"):
+            continue
+        group, _, field_ = p.name.partition("__")
+        if group == "axil":
+            name = f"s_axi_control_{field_}"
+        elif group in design.axi_masters:
+            name = f"m_axi_gmem{group[3:]}_{field_}"
+        else:
+            raise ValueError(f"engine port {p.name!r}: not an AXI interface of the engine top")
+        ports.append({"name": name, "engine_port": p.name, "dir": p.direction, "width": p.width})
+    if board.shell is not None:
+        clock_source = f"the shell ({board.shell.name})"
+    elif board.memories("ps"):
+        clock_source = "the processing system (PS clock and reset) in the block design"
+    else:
+        clock_source = "the memory controller's user clock (or a clocking wizard on the board clock) in the block design"
+    return {
+        "top": AXI_TOP, "top_ports": ports, "engine": design.engine,
+        "memory_ports_used": len(design.axi_masters), "port_width": design.params["port_width"],
+        "registers": [{"addr": o, "access": a, "doc": t} for o, a, t in csr_register_table()],
+        "memory_ports": board.memory_channels, "streams": [],
+        "period_ns": 1000.0 / clock_mhz, "clock_source": clock_source,
+        "quartus_family": "Stratix 10" if board.family.startswith("Stratix 10")
+        else "Agilex 7" if board.family.startswith("Agilex 7") else board.family,
+    }
+
+
 def _command(board: Board, options: ProjectOptions) -> str:
     parts = ["fpgallm generate", options.model.name, "--board", board.name]
     if options.clock_mhz is not None:
@@ -287,7 +321,41 @@ def _command(board: Board, options: ProjectOptions) -> str:
     return " ".join(parts)
 
 
+def _engine_interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
+    e = design.engine
+    lines = [f"`rtl/{AXI_TOP}.v` wraps the decode engine (`rtl/{design.rtl_file}`) for "
+             + (f"the vendor shell ({board.shell.name}); package it as an RTL kernel "
+                "(`package_xo`, one `m_axi_gmem<j>` per memory bank or HBM pseudo-channel) and link "
+                "it with `v++ --link` against the platform."
+                if board.shell is not None and board.vendor == "amd" else
+                "a Platform Designer system with the kit's clock, reset and HBM2 controller IP "
+                "(one AXI4 master per HBM pseudo-channel)."
+                if board.vendor == "intel" else
+                "a Vivado block design: add it as a module reference and connect its AXI4 masters "
+                + ("to the processing system's HP ports, which reach the PS memory"
+                   if board.memories("ps") else "to the memory controller (MIG / NoC DDRMC)") + "."),
+             "",
+             "| interface | kind | notes |", "|---|---|---|",
+             f"| `ap_clk`, `ap_rst_n` | clock, active-low reset | {v['period_ns']:.3f} ns constrained |",
+             "| `s_axi_control` | AXI4-Lite slave | the engine's registers below |"]
+    for j in range(v["memory_ports_used"]):
+        lines.append(f"| `m_axi_gmem{j}` | AXI4 master | {v['port_width']}-bit data; memory image "
+                     f"`sw/mem{j}.bin` at its address 0 |")
+    lines.append("| `interrupt` | level | the last run is done |")
+    lines += ["", "| offset | access | register |", "|---|---|---|"]
+    lines += [f"| {r['addr']} | {r['access']} | {r['doc']} |" for r in v["registers"]]
+    lines += ["", f"The engine uses {v['memory_ports_used']} of the {v['memory_ports']} channels of "
+              f"{board.describe_memory()} (memory `{e['memory']}`); the image is "
+              f"{e['image_bytes'] / 2**20:.2f} MiB (weights, KV cache for {e['context']} tokens x "
+              f"batch {e['batch']}, tables, program at byte {e['program']})."]
+    if e["notes"]:
+        lines += ["", "How the engine was sized for this board: " + "; ".join(e["notes"]) + "."]
+    return "\n".join(lines)
+
+
 def _interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
+    if not design.stand_in:
+        return _engine_interface_text(board, v, design)
     if board.open_source:
         rst = (f"the button on pin {v['reset'].pin} ({'active low' if v['reset'].active_low else 'active high'})"
                if v["reset"] else "power-on only")
@@ -327,7 +395,22 @@ def _interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> st
     return "\n".join(lines)
 
 
-def _load_text(board: Board, v: dict[str, Any]) -> str:
+def _load_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
+    if not design.stand_in:
+        e = design.engine
+        how = ("Build the `.xclbin` (package the routed kernel with `package_xo`, link with `v++`), "
+               "load it with XRT, and copy `sw/mem<j>.bin` into the buffer bound to `m_axi_gmem<j>`."
+               if board.vendor == "amd" and board.shell is not None else
+               "Load the bitstream (and the `.xsa` for the PS), and copy `sw/mem<j>.bin` to the "
+               "memory the AXI4 master `m_axi_gmem<j>` addresses from 0 (a buffer the PS "
+               "allocates, its physical address added in the interconnect)."
+               if board.vendor == "amd" else
+               "Program the `.sof` and copy `sw/mem<j>.bin` to the HBM pseudo-channel of "
+               "`m_axi_gmem<j>` at address 0.")
+        return (f"{how} Then, per token: write `POS[b]` and `TOKEN[b]` of each sequence, `NSEQ`, and "
+                f"`PROG_LO` = {e['program']}; write `CTRL` = 1; wait for `interrupt` (or `STATUS` "
+                f"bit 1); read `TOKEN[b]`: the greedy next token. The int32 logits are at byte "
+                f"{e['logits']} of the image. `sw/memory_map.json` has every region's address.")
     if board.toolchain == "yosys-nextpnr-ecp5":
         return (f"`make prog` (`openFPGALoader -b {board.name} build/{v['bitstream']}`) loads the "
                 "bitstream into SRAM; add `-f` to write the flash. The heartbeat LED blinks at "
@@ -357,6 +440,12 @@ def template_values(board: Board, design: EngineDesign, options: ProjectOptions)
         v = _open_values(board, design)
         sources = [f"rtl/{design.rtl_file}", f"rtl/{OPEN_TOP}.v"]
         v["sources"] = sources
+    elif not design.stand_in:
+        clock_mhz = options.clock_mhz or board.clocks.fabric_mhz
+        v = _engine_axi_values(board, design, clock_mhz)
+        ext = "xdc" if board.vendor == "amd" else "sdc"
+        v["constraints"] = f"constraints/{board.name}.{ext}"
+        v["sources"] = [f"rtl/{design.rtl_file}", f"rtl/{AXI_TOP}.v"]
     else:
         clock_mhz = options.clock_mhz or board.clocks.fabric_mhz
         v = _axi_values(board, design, clock_mhz)
@@ -372,12 +461,24 @@ def template_values(board: Board, design: EngineDesign, options: ProjectOptions)
     })
     v["engine_plan"] = planned_engine(board)
     v["interface_text"] = _interface_text(board, v, design)
-    v["load_text"] = _load_text(board, v)
+    v["load_text"] = _load_text(board, v, design)
     return v
 
 
-def _file_jobs(board: Board, v: dict[str, Any]) -> list[tuple[str, str, str]]:
+def _file_jobs(board: Board, v: dict[str, Any], design: EngineDesign) -> list[tuple[str, str, str]]:
     """(output path, template, description) of every rendered file."""
+    if not design.stand_in and board.vendor in ("amd", "intel"):
+        top = (f"rtl/{AXI_TOP}.v", "top_engine.v.j2",
+               "shell-facing top: the engine's AXI4 masters and AXI4-Lite registers")
+        if board.vendor == "amd":
+            return [top, (v["constraints"], "amd.xdc.j2", "clock constraint (XDC)"),
+                    ("vivado/build.tcl", "vivado_build.tcl.j2", "Vivado batch build (out of context)")]
+        return [top, (v["constraints"], "intel.sdc.j2", "clock constraint (SDC)"),
+                ("quartus/fpgallm.qpf", "intel.qpf.j2", "Quartus project"),
+                ("quartus/fpgallm.qsf", "intel.qsf.j2", "Quartus settings: device, sources, constraints"),
+                ("quartus/build.tcl", "quartus_build.tcl.j2", "Quartus batch build")]
+    if not design.stand_in:
+        raise ValueError(f"{board.name}: no board top for the engine on {board.toolchain}")
     if board.open_source:
         ext = "lpf" if board.toolchain == "yosys-nextpnr-ecp5" else "pcf"
         return [
@@ -408,9 +509,15 @@ def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) ->
     files: dict[str, str] = {f"rtl/{design.rtl_file}": design.verilog}
     table = [{"path": f"rtl/{design.rtl_file}",
               "what": f"the design: `{design.top}` from `{design.generator}`"}]
-    for path, template, what in _file_jobs(board, v):
+    for path, template, what in _file_jobs(board, v, design):
         files[path] = env.get_template(template).render(v)
         table.append({"path": path, "what": what})
+    if design.artifacts:
+        for path, content in sorted(design.artifacts.items()):
+            files[path] = content
+        nports = sum(1 for p in design.artifacts if p.endswith(".bin"))
+        table.append({"path": "sw/mem<j>.bin", "what": f"memory image of AXI4 master j ({nports} files)"})
+        table.append({"path": "sw/memory_map.json", "what": "regions, addresses, registers, how to run"})
     table.append({"path": "README.md", "what": "this file"})
     files["README.md"] = env.get_template("README.md.j2").render({**v, "file_table": table})
     manifest = {
@@ -423,8 +530,7 @@ def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) ->
         "design": {"name": design.name, "generator": design.generator, "top": design.top,
                    "params": design.params, "stand_in": design.stand_in,
                    "need": design.need, "need_basis": design.need_basis},
-        "engine": ("pending: the decode engine (issues 6/7) replaces the stand-in design; "
-                   "program, memory image and project testbench come with it") if design.stand_in else "engine",
+        "engine": design.engine,
         "engine_plan": v["engine_plan"],
         "top": v["top"],
         "clock_mhz": v["clock_mhz_value"],

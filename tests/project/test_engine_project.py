@@ -1,0 +1,181 @@
+"""Projects that carry the decode engine (issue 8): the engine RTL sized for the model and
+fitted to the board, a shell-facing top exposing its AXI4 masters and AXI4-Lite registers,
+the memory image per port, the memory map, and `fpgallm test --project` re-verifying the
+project's own (possibly hand-edited) RTL against the golden engine."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fpgallm.boards import get_board
+from fpgallm.cli import main
+from fpgallm.engine.golden import GoldenEngine
+from fpgallm.engine.image import image_bytes, join_ports
+from fpgallm.errors import UserError
+from fpgallm.hdl.emit import Emitted
+from fpgallm.model.load import load_model
+from fpgallm.project import build
+from fpgallm.project.design import ports_of
+from fpgallm.project.verify import engine_params_of, verify_project
+from fpgallm.sim.runner import lint
+
+SMALL_ENGINE = {"ports": 2, "port_width": 128, "gemv_lanes": 2, "vector_lanes": 2, "context": 32}
+ENGINE_BOARDS = ("kv260", "u280", "s10mx")
+
+
+def fpgallm(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "fpgallm", *args], capture_output=True, text=True, cwd=cwd)
+
+
+def _ansi_ports(verilog: str) -> dict[str, tuple[str, int]]:
+    """Ports of the (ANSI-style) board top: name -> (direction, width)."""
+    head = verilog[verilog.index("module fpgallm_top ("):]
+    head = head[: head.index(");")]
+    return {m[4]: ("in" if m[1] == "input" else "out", int(m[3]) + 1 if m[3] else 1)
+            for m in re.finditer(r"(input|output)\s+wire\s+(\[(\d+):0\]\s+)?(\w+)", head)}
+
+
+@pytest.fixture(scope="module")
+def engine_plans():
+    return {name: build.make_plan("tiny-llama", get_board(name), knobs=SMALL_ENGINE) for name in ENGINE_BOARDS}
+
+
+@pytest.fixture(scope="module")
+def kv260_project(tmp_path_factory):
+    return build.generate("tiny-llama", get_board("kv260"), tmp_path_factory.mktemp("eng") / "p",
+                          knobs=SMALL_ENGINE).out
+
+
+@pytest.mark.parametrize("name", ENGINE_BOARDS)
+def test_engine_project_files(engine_plans, name):
+    plan, design, fit, _ = engine_plans[name]
+    board, files = get_board(name), plan.files
+    m = json.loads(files["manifest.json"])
+    assert not design.stand_in and m["design"]["stand_in"] is False
+    assert m["design"]["top"] == "fpgallm_engine" and m["board"]["part"] == board.part
+    p = m["design"]["params"]
+    assert (p["mem_ports"], p["port_width"], p["gemv_lanes"], p["vector_lanes"], p["max_context"]) == \
+        (2, 128, 2, 2, 32)
+    assert m["engine"]["model"] == "tiny-llama" and m["engine"]["context"] == 32
+    # every file hashed, bytes and text alike; every named source exists
+    assert set(m["files"]) == set(files) - {"manifest.json"}
+    for path, digest in m["files"].items():
+        data = files[path] if isinstance(files[path], bytes) else files[path].encode()
+        assert hashlib.sha256(data).hexdigest() == digest, path
+    for src in m["sources"] + [m["constraints"]]:
+        assert src in files
+    # the memory image: the port files joined are exactly the compiled image
+    g = GoldenEngine(load_model("tiny-llama"), engine_params_of(m), context=32)
+    parts = [files[f"sw/mem{j}.bin"] for j in range(p["mem_ports"])]
+    assert join_ports(parts, g.compiled.params) == image_bytes(g.compiled)
+    mm = json.loads(files["sw/memory_map.json"])
+    assert mm["program"] == g.compiled.symbols["program"] == m["engine"]["program"]
+    assert {r["name"] for r in mm["regions"]} >= {"token_embd.weight", "output.weight"}
+    assert [r["offset"] for r in mm["registers"]][:3] == ["0x00", "0x04", "0x08"]
+    # the top: every engine port reaches the shell under its AXI name; the clock is constrained
+    top = _ansi_ports(files["rtl/fpgallm_top.v"])
+    names = set(top)
+    engine_ports = ports_of(files["rtl/fpgallm_engine.v"], "fpgallm_engine")
+    assert sum(q.name.startswith("axil__") for q in engine_ports) == \
+        sum(n.startswith("s_axi_control_") for n in names) > 10
+    for j in range(2):
+        assert sum(q.name.startswith(f"axi{j}__") for q in engine_ports) == \
+            sum(n.startswith(f"m_axi_gmem{j}_") for n in names) == 29
+    assert top["m_axi_gmem1_rdata"] == ("in", 128) and top["m_axi_gmem1_araddr"][0] == "out"
+    assert {"ap_clk", "ap_rst_n", "interrupt"} <= names
+    if board.vendor == "amd":
+        tcl = files["vivado/build.tcl"]
+        assert re.findall(r"read_verilog \$root/(\S+)", tcl) == ["rtl/fpgallm_engine.v", "rtl/fpgallm_top.v"]
+        assert f"create_clock -period {1000 / board.clocks.fabric_mhz:.3f} -name ap_clk" in files[m["constraints"]]
+    else:
+        qsf = files["quartus/fpgallm.qsf"]
+        assert re.findall(r"VERILOG_FILE \.\./(\S+)", qsf) == ["rtl/fpgallm_engine.v", "rtl/fpgallm_top.v"]
+    readme = files["README.md"]
+    assert "**The decode engine for tiny-llama**" in readme and "fpgallm test --project ." in readme
+    assert "| `m_axi_gmem1` | AXI4 master | 128-bit data; memory image `sw/mem1.bin` at its address 0 |" in readme
+    assert fit["lut"]["need"] == design.need["lut"] <= board.available["lut"]
+
+
+def test_engine_project_top_is_lint_clean(engine_plans):
+    files = engine_plans["kv260"][0].files
+    top = Emitted(top="fpgallm_top", text=files["rtl/fpgallm_top.v"], ports=())
+    assert lint(top, extra_sources=(("fpgallm_engine.v", files["rtl/fpgallm_engine.v"]),)) == []
+
+
+def test_generate_prints_the_engine_and_how_to_verify(tmp_path):
+    out = tmp_path / "p"
+    r = fpgallm("generate", "tiny-llama", "--board", "kv260", "--out", str(out),
+                *[f"--{k.replace('_', '-')}={v}" for k, v in SMALL_ENGINE.items()])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[-1] == (f"engine for tiny-llama: context 32, batch 1, memory image "
+                                         f"{json.loads((out / 'manifest.json').read_text())['engine']['image_bytes'] / 2**20:.2f}"
+                                         f" MiB in 2 port files; verify with: fpgallm test --project {out}")
+
+
+def test_design_engine_on_a_board_too_small_fails_naming_the_resource(tmp_path):
+    r = fpgallm("generate", "--board", "ulx3s", "--design", "engine", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2
+    assert re.fullmatch(r"fpgallm generate: error: ulx3s is too small for the decode engine: LUT needs \d+, "
+                        r"the board has 83640 \(LUT4\) at the smallest engine\n", r.stderr), r.stderr
+    assert not (tmp_path / "p").exists()
+
+
+def test_project_test_refuses_bring_up_projects_and_stale_images(tmp_path, kv260_project):
+    bring_up = build.generate("tiny-llama", get_board("ulx3s"), tmp_path / "b").out
+    with pytest.raises(UserError) as e:
+        verify_project(bring_up)
+    assert str(e.value).startswith(f"--project {bring_up}: the project wraps the elementwise bring-up design, "
+                                   "not the decode engine (ulx3s is too small for the decode engine: LUT needs ")
+    assert str(e.value).endswith("; its unit is verified by: fpgallm test elementwise")
+    # an image that is not what fpgallm compiles for the model is reported, not simulated
+    import shutil
+    stale = tmp_path / "stale"
+    shutil.copytree(kv260_project, stale)
+    img = bytearray((stale / "sw/mem1.bin").read_bytes())
+    img[100] ^= 0x01
+    (stale / "sw/mem1.bin").write_bytes(bytes(img))
+    with pytest.raises(UserError) as e:
+        verify_project(stale)
+    assert str(e.value).startswith(f"--project {stale}: sw/mem1.bin is not the image fpgallm compiles for "
+                                   "tiny-llama on this engine (first difference at byte 100; sha256 ")
+
+
+def _corrupt_weights_wrapper(verilog: str) -> str:
+    """A hand edit: the engine renamed, and a wrapper flips bit 0 of every word read on
+    port 0 (the weights arrive wrong)."""
+    ports = ports_of(verilog, "fpgallm_engine")
+    text = re.sub(r"^module fpgallm_engine\(", "module fpgallm_engine_core(", verilog, count=1, flags=re.M)
+    decl = []
+    conn = []
+    for q in ports:
+        w = f"[{q.width - 1}:0] " if q.width > 1 else ""
+        decl.append(f"  {'input' if q.direction == 'in' else 'output'} wire {w}{q.name};")
+        src = "axi0__rdata ^ 1" if q.name == "axi0__rdata" else q.name
+        conn.append(f"    .{q.name}({src})")
+    return (text + "\nmodule fpgallm_engine(" + ", ".join(q.name for q in ports) + ");\n"
+            + "\n".join(decl) + "\n  fpgallm_engine_core u (\n" + ",\n".join(conn) + "\n  );\nendmodule\n")
+
+
+@pytest.mark.slow
+def test_project_rtl_is_reverified_and_a_hand_edit_is_caught(tmp_path, kv260_project, seed):
+    rc = main(["test", "--project", str(kv260_project), "--tokens", "4", "--seed", str(seed)])
+    assert rc == 0
+    check = verify_project(kv260_project, new_tokens=2, seed=seed)
+    assert check.passed and check.runs == len("The cat") + 1    # byte tokenizer: prompt + new tokens - 1
+    import shutil
+    edited = tmp_path / "edited"
+    shutil.copytree(kv260_project, edited)
+    rtl = edited / "rtl/fpgallm_engine.v"
+    rtl.write_text(_corrupt_weights_wrapper(rtl.read_text()))
+    bad = verify_project(edited, new_tokens=2, seed=seed)
+    assert not bad.passed and bad.runs == 0
+    assert re.fullmatch(r"run 0 \(tokens \[\d+\], positions \[0\]\): logits\[0, \d+\] RTL -?\d+, golden -?\d+",
+                        bad.mismatch), bad.mismatch
+    assert main(["test", "--project", str(edited), "--tokens", "2", "--seed", str(seed)]) == 1
