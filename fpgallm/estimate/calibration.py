@@ -140,6 +140,9 @@ ENGINE_POINTS = {
                                          vector_lanes=8, batch=2)),
     "tiny-gpt2-b2": ("tiny-gpt2", dict(mem_ports=4, port_width=64, gemv_lanes=8, gemv_macs=8,
                                        vector_lanes=8, batch=2)),
+    # the smallest engine the RTL builds (one 64-bit port, one GEMV lane, two vector lanes)
+    "tiny-llama-min": ("tiny-llama", dict(mem_ports=1, port_width=64, gemv_lanes=1, gemv_macs=16,
+                                          vector_lanes=2, batch=1)),
 }
 ENGINE_CALIBRATION = ("tiny-llama-b1", "tiny-llama-b2")
 ENGINE_CHECK = ("tiny-gpt2-b2",)
