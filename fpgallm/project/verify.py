@@ -74,7 +74,7 @@ def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tok
     from fpgallm.engine.generation import greedy_schedule
     from fpgallm.engine.golden import GoldenEngine
     from fpgallm.engine.image import image_bytes, port_images
-    from fpgallm.engine.rtl.simrun import RtlSim
+    from fpgallm.engine.rtl.simrun import RtlError, RtlSim
     from fpgallm.model.load import load_model
 
     project = Path(project)
@@ -116,7 +116,11 @@ def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tok
     log(f"golden engine: {len(runs)} program runs for {eng['model']} ('{prompt}' + {new_tokens} tokens); "
         f"building the project's RTL ({rtl.relative_to(project)}) in Verilator ...")
     sim = RtlSim(g.compiled, engine_source=(rtl.name, rtl.read_text()), log=log, progress=True)
-    steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
+    try:
+        steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
+    except RtlError as exc:          # the engine stopped (error, timeout): nothing to compare
+        check.mismatch = str(exc).splitlines()[0]
+        return check
     for i, (((toks, pos), want, want_next), got) in enumerate(zip(runs, steps)):
         nseq = len(toks)
         have = sim.logits(got, nseq)

@@ -147,20 +147,21 @@ def test_project_test_refuses_bring_up_projects_and_stale_images(tmp_path, kv260
                                    "tiny-llama on this engine (first difference at byte 100; sha256 ")
 
 
-def _corrupt_weights_wrapper(verilog: str) -> str:
-    """A hand edit: the engine renamed, and a wrapper flips bit 0 of every word read on
-    port 0 (the weights arrive wrong)."""
+def _corrupt_writes_wrapper(verilog: str) -> str:
+    """A hand edit: the engine renamed, and a wrapper flips bit 0 of every word it writes on
+    port 0 (logits and KV cache land wrong; the program and the weights are read intact)."""
     ports = ports_of(verilog, "fpgallm_engine")
     text = re.sub(r"^module fpgallm_engine\(", "module fpgallm_engine_core(", verilog, count=1, flags=re.M)
-    decl = []
-    conn = []
+    decl, conn = [], []
     for q in ports:
         w = f"[{q.width - 1}:0] " if q.width > 1 else ""
         decl.append(f"  {'input' if q.direction == 'in' else 'output'} wire {w}{q.name};")
-        src = "axi0__rdata ^ 1" if q.name == "axi0__rdata" else q.name
-        conn.append(f"    .{q.name}({src})")
+        conn.append(f"    .{q.name}({'core_wdata' if q.name == 'axi0__wdata' else q.name})")
+    width = next(q.width for q in ports if q.name == "axi0__wdata")
     return (text + "\nmodule fpgallm_engine(" + ", ".join(q.name for q in ports) + ");\n"
-            + "\n".join(decl) + "\n  fpgallm_engine_core u (\n" + ",\n".join(conn) + "\n  );\nendmodule\n")
+            + "\n".join(decl) + f"\n  wire [{width - 1}:0] core_wdata;\n"
+            + "  assign axi0__wdata = core_wdata ^ 1;\n"
+            + "  fpgallm_engine_core u (\n" + ",\n".join(conn) + "\n  );\nendmodule\n")
 
 
 @pytest.mark.slow
@@ -174,7 +175,7 @@ def test_project_rtl_is_reverified_and_a_hand_edit_is_caught(tmp_path, kv260_pro
     edited = tmp_path / "edited"
     shutil.copytree(kv260_project, edited)
     rtl = edited / "rtl/fpgallm_engine.v"
-    rtl.write_text(_corrupt_weights_wrapper(rtl.read_text()))
+    rtl.write_text(_corrupt_writes_wrapper(rtl.read_text()))
     bad = verify_project(edited, new_tokens=2, seed=seed)
     assert not bad.passed and bad.runs == 0
     assert re.fullmatch(r"run 0 \(tokens \[\d+\], positions \[0\]\): logits\[0, \d+\] RTL -?\d+, golden -?\d+",
