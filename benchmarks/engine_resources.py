@@ -210,7 +210,8 @@ def main(argv=None) -> int:
             print("ENGINE_COEFFS = " + pprint.pformat(coeffs, width=100))
         for point, targets in sorted(data["points"].items()):
             for target, blocks in sorted(targets.items()):
-                role = "calibration" if point in CAL.ENGINE_CALIBRATION else "check"
+                role = ("calibration" if point in CAL.ENGINE_CALIBRATION else
+                        "extrapolation" if point in CAL.ENGINE_EXTRAPOLATION else "check")
                 print(f"\n[{role}]")
                 compare(point, target, blocks)
         return 0

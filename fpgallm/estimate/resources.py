@@ -534,7 +534,7 @@ ENGINE_COEFFS = {'ecp5': {'(top)': {'bram': (0.0, 0.0),
                        'ff': (33.0, -28.25),
                        'lut': (-489.0, -48.25)},
           'x_attn': {'bram': (1.0, 0.0),
-                     'dsp': (10.0, 8.0),
+                     'dsp': (2.0, 0.0),
                      'ff': (20563.7, 865.83),
                      'lut': (76775.3, 3487.67)},
           'x_embed': {'bram': (0.0, 0.0),
@@ -598,7 +598,7 @@ ENGINE_COEFFS = {'ecp5': {'(top)': {'bram': (0.0, 0.0),
                             'ff': (33.0, -28.25),
                             'lut': (12.0, -18.25)},
                'x_attn': {'bram': (0.0, 0.0),
-                          'dsp': (9.0, 8.0),
+                          'dsp': (1.0, 0.0),
                           'ff': (20676.3, 876.42),
                           'lut': (30089.7, 4542.83)},
                'x_embed': {'bram': (0.0, 0.0),
@@ -903,10 +903,32 @@ def engine_feature(params, name: str) -> float:
 
 def engine_block_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resources]:
     """Per engine block (the keys of :data:`ENGINE_BLOCKS`), the calibrated unit models of
-    the units inside it (``Resources()`` for a block without units)."""
+    the units inside it (``Resources()`` for a block without units), plus the DSPs counted
+    from a block's own multipliers where it has them (:func:`attention_dsp`)."""
     units = engine_units(params, fam, has_uram)
-    return {blk: sum((v for k, v in units.items() if any(k.startswith(x) for x in keys)), Resources())
-            for blk, (_name, keys, _feat) in ENGINE_BLOCKS.items()}
+    out = {blk: sum((v for k, v in units.items() if any(k.startswith(x) for x in keys)), Resources())
+           for blk, (_name, keys, _feat) in ENGINE_BLOCKS.items()}
+    out["x_attn"] = out["x_attn"] + Resources(dsp=attention_dsp(params, fam))
+    return out
+
+
+def attention_dsp(params, fam: Family) -> int:
+    """DSPs of the attention unit's own multipliers (``fpgallm.engine.rtl.x_attn``): one
+    KV element x Q.16 query product per element of the memory word, and one score x
+    ``1/sqrt(head_dim)`` product per position of a step (the softmax inside is a unit)."""
+    from fpgallm.engine.rtl.kvlayout import HD_MAX
+    from fpgallm.engine.rtl.x_attn import Q_BITS, SCORE_MULT_BITS, positions_per_step
+
+    p = params
+    bits = p.kv_format.bits
+    wb = p.mem_ports * p.port_width // 8
+    elems = wb * 8 // bits
+    max_rows = max(1, -(-HD_MAX * (bits // 8) // wb))
+    clog2 = lambda x: max(0, (x - 1).bit_length())  # noqa: E731
+    # product (bits + Q_BITS + 1), one bit per adder-tree level, the row sum over max_rows
+    score_bits = bits + Q_BITS + 1 + clog2(elems) + clog2(max_rows) + 1
+    return (elems * mul_dsps(bits, True, Q_BITS + 1, True, fam)
+            + positions_per_step(p) * mul_dsps(score_bits, True, SCORE_MULT_BITS + 1, False, fam))
 
 
 def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:

@@ -16,6 +16,7 @@ from fpgallm.boards import get_board
 from fpgallm.engine.params import EngineParams, SystolicSize
 from fpgallm.estimate import resources as R
 from fpgallm.estimate.calibration import (CALIBRATION, CHECK, ENGINE_CALIBRATION, ENGINE_CHECK,
+                                         ENGINE_EXTRAPOLATION,
                                           TARGETS, engine_block_synth, engine_point_params,
                                           load_data, load_engine_data, synth)
 from fpgallm.estimate.resources import (Family, Resources, engine_resources, family_of,
@@ -263,9 +264,24 @@ def test_engine_model_matches_synthesis_on_check_geometry(point, target):
                                  f"({mv / sv - 1 if sv else float('inf'):+.1%}, limit {TOL:.0%})")
 
 
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("point", ENGINE_EXTRAPOLATION)
+def test_engine_model_extrapolates_to_the_smallest_engine(point, target):
+    """The smallest buildable engine, outside the calibrated geometries: LUT/FF/BRAM totals
+    within 15 %, DSP within 3 %."""
+    blocks = load_engine_data()["points"][point][target]
+    synth_ = sum((engine_block_synth(blocks.get(b, {}), target) for b in R.ENGINE_BLOCKS), Resources())
+    m = R._engine(engine_point_params(point), FAMILY[target], has_uram=False).total
+    print(f"{point}/{target}: model {m.as_dict()} synthesis {synth_.as_dict()}")
+    assert abs(m.dsp - synth_.dsp) <= 0.03 * synth_.dsp, (m.dsp, synth_.dsp)
+    for res in ("lut", "ff", "bram"):
+        mv, sv = getattr(m, res), getattr(synth_, res)
+        assert _within(mv, sv), f"{point}/{target}: {res.upper()} model {mv} vs synthesis {sv} ({mv / sv - 1:+.1%})"
+
+
 def test_engine_calibration_data_covers_every_block():
     data = load_engine_data()
-    assert set(ENGINE_CALIBRATION) | set(ENGINE_CHECK) <= set(data["points"])
+    assert set(ENGINE_CALIBRATION) | set(ENGINE_CHECK) | set(ENGINE_EXTRAPOLATION) <= set(data["points"])
     assert not set(ENGINE_CALIBRATION) & set(ENGINE_CHECK)
     for point, targets in data["points"].items():
         assert set(targets) == set(TARGETS), point
