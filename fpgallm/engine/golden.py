@@ -523,6 +523,27 @@ class GoldenEngine:
         self.machine.reset()
         return drive(schedule, lambda tokens, positions: self.step(tokens, positions))
 
+    def recorded_runs(self, prompts: list[list[int]], max_new_tokens: int, stop_at_eos: bool = False):
+        """Greedy generation recorded program run by program run: ``(runs, outs)``, each run
+        ``((tokens, positions), int32 logits (batch, n), next ids, cycle-model cycles)``
+        (what an RTL simulation of the same schedule must reproduce)."""
+        from fpgallm.engine.generation import greedy_schedule
+
+        sched = greedy_schedule(prompts, max_new_tokens, self.compiled.context, self.eos, stop_at_eos)
+        runs = []
+        self.machine.reset()
+        try:
+            tokens, positions = next(sched)
+            while True:
+                before = self.machine.cycles
+                nxt = self.step(tokens, positions)
+                stored = next(iter(self.machine.stored.values()))
+                runs.append(((list(tokens), list(positions)), stored.v.copy(), list(map(int, nxt)),
+                             self.machine.cycles - before))
+                tokens, positions = sched.send(nxt)
+        except StopIteration as stop:
+            return runs, stop.value
+
     def generate(self, prompt_ids, max_new_tokens):
         if max_new_tokens <= 0:
             return []

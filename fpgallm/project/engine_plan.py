@@ -6,7 +6,7 @@ them.  The rules:
 - memory: the writable memory system with the highest peak bandwidth (the PL reaches PS
   memory through the HP ports on SoC boards); one AXI4 port per channel (at most 64), each
   as wide as needed to carry its channel's peak bandwidth at the fabric clock (power of two,
-  32..1024 bits);
+  64..1024 bits);
 - GEMV: it takes the whole memory word each cycle (``gemv_lanes x gemv_macs`` MACs at 4-bit
   weights), so the ports are capped at a 4096-bit word; 32 MACs per lane (the activation
   group), at most 64 lanes;
@@ -49,10 +49,6 @@ def _pow2_at_least(x: float, lo: int, hi: int) -> int:
     while v < x and v < hi:
         v *= 2
     return v
-
-
-def _pow2_at_most(x: int) -> int:
-    return 1 << (max(1, x).bit_length() - 1)
 
 
 def engine_memory(board: Board) -> Memory:
@@ -122,11 +118,15 @@ def fit_engine_params(board: Board, p: EngineParams, *, fixed: frozenset[str] = 
     """``p`` shrunk until the resource model says it fits ``board``; raises
     :class:`NoEngine` naming the resource when nothing is left to shrink.
 
-    While DSP, LUT or FF are short: halve the first knob of :data:`SHRINK_ORDER` that is not
-    in ``fixed``, above its floor, and whose halving lowers the short resource.  While block
-    RAM or URAM are short (and ``buffers_fixed`` is false): ``max_ffn``/``max_dim``, then
-    ``max_vocab`` (down to 32768).  ``buffers_fixed``: the buffers are sized to a model and
-    stay.
+    1. While DSP, LUT or FF are short: halve the first knob of :data:`SHRINK_ORDER` that is
+       not in ``fixed``, above its floor (:data:`_FLOOR`), whose halving lowers the short
+       resource and leaves an engine the RTL builds (:func:`_buildable`).
+    2. Grow the vector lanes, then the GEMV lanes, back towards ``p``'s while DSP, LUT and
+       FF still fit (a later port halving may have made room).
+    3. While block RAM or URAM are short: ``max_ffn``/``max_dim``, then ``max_vocab`` (down
+       to 32768) -- unless ``buffers_fixed`` (buffers sized to a model stay).
+
+    The message names the resource short by the largest factor, and the knobs held fixed.
     """
     from fpgallm.estimate.resources import engine_resources
 

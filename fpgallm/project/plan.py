@@ -223,6 +223,20 @@ def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
     }
 
 
+def _shell_values(board: Board, clock_mhz: float) -> dict[str, Any]:
+    """What every shell-facing top (AMD, Intel) says about its clock and the board."""
+    if board.shell is not None:
+        clock_source = f"the shell ({board.shell.name})"
+    elif board.memories("ps"):
+        clock_source = "the processing system (PS clock and reset) in the block design"
+    else:
+        clock_source = "the memory controller's user clock (or a clocking wizard on the board clock) in the block design"
+    return {"memory_ports": board.memory_channels, "period_ns": 1000.0 / clock_mhz,
+            "clock_source": clock_source,
+            "quartus_family": "Stratix 10" if board.family.startswith("Stratix 10")
+            else "Agilex 7" if board.family.startswith("Agilex 7") else board.family}
+
+
 def _axi_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, Any]:
     streams = []
     for st in design.streams:
@@ -258,20 +272,11 @@ def _axi_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[st
                   {"port": f"{n}__ready", "expr": f"{a}_tready"}]
     conns += [{"port": s.name, "expr": f"cfg_{s.name}" if s.direction == "in" else f"out_{s.name}"}
               for s in design.scalars]
-    if board.shell is not None:
-        clock_source = f"the shell ({board.shell.name})"
-    elif board.memories("ps"):
-        clock_source = "the processing system (PS clock and reset) in the block design"
-    else:
-        clock_source = "the memory controller's user clock (or a clocking wizard on the board clock) in the block design"
     return {
         "top": AXI_TOP, "streams": streams, "registers": registers, "addr_bits": addr_bits,
         "scalars_in": [s for s in design.scalars if s.direction == "in"],
         "scalars_out": [s for s in design.scalars if s.direction == "out"],
-        "connections": conns, "memory_ports": board.memory_channels,
-        "period_ns": 1000.0 / clock_mhz, "clock_source": clock_source,
-        "quartus_family": "Stratix 10" if board.family.startswith("Stratix 10")
-        else "Agilex 7" if board.family.startswith("Agilex 7") else board.family,
+        "connections": conns, **_shell_values(board, clock_mhz),
     }
 
 
@@ -292,20 +297,11 @@ def _engine_axi_values(board: Board, design: EngineDesign, clock_mhz: float) -> 
         else:
             raise ValueError(f"engine port {p.name!r}: not an AXI interface of the engine top")
         ports.append({"name": name, "engine_port": p.name, "dir": p.direction, "width": p.width})
-    if board.shell is not None:
-        clock_source = f"the shell ({board.shell.name})"
-    elif board.memories("ps"):
-        clock_source = "the processing system (PS clock and reset) in the block design"
-    else:
-        clock_source = "the memory controller's user clock (or a clocking wizard on the board clock) in the block design"
     return {
         "top": AXI_TOP, "top_ports": ports, "engine": design.engine,
         "memory_ports_used": len(design.axi_masters), "port_width": design.params["port_width"],
         "registers": [{"addr": o, "access": a, "doc": t} for o, a, t in csr_register_table()],
-        "memory_ports": board.memory_channels, "streams": [],
-        "period_ns": 1000.0 / clock_mhz, "clock_source": clock_source,
-        "quartus_family": "Stratix 10" if board.family.startswith("Stratix 10")
-        else "Agilex 7" if board.family.startswith("Agilex 7") else board.family,
+        "streams": [], **_shell_values(board, clock_mhz),
     }
 
 

@@ -71,7 +71,6 @@ def engine_params_of(man: dict):
 def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tokens: int = DEFAULT_TOKENS,
                    seed: int | None = None, log=print) -> ProjectCheck:
     """Steps 1-3 of the module docstring; the result says what ran and what differed."""
-    from fpgallm.engine.generation import greedy_schedule
     from fpgallm.engine.golden import GoldenEngine
     from fpgallm.engine.image import image_bytes, port_images
     from fpgallm.engine.rtl.simrun import RtlError, RtlSim
@@ -100,19 +99,7 @@ def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tok
     if not rtl.is_file():
         raise UserError(f"--project {project}: {rtl.relative_to(project)} is missing")
     check = ProjectCheck(project, eng["model"])
-    prompts = [m.tokenizer.encode(prompt)] * p.batch
-    sched = greedy_schedule(prompts, new_tokens, g.compiled.context, g.eos, stop_at_eos=False)
-    runs = []
-    g.machine.reset()
-    try:
-        tokens, positions = next(sched)
-        while True:
-            nxt = g.step(tokens, positions)
-            logits = next(iter(g.machine.stored.values())).v.copy()
-            runs.append(((list(tokens), list(positions)), logits, list(map(int, nxt))))
-            tokens, positions = sched.send(nxt)
-    except StopIteration:
-        pass
+    runs, _outs = g.recorded_runs([m.tokenizer.encode(prompt)] * p.batch, new_tokens)
     log(f"golden engine: {len(runs)} program runs for {eng['model']} ('{prompt}' + {new_tokens} tokens); "
         f"building the project's RTL ({rtl.relative_to(project)}) in Verilator ...")
     sim = RtlSim(g.compiled, engine_source=(rtl.name, rtl.read_text()), log=log, progress=True)
@@ -121,7 +108,7 @@ def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tok
     except RtlError as exc:          # the engine stopped (error, timeout): nothing to compare
         check.mismatch = str(exc).splitlines()[0]
         return check
-    for i, (((toks, pos), want, want_next), got) in enumerate(zip(runs, steps)):
+    for i, (((toks, pos), want, want_next, _cycles), got) in enumerate(zip(runs, steps)):
         nseq = len(toks)
         have = sim.logits(got, nseq)
         bad = np.argwhere(have != want[:nseq])

@@ -13,7 +13,6 @@ import pytest
 
 from fpgallm.engine import compiler as C
 from fpgallm.engine.cycles import CycleModel
-from fpgallm.engine.generation import greedy_schedule
 from fpgallm.engine.golden import GoldenEngine
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.simrun import RtlSim, engine_design
@@ -49,20 +48,7 @@ def prompts(m, batch: int) -> list[list[int]]:
 def golden_schedule(g: GoldenEngine, ps):
     """The golden run: per program run its (tokens, positions), int32 logits, next ids and
     cycle-model cycles; and the generated ids."""
-    sched = greedy_schedule(ps, NEW_TOKENS, g.compiled.context, g.eos, stop_at_eos=False)
-    runs = []
-    g.machine.reset()
-    try:
-        tokens, positions = next(sched)
-        while True:
-            before = g.machine.cycles
-            nxt = g.step(tokens, positions)
-            r = next(iter(g.machine.stored.values()))
-            runs.append(((list(tokens), list(positions)), r.v.copy(), list(map(int, nxt)),
-                         g.machine.cycles - before))
-            tokens, positions = sched.send(nxt)
-    except StopIteration as stop:
-        return runs, stop.value
+    return g.recorded_runs(ps, NEW_TOKENS)
 
 
 @pytest.mark.slow
