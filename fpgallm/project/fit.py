@@ -1,8 +1,10 @@
-"""Fit checks: does a design fit a board's resources, does a model fit its memory?
+"""Fit check: does a design fit a board's resources?
 
-Both raise :class:`~fpgallm.errors.UserError` naming the resource, the need and the
-capacity, e.g. ``design does not fit icebreaker: DSP needs 16 (...), the board has 8
-SB_MAC16``.
+Raises :class:`~fpgallm.errors.UserError` naming the resource, the need and the capacity,
+e.g. ``design does not fit icebreaker: DSP needs 16 (...), the board has 8 SB_MAC16``.
+Whether a model fits the board's memory is checked where its image is compiled
+(:func:`fpgallm.project.engine_design.engine_project_design` against the engine's memory,
+:func:`fpgallm.estimate.perf.estimate_perf`).
 """
 
 from __future__ import annotations
@@ -36,22 +38,3 @@ def check_fit(board: Board, need: dict[str, int], basis: str) -> dict[str, dict[
                 f"design does not fit {board.name}: {res.upper()} needs {row['need']} ({basis}), "
                 f"the board has {row['available']}{shell} ({resource_label(board, res)})")
     return table
-
-
-def _gib(n: int) -> str:
-    return f"{n / 2**30:.3g} GiB"
-
-
-def check_memory_fit(board: Board, weight_bytes: int, kv_bytes: int, context: int) -> None:
-    """Weights and the KV cache for ``context`` tokens must fit the board's writable memory.
-
-    ENGINE HOOKUP: called by ``fpgallm generate`` once the model is loaded (issue 3) and
-    the engine's memory image size is known (issues 6/7).
-    """
-    have = board.offchip_capacity_bytes(writable_only=True)
-    need = weight_bytes + kv_bytes
-    if need > have:
-        parts = " + ".join(f"{m.type} {_gib(m.capacity_bytes)}" for m in board.memory if m.writable) or "none"
-        raise UserError(
-            f"model does not fit {board.name} off-chip memory: weights {_gib(weight_bytes)} + KV cache "
-            f"for {context} tokens {_gib(kv_bytes)} = {_gib(need)}, the board has {_gib(have)} ({parts})")

@@ -1,11 +1,9 @@
 """MODEL argument of ``fpgallm generate``: a preset name or a path.
 
-The model package (issue 3, ``fpgallm.model``) is written in parallel.  Until it provides
-presets and loaders, this only checks that MODEL is a known preset name or an existing
-``.gguf`` / ``.npz`` file or Hugging Face directory, and records what it was.
-ENGINE HOOKUP: load the model here (``fpgallm.model``) and hand the ``QuantizedModel`` to
-the engine compiler; the memory fit check (:func:`fpgallm.project.fit.check_memory_fit`)
-then gets the weight and KV-cache sizes.
+:func:`resolve_model` checks that MODEL is a known preset name or an existing ``.gguf`` /
+``.npz`` file or Hugging Face directory and records what it was (the file's SHA-256); the
+engine design (:mod:`fpgallm.project.engine_design`) then loads it with
+:func:`fpgallm.model.load.load_model` to compile the program and memory image.
 """
 
 from __future__ import annotations
@@ -16,23 +14,13 @@ from pathlib import Path
 
 from fpgallm.errors import UserError
 
-# Used until fpgallm.model exposes its presets (PRESETS mapping or preset_names()).
-FALLBACK_PRESETS = ("tiny-llama", "smollm2-135m")
 DEFAULT_MODEL = "tiny-llama"
 
 
 def preset_names() -> tuple[str, ...]:
-    try:
-        import fpgallm.model as model
-    except ImportError:  # pragma: no cover - the package exists on main
-        return FALLBACK_PRESETS
-    fn = getattr(model, "preset_names", None)
-    if callable(fn):
-        return tuple(fn())
-    presets = getattr(model, "PRESETS", None)
-    if presets:
-        return tuple(presets)
-    return FALLBACK_PRESETS
+    from fpgallm.model.spec import PRESETS
+
+    return tuple(PRESETS)
 
 
 @dataclass(frozen=True)
@@ -46,8 +34,7 @@ class ModelRef:
         return f"{self.name} ({self.kind})" if self.kind != "preset" else f"{self.name} (preset)"
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "sha256": self.sha256,
-                "loaded": False, "note": "validated only; loading waits for fpgallm.model (issue 3)"}
+        return {"name": self.name, "kind": self.kind, "sha256": self.sha256}
 
 
 def _sha256(path: Path) -> str:

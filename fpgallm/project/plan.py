@@ -522,7 +522,8 @@ def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) ->
         "command": v["command"],
         "board": {"name": board.name, "part": board.part, "toolchain": board.toolchain,
                   "file": board.path},
-        "model": options.model.as_dict(),
+        # compiled into sw/ for the engine; only named for the bring-up design
+        "model": {**options.model.as_dict(), "compiled": not design.stand_in},
         "design": {"name": design.name, "generator": design.generator, "top": design.top,
                    "params": design.params, "stand_in": design.stand_in,
                    "need": design.need, "need_basis": design.need_basis},

@@ -180,3 +180,15 @@ def test_project_rtl_is_reverified_and_a_hand_edit_is_caught(tmp_path, kv260_pro
     assert re.fullmatch(r"run 0 \(tokens \[\d+\], positions \[0\]\): logits\[0, \d+\] RTL -?\d+, golden -?\d+",
                         bad.mismatch), bad.mismatch
     assert main(["test", "--project", str(edited), "--tokens", "2", "--seed", str(seed)]) == 1
+
+
+def test_every_preset_is_a_model_and_shape_only_presets_need_weights(tmp_path):
+    from fpgallm.model.spec import PRESETS
+    from fpgallm.project.model_ref import preset_names
+
+    assert preset_names() == tuple(PRESETS) and "tiny-gpt2" in preset_names()
+    r = fpgallm("generate", "llama2-7b", "--board", "u280", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2
+    assert r.stderr == ("fpgallm generate: error: preset 'llama2-7b' has shapes only (for the estimator); "
+                        "pass its weights as a .gguf file, a Hugging Face directory or an .npz\n")
+    assert not (tmp_path / "p").exists()

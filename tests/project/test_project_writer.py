@@ -17,7 +17,6 @@ from fpgallm.errors import UserError
 from fpgallm.estimate.resources import engine_resources
 from fpgallm.project.engine_plan import GEMV_MAX_WORD_BITS
 from fpgallm.project import build, writer
-from fpgallm.project.fit import check_memory_fit
 from fpgallm.project.model_ref import resolve_model
 from fpgallm.project.plan import environment
 
@@ -265,15 +264,6 @@ def test_knobs_reach_the_design_and_readme(tmp_path):
     assert m["command"] == ("fpgallm generate tiny-llama --board arty-a7-100t --clock-mhz 125 --design elementwise "
                             "--lanes 2 --op mul")
     assert "create_clock -period 8.000 -name ap_clk" in (out / "constraints/arty-a7-100t.xdc").read_text()
-
-
-def test_memory_fit_check():
-    u280 = get_board("u280")
-    check_memory_fit(u280, 7 * 2**30, 2**30, 4096)
-    with pytest.raises(UserError) as exc:
-        check_memory_fit(get_board("icebreaker"), 100 * 2**20, 2**20, 256)
-    assert str(exc.value) == ("model does not fit icebreaker off-chip memory: weights 0.0977 GiB + KV cache "
-                              "for 256 tokens 0.000977 GiB = 0.0986 GiB, the board has 0 GiB (none)")
 
 
 def test_engine_plan_uses_the_memory_ports_and_fits_dsps(plans):
