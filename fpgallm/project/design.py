@@ -179,16 +179,27 @@ def default_design(board: Board, knobs: dict[str, Any], model: str | None = None
     except ValueError:
         raise UserError(f"--design {knobs.get('design')!r}: choose "
                         f"{', '.join(c.value for c in DesignChoice)}") from None
+    engine_knobs = [k for k in ("ports", "port_width", "gemv_lanes", "vector_lanes", "batch", "context")
+                    if knobs.get(k) is not None]
+    if choice is DesignChoice.ELEMENTWISE and engine_knobs:
+        raise UserError(f"--{engine_knobs[0].replace('_', '-')}: a knob of the decode engine; the "
+                        "bring-up design (--design elementwise) takes --lanes and --op")
     if choice is not DesignChoice.ELEMENTWISE:
         ek = EngineKnobs(ports=knobs.get("ports"), port_width=knobs.get("port_width"),
                          gemv_lanes=knobs.get("gemv_lanes"), vector_lanes=knobs.get("vector_lanes"),
                          batch=knobs.get("batch") or 1, context=knobs.get("context"))
         try:
-            return engine_project_design(board, model or "tiny-llama", ek), None
+            design = engine_project_design(board, model or "tiny-llama", ek)
         except NoEngineError as exc:
             if choice is DesignChoice.ENGINE:
                 raise
             reason = str(exc)
+        else:
+            bring_up = [k for k in ("lanes", "op") if knobs.get(k) is not None]
+            if bring_up:
+                raise UserError(f"--{bring_up[0]}: a knob of the bring-up design, and {board.name} holds "
+                                "the decode engine; use --design elementwise for the bring-up design")
+            return design, None
     else:
         reason = None
     return elementwise_design(board, lanes=knobs.get("lanes"), op=knobs.get("op") or "add"), reason

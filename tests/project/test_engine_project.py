@@ -192,3 +192,17 @@ def test_every_preset_is_a_model_and_shape_only_presets_need_weights(tmp_path):
     assert r.stderr == ("fpgallm generate: error: preset 'llama2-7b' has shapes only (for the estimator); "
                         "pass its weights as a .gguf file, a Hugging Face directory or an .npz\n")
     assert not (tmp_path / "p").exists()
+
+
+def test_knobs_of_the_other_design_are_refused(tmp_path):
+    r = fpgallm("generate", "--board", "kv260", "--design", "elementwise", "--ports", "2",
+                "--out", str(tmp_path / "p"))
+    assert r.returncode == 2
+    assert r.stderr == ("fpgallm generate: error: --ports: a knob of the decode engine; the bring-up design "
+                        "(--design elementwise) takes --lanes and --op\n")
+    r = fpgallm("generate", "--board", "kv260", "--lanes", "2", "--out", str(tmp_path / "p"),
+                *[f"--{k.replace('_', '-')}={v}" for k, v in SMALL_ENGINE.items()])
+    assert r.returncode == 2
+    assert r.stderr == ("fpgallm generate: error: --lanes: a knob of the bring-up design, and kv260 holds the "
+                        "decode engine; use --design elementwise for the bring-up design\n")
+    assert not (tmp_path / "p").exists()
