@@ -134,7 +134,7 @@ def load_data() -> dict:
 ENGINE_DATA_FILE = Path(__file__).parent / "data" / "engine_calibration.json"
 ENGINE_CONTEXT = 32
 ENGINE_POINTS = {
-    # the geometries tests/engine/rtl/test_models.py runs the models on
+    # the first three: the geometries tests/engine/rtl/test_models.py runs the models on
     "tiny-llama-b1": ("tiny-llama", dict(mem_ports=2, port_width=128, gemv_lanes=4, gemv_macs=16,
                                          vector_lanes=4, batch=1)),
     "tiny-llama-b2": ("tiny-llama", dict(mem_ports=4, port_width=256, gemv_lanes=8, gemv_macs=32,

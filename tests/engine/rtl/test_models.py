@@ -16,20 +16,15 @@ from fpgallm.engine.cycles import CycleModel
 from fpgallm.engine.golden import GoldenEngine
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.simrun import RtlSim, engine_design
+from fpgallm.estimate.calibration import ENGINE_CONTEXT, ENGINE_POINTS
 from fpgallm.model.load import load_model
 from fpgallm.sim.runner import lint
 
-CONTEXT = 32
+CONTEXT = ENGINE_CONTEXT
 NEW_TOKENS = 16
-# (model, engine): two memory/lane geometries, batch 1 and 2
-POINTS = {
-    "tiny-llama-b1": ("tiny-llama", dict(mem_ports=2, port_width=128, gemv_lanes=4, gemv_macs=16,
-                                         vector_lanes=4, batch=1)),
-    "tiny-gpt2-b2": ("tiny-gpt2", dict(mem_ports=4, port_width=64, gemv_lanes=8, gemv_macs=8,
-                                       vector_lanes=8, batch=2)),
-    "tiny-llama-b2": ("tiny-llama", dict(mem_ports=4, port_width=256, gemv_lanes=8, gemv_macs=32,
-                                         vector_lanes=8, batch=2)),
-}
+# (model, engine): two memory/lane geometries, batch 1 and 2 -- the geometries the engine
+# resource model is calibrated and checked on (benchmarks/engine_resources.py)
+POINTS = {k: ENGINE_POINTS[k] for k in ("tiny-llama-b1", "tiny-gpt2-b2", "tiny-llama-b2")}
 PROMPTS = ["Hi", "The cat"]
 
 
