@@ -12,10 +12,11 @@ LUT/FF/DSP/BRAM next to ``fpgallm.estimate.resources.engine_resources`` for the 
     python benchmarks/engine_resources.py --fit [--write-coeffs]
 
 ``--store`` merges the synthesized cell counts into ``fpgallm/estimate/data/
-engine_calibration.json``; ``--fit`` fits ``ENGINE_COEFFS`` (each block's own logic, ``c0 +
-c1 * feature`` per metric, through the two ENGINE_CALIBRATION geometries) from the stored
-counts, prints the model against every stored point, and with ``--write-coeffs`` replaces the
-literal between the ``BEGIN ENGINE_COEFFS`` / ``END ENGINE_COEFFS`` markers in
+engine_calibration.json``; ``--fit`` fits ``ENGINE_COEFFS`` (each block's own logic per
+metric, piecewise linear in its feature through the ENGINE_CALIBRATION geometries) from the stored
+counts, after ``ENGINE_HEAD_LUT`` (the head buffers' LUTs per lane, from the two
+ENGINE_HEAD_PAIR engines that differ only in ``max_head_dim``), prints the model against
+every stored point, and with ``--write-coeffs`` replaces the literals between the ``BEGIN ENGINE_COEFFS`` / ``END ENGINE_COEFFS`` markers in
 ``fpgallm/estimate/resources.py``.  The points are
 ``fpgallm.estimate.calibration.ENGINE_POINTS``; one synthesis takes 10-30 minutes.
 """
@@ -152,43 +153,60 @@ def store(res: dict) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
 
 
+def fit_head(data: dict) -> dict:
+    """ENGINE_HEAD_LUT: per family and block, the LUTs per head-buffer lane
+    (:func:`fpgallm.estimate.resources.head_buffers`), from the two ENGINE_HEAD_PAIR engines
+    that differ only in ``max_head_dim``."""
+    (pa, pb) = CAL.ENGINE_HEAD_PAIR
+    pts = [CAL.engine_point_params(x) for x in (pa, pb)]
+    out = {}
+    for target, fam in FAMILY.items():
+        per = {}
+        for blk in R.head_buffers(pts[0]):
+            lanes = [R.head_buffers(p)[blk][0] for p in pts]
+            luts = [CAL.engine_block_synth(data["points"][x][target].get(blk, {}), target).lut
+                    for x in (pa, pb)]
+            per[blk] = round((luts[0] - luts[1]) / (lanes[0] - lanes[1]), 2)
+        out[fam.value] = per
+    return out
+
+
 def fit(data: dict) -> dict:
-    """ENGINE_COEFFS from the stored counts: per family, block and metric ``(c0, c1)`` with
-    synthesis - units = c0 + c1 * feature through the two calibration geometries (``c1 = 0``
-    and the mean for a constant feature).  The units are taken without URAM, as synthesized
-    (so on a board with URAM the vector registers' BRAM residual is on top of their URAM)."""
-    (pa, pb) = CAL.ENGINE_CALIBRATION
+    """ENGINE_COEFFS from the stored counts: per family, block and metric, the knots
+    ``(feature, synthesis - units)`` of the ENGINE_CALIBRATION geometries (geometries with the
+    same feature value merged by their mean), which the model interpolates piecewise
+    linearly.  The units are taken without URAM, as synthesized (so on a board with URAM the
+    vector registers' BRAM residual is on top of their URAM); the head buffers
+    (``R.ENGINE_HEAD_LUT``, fitted first) count as units."""
     coeffs = {}
     for target, fam in FAMILY.items():
         pts = []
-        for point in (pa, pb):
+        for point in CAL.ENGINE_CALIBRATION:
             p = CAL.engine_point_params(point)
             units = R.engine_block_units(p, fam, has_uram=False)
             pts.append((p, units, data["points"][point][target]))
         fc = {}
         for blk, (_name, _keys, feat) in R.ENGINE_BLOCKS.items():
             entry = {}
-            xs = [R.engine_feature(p, feat) for p, _, _ in pts]
             for metric in R.ENGINE_METRICS:
-                ys = [getattr(CAL.engine_block_synth(cells.get(blk, {}), target), metric)
-                      - getattr(units[blk], metric) for _, units, cells in pts]
-                if xs[0] == xs[1]:
-                    c0, c1 = sum(ys) / 2, 0.0
-                else:
-                    c1 = (ys[1] - ys[0]) / (xs[1] - xs[0])
-                    c0 = ys[0] - c1 * xs[0]
-                entry[metric] = (round(c0, 1), round(c1, 2))
+                by_x: dict[float, list[float]] = {}
+                for p, units, cells in pts:
+                    y = (getattr(CAL.engine_block_synth(cells.get(blk, {}), target), metric)
+                         - getattr(units[blk], metric))
+                    by_x.setdefault(R.engine_feature(p, feat), []).append(y)
+                entry[metric] = tuple((x, round(sum(ys) / len(ys), 1)) for x, ys in sorted(by_x.items()))
             fc[blk] = entry
         coeffs[fam.value] = fc
     return coeffs
 
 
-def write_coeffs(coeffs: dict) -> None:
+def write_coeffs(coeffs: dict, head: dict) -> None:
     path = ROOT / "fpgallm" / "estimate" / "resources.py"
     text = path.read_text()
     a = text.index("# BEGIN ENGINE_COEFFS\n") + len("# BEGIN ENGINE_COEFFS\n")
     b = text.index("# END ENGINE_COEFFS")
-    path.write_text(text[:a] + "ENGINE_COEFFS = " + pprint.pformat(coeffs, width=100) + "\n" + text[b:])
+    path.write_text(text[:a] + "ENGINE_COEFFS = " + pprint.pformat(coeffs, width=100) + "\n"
+                    + "ENGINE_HEAD_LUT = " + pprint.pformat(head, width=100) + "\n" + text[b:])
 
 
 def main(argv=None) -> int:
@@ -202,16 +220,18 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     if a.fit:
         data = CAL.load_engine_data()
+        R.ENGINE_HEAD_LUT = head = fit_head(data)
         coeffs = fit(data)
         if a.write_coeffs:
-            write_coeffs(coeffs)
+            write_coeffs(coeffs, head)
             R.ENGINE_COEFFS = coeffs
         else:
             print("ENGINE_COEFFS = " + pprint.pformat(coeffs, width=100))
+            print("ENGINE_HEAD_LUT = " + pprint.pformat(head, width=100))
         for point, targets in sorted(data["points"].items()):
             for target, blocks in sorted(targets.items()):
-                role = ("calibration" if point in CAL.ENGINE_CALIBRATION else
-                        "extrapolation" if point in CAL.ENGINE_EXTRAPOLATION else "check")
+                role = ("calibration" if point in CAL.ENGINE_CALIBRATION + CAL.ENGINE_HEAD_PAIR
+                        else "check")
                 print(f"\n[{role}]")
                 compare(point, target, blocks)
         return 0

@@ -31,7 +31,6 @@ import numpy as np
 
 from fpgallm.engine.isa import Instruction, Op, Sreg
 from fpgallm.engine.params import EngineParams, KVFormat
-from fpgallm.engine.rtl.kvlayout import HD_MAX
 from fpgallm.engine.rtl.kvlayout import kv_layer_bytes as _kv_layer_bytes
 from fpgallm.errors import UserError
 from fpgallm.model.model import Model, QuantizedModel, quantize_model
@@ -354,7 +353,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         raise UserError(f"{s.name} does not fit the engine: d_model={s.d_model} and d_ffn={s.d_ffn} "
                         f"must be multiples of the activation group {ACT_GROUP}")
     fit.check("vector registers", 8, params.vregs, "vregs")
-    fit.check("head_dim", s.head_dim, HD_MAX, "max head_dim")
+    fit.check("head_dim", s.head_dim, params.max_head_dim, "max_head_dim")
     if s.head_dim % params.vector_lanes and s.n_heads > 1:
         raise UserError(f"{s.name} does not fit the engine: head_dim={s.head_dim} must be a "
                         f"multiple of vector_lanes={params.vector_lanes}")

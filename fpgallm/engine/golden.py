@@ -462,12 +462,12 @@ DEFAULT_MEM_LATENCY = 19
 
 def default_params(s, context: int | None = None, weight_formats=None) -> EngineParams:
     """The engine ``fpgallm run --engine golden|rtl`` compiles a model for: the default
-    :class:`EngineParams` with buffers sized to the model, the memory read latency of
+    :class:`EngineParams` with buffers (``max_head_dim`` included) sized to the model, the memory read latency of
     :data:`DEFAULT_MEM_LATENCY`, and (``weight_formats``) only the formats the model uses."""
     kw = {"weight_formats": tuple(weight_formats)} if weight_formats else {}
     return EngineParams(max_dim=max(s.d_model, 64), max_ffn=max(s.d_ffn, 64),
                         max_vocab=max(s.vocab_size, 2), max_context=min(s.max_seq_len, context or 1024),
-                        mem_latency=DEFAULT_MEM_LATENCY, **kw)
+                        max_head_dim=s.head_dim, mem_latency=DEFAULT_MEM_LATENCY, **kw)
 
 
 class GoldenEngine:

@@ -12,7 +12,9 @@ from dataclasses import dataclass, field
 
 from fpgallm.units.weights import WeightFormat  # the hardware formats (one definition)
 
-__all__ = ["ActFormat", "WeightFormat", "KVFormat", "SystolicSize", "EngineParams"]
+__all__ = ["ActFormat", "WeightFormat", "KVFormat", "SystolicSize", "EngineParams", "MAX_HEAD_DIM"]
+
+MAX_HEAD_DIM = 256      # the largest head_dim an engine can be built for
 
 
 class ActFormat(enum.Enum):
@@ -66,6 +68,8 @@ class EngineParams:
     - ``max_dim`` / ``max_ffn``: largest hidden and FFN widths the on-chip buffers hold;
       ``vregs``: number of vector registers of ``max(max_dim, max_ffn)`` elements per sequence.
     - ``max_context``: positions per sequence in the KV cache.
+    - ``max_head_dim``: largest head_dim the attention, KV-append and RoPE head buffers hold
+      (1..``MAX_HEAD_DIM``; their registers and adders scale with it).
     - ``batch``: sequences decoded together (1..8); each weight word is fetched once and
       applied to all of them.
     - ``vector_lanes``: elements per cycle of the vector units (norms, softmax, RoPE, ...).
@@ -92,6 +96,7 @@ class EngineParams:
     max_ffn: int = 14336
     vregs: int = 8
     max_context: int = 2048
+    max_head_dim: int = MAX_HEAD_DIM
     kv_format: KVFormat = KVFormat.INT8
     batch: int = 1
     vector_lanes: int = 8
@@ -112,6 +117,7 @@ class EngineParams:
         _check_int(o, "max_ffn", self.max_ffn, 8, 262144)
         _check_int(o, "vregs", self.vregs, 4, 16)
         _check_int(o, "max_context", self.max_context, 1, 1 << 20)
+        _check_int(o, "max_head_dim", self.max_head_dim, 1, MAX_HEAD_DIM)
         _check_int(o, "batch", self.batch, 1, 8)
         _check_int(o, "vector_lanes", self.vector_lanes, 1, 256)
         _check_int(o, "max_vocab", self.max_vocab, 2, 1 << 20)

@@ -127,9 +127,9 @@ def load_data() -> dict:
 # --- the whole engine ---------------------------------------------------------------------
 # Engine geometries (model preset, EngineParams knobs; context ENGINE_CONTEXT) synthesized
 # block by block by ``benchmarks/engine_resources.py`` (hierarchy kept); the cell counts per
-# block are stored in ENGINE_DATA_FILE.  ENGINE_COEFFS in fpgallm.estimate.resources are fitted
-# to ENGINE_CALIBRATION; ENGINE_CHECK and ENGINE_EXTRAPOLATION are compared with the model
-# by the tests, not fitted.
+# block are stored in ENGINE_DATA_FILE.  ENGINE_HEAD_LUT in fpgallm.estimate.resources is
+# fitted to ENGINE_HEAD_PAIR, then ENGINE_COEFFS to ENGINE_CALIBRATION; ENGINE_CHECK is
+# compared with the model by the tests, not fitted.
 
 ENGINE_DATA_FILE = Path(__file__).parent / "data" / "engine_calibration.json"
 ENGINE_CONTEXT = 32
@@ -144,14 +144,20 @@ ENGINE_POINTS = {
     # the smallest engine the RTL builds (one 64-bit port, one GEMV lane, two vector lanes)
     "tiny-llama-min": ("tiny-llama", dict(mem_ports=1, port_width=64, gemv_lanes=1, gemv_macs=16,
                                           vector_lanes=2, batch=1)),
+    # the same with the head buffers sized to the model's head_dim (what generate builds)
+    "tiny-llama-min-hd32": ("tiny-llama", dict(mem_ports=1, port_width=64, gemv_lanes=1, gemv_macs=16,
+                                               vector_lanes=2, batch=1, max_head_dim=32)),
+    # a calibration geometry with head buffers of 64 lanes (checks the per-lane terms)
+    "tiny-llama-b1-hd64": ("tiny-llama", dict(mem_ports=2, port_width=128, gemv_lanes=4, gemv_macs=16,
+                                              vector_lanes=4, batch=1, max_head_dim=64)),
 }
-ENGINE_CALIBRATION = ("tiny-llama-b1", "tiny-llama-b2")
-ENGINE_CHECK = ("tiny-gpt2-b2",)
-# outside the calibrated range (a 64-bit memory word against 256..1024 bits, two vector
-# lanes against 4..8): the model extrapolates its per-block lines; the tests hold it to the
-# LUT/FF/BRAM limits and DSP within 3 % (a few blocks' DSPs are lines through two points,
-# not counted from their multipliers)
-ENGINE_EXTRAPOLATION = ("tiny-llama-min",)
+# the memory word from 64 to 1024 bits, 2 to 8 vector lanes, batch 1 and 2
+ENGINE_CALIBRATION = ("tiny-llama-min", "tiny-llama-b1", "tiny-llama-b2")
+# two engines that differ only in max_head_dim: the head buffers' LUTs per lane
+ENGINE_HEAD_PAIR = ("tiny-llama-min", "tiny-llama-min-hd32")
+# another model (GPT-2: LayerNorm, GELU, no RoPE use, 4 x 64-bit ports); head buffers of 64
+# lanes on a calibration geometry
+ENGINE_CHECK = ("tiny-gpt2-b2", "tiny-llama-b1-hd64")
 
 
 def engine_point_params(point: str):

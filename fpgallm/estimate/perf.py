@@ -168,7 +168,8 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
     if spec is not None:
         up = lambda x, m: max(m, -(-x // m) * m)  # noqa: E731
         kw.update(max_dim=up(spec.d_model, 64), max_ffn=up(spec.d_ffn, 64),
-                  max_vocab=max(2, spec.vocab_size), max_context=context)
+                  max_vocab=max(2, spec.vocab_size), max_context=context,
+                  max_head_dim=spec.head_dim)
     if knobs.macs is not None:
         kw["gemv_macs"] = knobs.macs
     if knobs.vector_lanes is not None:
@@ -326,7 +327,7 @@ class PerfEstimate:
             "engine": {"gemv_lanes": p.gemv_lanes, "gemv_macs": p.gemv_macs, "mem_ports": p.mem_ports,
                        "port_width": p.port_width, "vector_lanes": p.vector_lanes,
                        "kv_format": p.kv_format.value, "max_context": p.max_context,
-                       "mem_latency_cycles": p.mem_latency,
+                       "max_head_dim": p.max_head_dim, "mem_latency_cycles": p.mem_latency,
                        "port_bandwidth_gbps": round(p.peak_bandwidth_gbs, 3)},
             "cycles": {"decode_per_run": self.decode_cycles, "decode_by_op": dict(self.decode_by_op),
                        "prefill": self.prefill_cycles, "macs_per_run": self.macs_per_run},

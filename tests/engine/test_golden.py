@@ -107,6 +107,9 @@ def test_does_not_fit_messages():
                                    "weights, tables and KV cache needs ")
     assert str(e.value).endswith("the engine has mem_bytes=65536")
     with pytest.raises(UserError) as e:
+        C.compile_model(m, EngineParams(max_dim=128, max_ffn=256, max_vocab=258, max_head_dim=16))
+    assert str(e.value) == "tiny-llama does not fit the engine: head_dim needs 32, the engine has max_head_dim=16"
+    with pytest.raises(UserError) as e:
         C.compile_model(m, EngineParams(weight_formats=(WeightFormat.INT4_GROUP_MIN,)))
     assert str(e.value) == ("tiny-llama does not fit the engine: token_embd.weight is stored as "
                             "int8-group, the engine streams int4-group-min")

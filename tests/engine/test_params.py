@@ -15,6 +15,8 @@ def test_defaults_and_derived():
     ({"port_width": 384}, "EngineParams.port_width must be a power of two, got 384"),
     ({"gemv_lanes": 0}, "EngineParams.gemv_lanes must be an integer in [1, 1024], got 0"),
     ({"weight_formats": ()}, "EngineParams.weight_formats must be a non-empty tuple of WeightFormat, got ()"),
+    ({"max_head_dim": 257}, "EngineParams.max_head_dim must be an integer in [1, 256], got 257"),
+    ({"max_head_dim": 0}, "EngineParams.max_head_dim must be an integer in [1, 256], got 0"),
     ({"clock_mhz": 0}, "EngineParams.clock_mhz must be a number in [1, 1000], got 0"),
     ({"systolic": (4, 4)}, "EngineParams.systolic must be a SystolicSize or None, got (4, 4)"),
 ])

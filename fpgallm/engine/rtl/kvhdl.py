@@ -7,7 +7,6 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.iface import ADDR_BITS, stripe_bits
-from fpgallm.engine.rtl.kvlayout import HD_MAX
 from fpgallm.hdl.fixed import smax, smin
 
 
@@ -28,11 +27,11 @@ class Geometry:
             raise ValueError(f"stripe word of {wb} bytes is not a power of two")
         self.eb = eb = p.kv_format.bits // 8
         self.elems = wb // eb                       # elements of a stripe word
-        self.max_rows = max(1, -(-HD_MAX * eb // wb))
-        self.nl = self.max_rows * self.elems        # lanes of the flat head buffers (>= HD_MAX)
+        self.max_rows = max(1, -(-p.max_head_dim * eb // wb))
+        self.nl = self.max_rows * self.elems        # lanes of the flat head buffers (>= max_head_dim)
         ctx = p.max_context
         self.exp_bytes = -(-2 * ctx // wb) * wb
-        vb = Signal(range(HD_MAX * eb + 1), name="kv_vb")
+        vb = Signal(range(p.max_head_dim * eb + 1), name="kv_vb")
         m.d.comb += vb.eq(hd * eb)
         self.vb = vb
         self.case_a = Signal(name="kv_case_a")

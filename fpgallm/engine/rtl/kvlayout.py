@@ -31,9 +31,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fpgallm.engine.params import EngineParams
+from fpgallm.engine.params import MAX_HEAD_DIM, EngineParams
 
-HD_MAX = 256           # largest head_dim the attention hardware holds
+HD_MAX = MAX_HEAD_DIM  # largest head_dim of any layout (an engine holds EngineParams.max_head_dim)
 
 
 def _align(x: int, a: int) -> int:

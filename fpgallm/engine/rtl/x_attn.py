@@ -1,7 +1,7 @@
 """ATTN execution unit: grouped-query attention of q = ``V[a]`` over the cached K/V of
 positions ``0..S[POS]`` (``golden.Machine.op_ATTN``, bit for bit), and :func:`kv_image`.
 
-Instruction: ``n`` = head_dim (1..``HD_MAX``), ``m`` = heads | kv_heads << 10, ``addr`` =
+Instruction: ``n`` = head_dim (1..``EngineParams.max_head_dim``), ``m`` = heads | kv_heads << 10, ``addr`` =
 the layer's KV region (:mod:`fpgallm.engine.rtl.kvlayout`), ``imm`` = out frac | K frac << 8
 | V frac << 16 (the fraction bits of the cached K and V, written by the compiler);
 ``frac_a`` (the tag of ``V[a]``) is q's fraction bits.
@@ -47,7 +47,7 @@ from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS, stripe_bits
 from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select, shift_to
-from fpgallm.engine.rtl.kvlayout import HD_MAX, kv_layout
+from fpgallm.engine.rtl.kvlayout import kv_layout
 from fpgallm.units.softmax import Softmax, SoftmaxParams
 
 OPS = (Op.ATTN,)
@@ -147,7 +147,7 @@ class Unit(wiring.Component):
         fq = Signal(iface.FRAC_BITS)
         nseq = Signal(4)
         pos = Signal(iface.exec_cmd_layout(p).members["pos"])
-        hd = Signal(range(HD_MAX + 1))
+        hd = Signal(range(p.max_head_dim + 1))
         g = Geometry(m, p, hd)
         wb, nl, E, lg_wb = g.wb, g.nl, g.elems, g.lg_wb
         W = wb * 8
@@ -164,8 +164,8 @@ class Unit(wiring.Component):
         L = Signal(SCALAR_BITS + 1)
         m.d.comb += L.eq(select(m, [pos[b] for b in range(p.batch)], seq, SCALAR_BITS, "pos_sel") + 1)
 
-        mult_rom = Memory(shape=unsigned(SCORE_MULT_BITS + 1), depth=HD_MAX + 1,
-                          init=[score_mult(h) for h in range(HD_MAX + 1)])
+        mult_rom = Memory(shape=unsigned(SCORE_MULT_BITS + 1), depth=p.max_head_dim + 1,
+                          init=[score_mult(h) for h in range(p.max_head_dim + 1)])
         m.submodules.mult_rom = mult_rom
         mrp = mult_rom.read_port(domain="comb")
         m.d.comb += mrp.addr.eq(hd)

@@ -27,7 +27,7 @@ from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
 from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select
-from fpgallm.engine.rtl.kvlayout import HD_MAX, kv_layout
+from fpgallm.engine.rtl.kvlayout import kv_layout
 
 OPS = (Op.KVAPPEND,)
 
@@ -69,7 +69,7 @@ class Unit(wiring.Component):
         ins = Signal(iface.instruction_layout())
         nseq = Signal(4)
         pos = Signal(iface.exec_cmd_layout(p).members["pos"])
-        hd = Signal(range(HD_MAX + 1))
+        hd = Signal(range(p.max_head_dim + 1))
         g = Geometry(m, p, hd)
         wb, nl, E = g.wb, g.nl, g.elems
         W = wb * 8

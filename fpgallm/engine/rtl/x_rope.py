@@ -45,11 +45,12 @@ OPS = (Op.ROPE,)
 
 W = iface.REG_BITS
 CS_BITS = 16
-MAX_HEAD_DIM = 256
 
 
 def max_head_dim(p: EngineParams) -> int:
-    return min(MAX_HEAD_DIM, p.max_dim - p.max_dim % 2)
+    """The head_dim the pair buffer holds: ``EngineParams.max_head_dim`` (at most
+    ``max_dim``, even), at least one beat of pairs (``2 * vector_lanes``)."""
+    return max(2 * p.vector_lanes, min(p.max_head_dim, p.max_dim) // 2 * 2)
 
 
 def stripe_bytes(p: EngineParams) -> int:
@@ -126,7 +127,7 @@ class Unit(wiring.Component):
         self.params = params
         if lanes_log2(params, "x_rope") < 1:
             raise ValueError(f"x_rope: EngineParams.vector_lanes must be >= 2, got {params.vector_lanes}")
-        if max_head_dim(params) < 2 * params.vector_lanes:
+        if params.max_dim < 2 * params.vector_lanes:
             raise ValueError(f"x_rope: EngineParams.vector_lanes must be <= max_dim/2, "
                              f"got {params.vector_lanes}")
         super().__init__(iface.exec_signature(params))
@@ -148,7 +149,7 @@ class Unit(wiring.Component):
 
         # ---- per-command quantities (valid from the cycle after start) ----
         mn = Signal(2 * iface.ELEM_BITS, name="mn")
-        rowb = Signal(range(2 * MAX_HEAD_DIM // 4 + 2), name="row_beats")
+        rowb = Signal(range(2 * max_head_dim(p) // 4 + 2), name="row_beats")
         seq_in = Signal(2 * iface.ELEM_BITS, name="seq_in_beats")     # input beats per sequence
         head_in = Signal(iface.ELEM_BITS, name="head_in_beats")       # input beats per head
         half_beats = Signal(iface.ELEM_BITS, name="half_beats")       # n / (2L)

@@ -112,17 +112,18 @@ def test_argmax(L, nseq, n, kind):
         assert sres[s] == want, f"ARGMAX seq {s}: rtl {sres[s]} golden {want}"
 
 
-@pytest.mark.parametrize("L,nseq,style,hd,heads,kind,ports", [
-    (8, 2, C.ROPE_HALVES, 32, 3, "rand", 2), (8, 2, C.ROPE_ADJACENT, 32, 3, "rand", 2),
-    (4, 1, C.ROPE_HALVES, 16, 2, "extreme", 3), (2, 2, C.ROPE_ADJACENT, 64, 2, "extreme", 1),
-    (8, 1, C.ROPE_ADJACENT, 8, 4, "rand", 3)])
-def test_rope(L, nseq, style, hd, heads, kind, ports):
+@pytest.mark.parametrize("L,nseq,style,hd,heads,kind,ports,mhd", [
+    (8, 2, C.ROPE_HALVES, 32, 3, "rand", 2, 256), (8, 2, C.ROPE_ADJACENT, 32, 3, "rand", 2, 48),
+    (4, 1, C.ROPE_HALVES, 16, 2, "extreme", 3, 16), (2, 2, C.ROPE_ADJACENT, 64, 2, "extreme", 1, 256),
+    (8, 1, C.ROPE_ADJACENT, 8, 4, "rand", 3, 8)])
+def test_rope(L, nseq, style, hd, heads, kind, ports, mhd):
+    # mhd: EngineParams.max_head_dim (the pair buffer; 8 with 8 lanes: one beat of pairs)
     from fpgallm.engine.rtl import x_rope
     seed = 400 + L + hd + style
     print("seed", seed)
     rng = np.random.default_rng(seed)
     p = EngineParams(max_dim=256, max_ffn=256, max_vocab=512, max_context=64, batch=2,
-                     vector_lanes=L, mem_ports=ports, port_width=64)
+                     vector_lanes=L, mem_ports=ports, port_width=64, max_head_dim=mhd)
     ctx = 20
     lim = 1 << C.ROPE_FRAC
     tab = {"cos": rng.integers(-lim, lim + 1, (ctx, hd // 2)), "sin": rng.integers(-lim, lim + 1, (ctx, hd // 2))}

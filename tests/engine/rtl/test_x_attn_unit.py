@@ -189,8 +189,17 @@ def test_attn_under_backpressure(hd, seed):
 
 
 def test_attn_head_dim_max(seed):
-    # HD_MAX = 256: 16 stripe words per position
+    # MAX_HEAD_DIM = 256: 16 stripe words per position
     run_case(EngineParams(**SMALL), 256, 1, 1, [[0, 1, 2]], seed + 8)
+
+
+def test_attn_head_buffers_sized_to_the_model(seed):
+    # max_head_dim 24 (not a power of two): head buffers of 2 stripe words (32 lanes); a
+    # head of the maximum, a smaller one, and one that shares a word with another position
+    p = EngineParams(**{**SMALL, "max_head_dim": 24, "batch": 2})
+    run_case(p, 24, 4, 2, [[0, 1, 2, 3], [4, 5, 6, 7]], seed + 11)
+    run_case(p, 16, 2, 1, [[0, 1, 2]] * 2, seed + 12)
+    run_case(p, 4, 2, 2, [[0, 1, 2, 3, 4]] * 2, seed + 13)
 
 
 def test_attn_narrow_port_int16_batch3(seed):
