@@ -154,12 +154,39 @@ class ResetPin:
 
 
 @dataclass(frozen=True)
+class UartPins:
+    """A serial line to the host (a USB-serial chip): ``tx`` is the FPGA's output."""
+
+    tx: str
+    rx: str
+
+
+@dataclass(frozen=True)
+class SdramPins:
+    """A 16-bit SDR SDRAM on the board (the open-source engine top's memory)."""
+
+    clk: str
+    cke: str
+    cs_n: str
+    ras_n: str
+    cas_n: str
+    we_n: str
+    ba: tuple[str, ...]
+    a: tuple[str, ...]
+    dqm: tuple[str, ...]
+    dq: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class BoardIO:
-    """User I/O the board top may use (open-source boards: LEDs and a reset button)."""
+    """User I/O the board top may use (open-source boards: LEDs, a reset button, and for
+    the decode engine a serial line to the host and the SDRAM's pins)."""
 
     leds: tuple[str, ...]
     iostandard: str
     reset: Optional[ResetPin] = None
+    uart: Optional[UartPins] = None
+    sdram: Optional[SdramPins] = None
 
 
 @dataclass(frozen=True)
@@ -409,6 +436,11 @@ def _check(ctx: _Ctx, b: Board, stem: str) -> None:
 
     if b.io is not None and not b.io.leds:
         fail("io.leds", "must name at least one pin")
+    if b.io is not None and b.io.sdram is not None:
+        sd = b.io.sdram
+        for key, n in (("ba", (2,)), ("dqm", (2,)), ("dq", (16,)), ("a", (11, 12, 13))):
+            if len(getattr(sd, key)) not in n:
+                fail(f"io.sdram.{key}", f"must list {' or '.join(map(str, n))} pins, got {len(getattr(sd, key))}")
     if b.open_source:
         if b.clocks.reference.pin is None:
             fail("clocks.reference.pin", f"missing (required for the {b.toolchain} board top)")

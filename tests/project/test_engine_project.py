@@ -10,9 +10,11 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+import fpgallm as fpgallm_pkg
 from fpgallm.boards import get_board
 from fpgallm.cli import main
 from fpgallm.engine.golden import GoldenEngine
@@ -108,6 +110,39 @@ def test_engine_project_top_is_lint_clean(engine_plans):
     assert lint(top, extra_sources=(("fpgallm_engine.v", files["rtl/fpgallm_engine.v"]),)) == []
 
 
+def test_ulx3s_engine_top_is_lint_clean():
+    """The open-source board top: the engine, the SDRAM controller and the UART host bridge
+    wired by name (a wrong name or width is a lint error), with the ECP5 ODDRX1F model."""
+    plan, design, _fit, _ = build.make_plan("tiny-llama", get_board("ulx3s"))
+    files = plan.files
+    assert not design.stand_in and design.params["max_head_dim"] == 32
+    top = Emitted(top="fpgallm_board_top", text=files["rtl/fpgallm_board_top.v"], ports=())
+    extra = tuple((n, files[f"rtl/{n}"]) for n in ("fpgallm_engine.v", "fpgallm_sdram.v",
+                                                   "fpgallm_host_bridge.v"))
+    model = (Path(fpgallm_pkg.__file__).parent / "hdl/sim_models/ODDRX1F.v").read_text()
+    assert lint(top, extra_sources=extra + (("ODDRX1F.v", model),)) == []
+    # the engine port is the SDRAM controller's port 0, the bridge's memory master its port 1
+    text = files["rtl/fpgallm_board_top.v"]
+    for a, b in (("axi0__arvalid(em_arvalid)", "s0__arvalid(em_arvalid)"),
+                 ("mem__arvalid(hm_arvalid)", "s1__arvalid(hm_arvalid)"),
+                 ("axil__awaddr(cs_awaddr)", "csr__awaddr(cs_awaddr)")):
+        assert f".{a}" in text and f".{b}" in text, (a, b)
+
+
+def test_ulx3s_engine_needs_one_narrow_port():
+    import dataclasses
+
+    from fpgallm.project.plan import board_ip
+
+    _plan, design, _fit, _ = build.make_plan("tiny-llama", get_board("ulx3s"))
+    for ports, width in ((2, 64), (1, 256)):
+        wide = dataclasses.replace(design, params={**design.params, "mem_ports": ports, "port_width": width})
+        with pytest.raises(UserError) as e:
+            board_ip(get_board("ulx3s"), wide, 25.0)
+        assert str(e.value) == (f"ulx3s: the SDRAM controller serves one engine port of 16..128 bits, the "
+                                f"engine has {ports} x {width} bits (use --ports 1 --port-width 64)")
+
+
 def test_generate_prints_the_engine_and_how_to_verify(tmp_path):
     out = tmp_path / "p"
     r = fpgallm("generate", "tiny-llama", "--board", "kv260", "--out", str(out),
@@ -119,19 +154,21 @@ def test_generate_prints_the_engine_and_how_to_verify(tmp_path):
 
 
 def test_design_engine_on_a_board_too_small_fails_naming_the_resource(tmp_path):
-    r = fpgallm("generate", "--board", "ulx3s", "--design", "engine", "--out", str(tmp_path / "p"))
+    r = fpgallm("generate", "--board", "pynq-z2", "--design", "engine", "--vector-lanes", "64",
+                "--out", str(tmp_path / "p"))
     assert r.returncode == 2
-    assert re.fullmatch(r"fpgallm generate: error: ulx3s is too small for the decode engine: LUT needs \d+, "
-                        r"the board has 83640 \(LUT4\) at the smallest engine\n", r.stderr), r.stderr
+    assert re.fullmatch(r"fpgallm generate: error: pynq-z2 is too small for the decode engine: LUT needs \d+, "
+                        r"the board has 53200 \(LUT6\) at the smallest engine with vector_lanes=64 as given\n",
+                        r.stderr), r.stderr
     assert not (tmp_path / "p").exists()
 
 
 def test_project_test_refuses_bring_up_projects_and_stale_images(tmp_path, kv260_project):
-    bring_up = build.generate("tiny-llama", get_board("ulx3s"), tmp_path / "b").out
+    bring_up = build.generate("tiny-llama", get_board("icebreaker"), tmp_path / "b").out
     with pytest.raises(UserError) as e:
         verify_project(bring_up)
     assert str(e.value).startswith(f"--project {bring_up}: the project wraps the elementwise bring-up design, "
-                                   "not the decode engine (ulx3s is too small for the decode engine: LUT needs ")
+                                   "not the decode engine (icebreaker has no writable off-chip memory ")
     assert str(e.value).endswith("; its unit is verified by: fpgallm test elementwise")
     # an image that is not what fpgallm compiles for the model is reported, not simulated
     import shutil

@@ -221,12 +221,21 @@ def test_default_generate_runs_in_seconds(tmp_path):
     assert m["command"] == "fpgallm generate tiny-llama --board ulx3s"
     assert m["board"]["name"] == "ulx3s" and m["model"]["name"] == "tiny-llama"
     readme = (out / "README.md").read_text()
-    # the ULX3S cannot hold the decode engine: the bring-up design, and the README says why
-    assert m["design"]["stand_in"] is True
-    assert re.fullmatch(r"ulx3s is too small for the decode engine: LUT needs \d+, the board has 83640 "
-                        r"\(LUT4\) at the smallest engine", m["engine"]["fallback"]), m["engine"]
-    assert f"**Bring-up design, not the decode engine.** {m['engine']['fallback']}." in readme
-    assert r.stdout.splitlines()[-1] == f"note: bring-up design (the elementwise unit), not the decode engine: {m['engine']['fallback']}"
+    # the ULX3S holds the smallest engine: it on the SDRAM controller, the UART host bridge
+    assert m["design"]["stand_in"] is False and m["design"]["top"] == "fpgallm_engine"
+    for f in ("rtl/fpgallm_engine.v", "rtl/fpgallm_sdram.v", "rtl/fpgallm_host_bridge.v",
+              "rtl/fpgallm_board_top.v", "constraints/ulx3s.lpf", "sw/mem0.bin", "sw/memory_map.json"):
+        assert (out / f).is_file(), f
+    make = (out / "Makefile").read_text()
+    assert ("SOURCES  := rtl/fpgallm_engine.v rtl/fpgallm_sdram.v rtl/fpgallm_host_bridge.v "
+            "rtl/fpgallm_board_top.v\n") in make
+    lpf = (out / "constraints/ulx3s.lpf").read_text()
+    for port, site in (("sdram_clk", "F19"), ("sdram_d[15]", "J17"), ("sdram_a[12]", "G19"),
+                       ("uart_tx", "L4"), ("uart_rx", "M1"), ("clk_in", "G2")):
+        assert f'LOCATE COMP "{port}" SITE "{site}";' in lpf, port
+    assert "Host protocol (half duplex" in readme and "1,000,000 baud 8N1" in readme
+    assert r.stdout.splitlines()[-1] == (f"engine for tiny-llama: context 128, batch 1, memory image 0.43 MiB "
+                                         f"in 1 port files; verify with: fpgallm test --project {out.name}")
 
 
 def test_icebreaker_too_big_fails_naming_the_resource(tmp_path):
@@ -297,7 +306,7 @@ def test_synth_is_refused_for_intel_and_boards_show_needs_a_name(tmp_path):
 def test_bad_clock_and_lanes(tmp_path):
     r = fpgallm("generate", "--clock-mhz", "0", "--out", str(tmp_path / "p"))
     assert r.returncode == 2 and r.stderr == "fpgallm generate: error: --clock-mhz must be > 0, got 0\n"
-    r = fpgallm("generate", "--lanes", "0", "--out", str(tmp_path / "p"))
+    r = fpgallm("generate", "--design", "elementwise", "--lanes", "0", "--out", str(tmp_path / "p"))
     assert r.returncode == 2
     assert r.stderr == ("fpgallm generate: error: --lanes/--op: ElementwiseParams.lanes must be an "
                         "integer in [1, 256], got 0\n")
