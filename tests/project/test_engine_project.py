@@ -201,6 +201,16 @@ def _corrupt_writes_wrapper(verilog: str) -> str:
 
 
 @pytest.mark.slow
+def test_default_ulx3s_engine_project_is_verified(tmp_path, seed):
+    """The README's main job: the ULX3S engine project's own RTL (head buffers of 32 lanes,
+    one 64-bit port) against the golden engine."""
+    out = build.generate("tiny-llama", get_board("ulx3s"), tmp_path / "u").out
+    check = verify_project(out, new_tokens=2, seed=seed)
+    prompt = load_model("tiny-llama").tokenizer.encode("The cat")
+    assert check.passed and check.runs == len(prompt) + 2 - 1
+
+
+@pytest.mark.slow
 def test_project_rtl_is_reverified_and_a_hand_edit_is_caught(tmp_path, kv260_project, seed):
     rc = main(["test", "--project", str(kv260_project), "--tokens", "4", "--seed", str(seed)])
     assert rc == 0
