@@ -15,6 +15,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import jinja2
@@ -531,8 +532,10 @@ def _load_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
     if not design.stand_in and board.open_source:
         e = design.engine
         return (f"`make prog` (`openFPGALoader -b {board.name} build/{v['bitstream']}`) loads the "
-                "bitstream; wait for `led[1]` (SDRAM initialised). Over the serial port "
-                f"({v['baud']:,} baud), write `sw/mem0.bin` to address 0 (command 0x01). Then, per "
+                "bitstream; wait for `led[1]` (SDRAM initialised). `python sw/uart_host.py "
+                "/dev/ttyUSB0 --prompt-ids 256,84,104,101 --tokens 16` (pyserial) does the rest: "
+                f"over the serial port ({v['baud']:,} baud) it writes `sw/mem0.bin` to address 0 "
+                "(command 0x01) and reads it back, then, per "
                 "token: write `POS[b]` and `TOKEN[b]` of each sequence, `NSEQ`, and `PROG_LO` = "
                 f"{e['program']} (command 0x03); write `CTRL` = 1; read `STATUS` (command 0x04) until "
                 "bit 1 (done) is set; read `TOKEN[b]`: the greedy next token. The int32 logits are at "
@@ -668,6 +671,11 @@ def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) ->
                                ("bridge", BRIDGE_TOP, "`fpgallm.units.host_bridge.HostBridge`")):
             files[f"rtl/{top}.v"] = v["ip"][key].text
             table.append({"path": f"rtl/{top}.v", "what": f"`{top}` from {what}"})
+        from fpgallm.project import uart_host
+
+        files["sw/uart_host.py"] = Path(uart_host.__file__).read_text()
+        table.append({"path": "sw/uart_host.py",
+                      "what": "host side: load the image and generate tokens over the serial port (pyserial)"})
     for path, template, what in _file_jobs(board, v, design):
         files[path] = env.get_template(template).render(v)
         table.append({"path": path, "what": what})

@@ -224,7 +224,8 @@ def test_default_generate_runs_in_seconds(tmp_path):
     # the ULX3S holds the smallest engine: it on the SDRAM controller, the UART host bridge
     assert m["design"]["stand_in"] is False and m["design"]["top"] == "fpgallm_engine"
     for f in ("rtl/fpgallm_engine.v", "rtl/fpgallm_sdram.v", "rtl/fpgallm_host_bridge.v",
-              "rtl/fpgallm_board_top.v", "constraints/ulx3s.lpf", "sw/mem0.bin", "sw/memory_map.json"):
+              "rtl/fpgallm_board_top.v", "constraints/ulx3s.lpf", "sw/mem0.bin", "sw/memory_map.json",
+              "sw/uart_host.py"):
         assert (out / f).is_file(), f
     make = (out / "Makefile").read_text()
     assert ("SOURCES  := rtl/fpgallm_engine.v rtl/fpgallm_sdram.v rtl/fpgallm_host_bridge.v "
