@@ -40,8 +40,8 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.axi import axi4_manager, axil_manager
 from fpgallm.hdl.emit import Emitted, to_verilog
-from fpgallm.units.sdram import axi4_subordinate_signature
 
 ACK, NAK = 0x06, 0x15
 CMD_WRITE, CMD_READ, CMD_REG_WRITE, CMD_REG_READ, CMD_PING = 1, 2, 3, 4, 5
@@ -79,17 +79,6 @@ class HostBridgeParams:
         return round(self.clock_mhz * 1e6 / self.baud)
 
 
-def axil_manager_signature(addr_bits: int) -> wiring.Signature:
-    """AXI4-Lite manager side (the engine's CSR block is the subordinate)."""
-    return wiring.Signature({
-        "awaddr": Out(addr_bits), "awvalid": Out(1), "awready": In(1),
-        "wdata": Out(32), "wstrb": Out(4), "wvalid": Out(1), "wready": In(1),
-        "bresp": In(2), "bvalid": In(1), "bready": Out(1),
-        "araddr": Out(addr_bits), "arvalid": Out(1), "arready": In(1),
-        "rdata": In(32), "rresp": In(2), "rvalid": In(1), "rready": Out(1),
-    })
-
-
 class HostBridge(wiring.Component):
     """The bridge (contract in the module docstring)."""
 
@@ -97,8 +86,8 @@ class HostBridge(wiring.Component):
         self.params = params
         super().__init__({
             "rx": In(1), "tx": Out(1, init=1),
-            "mem": Out(axi4_subordinate_signature(params.addr_width, params.data_width).flip()),
-            "csr": Out(axil_manager_signature(params.reg_addr_bits)),
+            "mem": Out(axi4_manager(params.addr_width, params.data_width)),
+            "csr": Out(axil_manager(params.reg_addr_bits)),
         })
 
     def elaborate(self, platform):

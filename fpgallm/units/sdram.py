@@ -44,9 +44,9 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.axi import ID_BITS, axi4_manager
 from fpgallm.hdl.emit import Emitted, to_verilog
 
-ID_BITS = 4
 
 # (cs_n, ras_n, cas_n, we_n)
 CMD_NOP, CMD_ACT, CMD_READ, CMD_WRITE, CMD_PRE, CMD_REF, CMD_MRS = (
@@ -122,17 +122,7 @@ def mode_register(p: SdramParams) -> int:
 
 def axi4_subordinate_signature(addr_width: int, data_width: int) -> wiring.Signature:
     """AXI4 subordinate (memory) side; the flip of the engine's master ports."""
-    a, d = addr_width, data_width
-    return wiring.Signature({
-        "awid": In(ID_BITS), "awaddr": In(a), "awlen": In(8), "awsize": In(3),
-        "awburst": In(2), "awvalid": In(1), "awready": Out(1),
-        "wdata": In(d), "wstrb": In(d // 8), "wlast": In(1), "wvalid": In(1), "wready": Out(1),
-        "bid": Out(ID_BITS), "bresp": Out(2), "bvalid": Out(1), "bready": In(1),
-        "arid": In(ID_BITS), "araddr": In(a), "arlen": In(8), "arsize": In(3),
-        "arburst": In(2), "arvalid": In(1), "arready": Out(1),
-        "rid": Out(ID_BITS), "rdata": Out(d), "rresp": Out(2), "rlast": Out(1), "rvalid": Out(1),
-        "rready": In(1),
-    })
+    return axi4_manager(addr_width, data_width, ID_BITS).flip()
 
 
 def sdram_pins_signature(p: SdramParams) -> wiring.Signature:

@@ -11,6 +11,54 @@ from amaranth.sim import Simulator
 from fpgallm.units import host_bridge as H
 
 
+class SerialHost:
+    """The host end of the serial line, one call per clock cycle: sends each ``(command
+    bytes, reply length)`` once the previous command's reply has arrived (the protocol is
+    half duplex), with random idle gaps between bytes, and decodes tx mid-bit."""
+
+    def __init__(self, div: int, commands, rng):
+        self.div, self.pending, self.rng = div, list(commands), rng
+        self.got = bytearray()
+        self.expect, self.wave, self.pos = 0, [1] * 20, 0
+        self.t = {"state": "idle", "cnt": 0, "bits": []}
+
+    def _waveform(self, data: bytes) -> list[int]:
+        div, wave = self.div, []
+        for b in data:
+            wave += [0] * div + sum(([(b >> i) & 1] * div for i in range(8)), []) + [1] * div
+            wave += [1] * int(self.rng.integers(0, 3 * div))
+        return wave
+
+    def rx(self, may_send: bool = True) -> int:
+        """The rx level for this cycle."""
+        if self.pos >= len(self.wave) and self.pending and len(self.got) >= self.expect and may_send:
+            data, n_reply = self.pending.pop(0)
+            self.wave, self.pos = self._waveform(data), 0
+            self.expect += n_reply
+        level = self.wave[self.pos] if self.pos < len(self.wave) else 1
+        self.pos += 1
+        return level
+
+    def tx(self, level: int, cyc: int) -> None:
+        t, div = self.t, self.div
+        if t["state"] == "idle" and level == 0:
+            t.update(state="bits", cnt=div + div // 2, bits=[])
+        elif t["state"] == "bits":
+            t["cnt"] -= 1
+            if t["cnt"] == 0:
+                if len(t["bits"]) < 8:
+                    t["bits"].append(level)
+                    t["cnt"] = div
+                else:
+                    assert level == 1, f"cycle {cyc}: stop bit low"
+                    self.got.append(sum(b << i for i, b in enumerate(t["bits"])))
+                    t["state"] = "idle"
+
+    def finished(self) -> bool:
+        return (self.pos >= len(self.wave) and not self.pending and len(self.got) >= self.expect
+                and self.t["state"] == "idle")
+
+
 def simulate(p: H.HostBridgeParams, commands, mem: bytearray, regs: dict, seed: int,
              max_cycles: int = 400000) -> bytes:
     """Send each ``(command bytes, reply length)`` of ``commands`` on rx after the previous
@@ -19,48 +67,16 @@ def simulate(p: H.HostBridgeParams, commands, mem: bytearray, regs: dict, seed: 
     dut = H.HostBridge(p)
     div = p.divider
     bb = p.data_width // 8
-    got = bytearray()
-
-    def waveform(data: bytes) -> list[int]:
-        wave = []
-        for b in data:
-            wave += [0] * div + sum(([(b >> i) & 1] * div for i in range(8)), []) + [1] * div
-            wave += [1] * int(rng.integers(0, 3 * div))
-        return wave
-
-    pending = list(commands)
-    expect = 0
-    wave: list[int] = [1] * 20
+    host = SerialHost(div, commands, rng)
 
     async def bench(ctx):
         cyc = 0
-        t = {"state": "idle", "cnt": 0, "bits": []}
-        aw, w, ar, bq, rq = None, None, None, [], []
+        aw, w, bq, rq = None, None, [], []
         quiet = 0
-        nonlocal wave, expect
-        pos = 0
         while True:
-            if pos >= len(wave) and pending and len(got) >= expect:
-                data, n_reply = pending.pop(0)
-                wave = waveform(data)
-                pos = 0
-                expect += n_reply
-            ctx.set(dut.rx, wave[pos] if pos < len(wave) else 1)
-            pos += 1
-            # tx decoder: sample mid-bit
+            ctx.set(dut.rx, host.rx())
             tx = ctx.get(dut.tx)
-            if t["state"] == "idle" and tx == 0:
-                t.update(state="bits", cnt=div + div // 2, bits=[])
-            elif t["state"] == "bits":
-                t["cnt"] -= 1
-                if t["cnt"] == 0:
-                    if len(t["bits"]) < 8:
-                        t["bits"].append(tx)
-                        t["cnt"] = div
-                    else:
-                        assert tx == 1, f"cycle {cyc}: stop bit low"
-                        got.append(sum(b << i for i, b in enumerate(t["bits"])))
-                        t["state"] = "idle"
+            host.tx(tx, cyc)
             # memory: AW/W/B and AR/R with random readiness
             mp = dut.mem
             ctx.set(mp.awready, rng.random() > 0.5)
@@ -113,7 +129,7 @@ def simulate(p: H.HostBridgeParams, commands, mem: bytearray, regs: dict, seed: 
                 pass
             if not ctx.get(cp.bready):
                 pass
-            quiet = quiet + 1 if (pos >= len(wave) and not pending and t["state"] == "idle" and tx == 1) else 0
+            quiet = quiet + 1 if (host.finished() and tx == 1) else 0
             if quiet > 30 * div:
                 return
             cyc += 1
@@ -124,7 +140,7 @@ def simulate(p: H.HostBridgeParams, commands, mem: bytearray, regs: dict, seed: 
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    return bytes(got)
+    return bytes(host.got)
 
 
 def u32(x):
@@ -189,37 +205,18 @@ def test_bridge_writes_and_reads_the_sdram_through_the_controller(seed):
     payload = rng.integers(0, 256, 13, dtype=np.uint8).tobytes()
     cmds = [(bytes([H.CMD_WRITE]) + u32(1021) + u32(len(payload)) + payload, 1),
             (bytes([H.CMD_READ]) + u32(1019) + u32(len(payload) + 4), len(payload) + 4)]
-    div, got = hp.divider, bytearray()
+    host = SerialHost(hp.divider, cmds, rng)
 
     async def bench(ctx):
-        pending, expect, wave, pos, cyc = list(cmds), 0, [1] * 20, 0, 0
-        t = {"state": "idle", "cnt": 0, "bits": []}
+        cyc = 0
         pins = ctrl.sdram
         while True:
             dq = model.step(cyc, ctx.get(Cat(pins.we_n, pins.cas_n, pins.ras_n, pins.cs_n)), ctx.get(pins.ba),
                             ctx.get(pins.a), ctx.get(pins.dqm), ctx.get(pins.dq_o), ctx.get(pins.dq_oe))
             ctx.set(pins.dq_i, dq)
-            if pos >= len(wave) and pending and len(got) >= expect and ctx.get(ctrl.ready):
-                data, n_reply = pending.pop(0)
-                wave = []
-                for b in data:
-                    wave += [0] * div + sum(([(b >> i) & 1] * div for i in range(8)), []) + [1] * div
-                pos, expect = 0, expect + n_reply
-            ctx.set(bridge.rx, wave[pos] if pos < len(wave) else 1)
-            pos += 1
-            tx = ctx.get(bridge.tx)
-            if t["state"] == "idle" and tx == 0:
-                t.update(state="bits", cnt=div + div // 2, bits=[])
-            elif t["state"] == "bits":
-                t["cnt"] -= 1
-                if t["cnt"] == 0:
-                    if len(t["bits"]) < 8:
-                        t["bits"].append(tx)
-                        t["cnt"] = div
-                    else:
-                        got.append(sum(b << i for i, b in enumerate(t["bits"])))
-                        t["state"] = "idle"
-            if not pending and len(got) >= expect and t["state"] == "idle":
+            ctx.set(bridge.rx, host.rx(may_send=bool(ctx.get(ctrl.ready))))
+            host.tx(ctx.get(bridge.tx), cyc)
+            if host.finished():
                 return
             cyc += 1
             assert cyc < 100000, "did not finish"
@@ -229,6 +226,6 @@ def test_bridge_writes_and_reads_the_sdram_through_the_controller(seed):
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert bytes(got) == bytes([H.ACK]) + bytes(2) + payload + bytes(2), got.hex()
+    assert bytes(host.got) == bytes([H.ACK]) + bytes(2) + payload + bytes(2), host.got.hex()
     assert model.read_bytes(1021, len(payload)) == payload
     assert model.commands.get("WRITE", 0) == len(payload) and model.refs

@@ -33,6 +33,7 @@ from amaranth.lib.wiring import In, Out
 
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.iface import SCALAR_BITS
+from fpgallm.hdl.axi import axil_manager
 
 MAGIC = 0x4650474C
 REG_MAGIC, REG_INFO, REG_CTRL, REG_STATUS, REG_ERROR = 0x00, 0x04, 0x08, 0x0C, 0x10
@@ -43,13 +44,7 @@ ADDR_BITS = 8
 
 def axil_signature() -> wiring.Signature:
     """AXI4-Lite subordinate side (inputs are the host's outputs)."""
-    return wiring.Signature({
-        "awaddr": In(ADDR_BITS), "awvalid": In(1), "awready": Out(1),
-        "wdata": In(32), "wstrb": In(4), "wvalid": In(1), "wready": Out(1),
-        "bresp": Out(2), "bvalid": Out(1), "bready": In(1),
-        "araddr": In(ADDR_BITS), "arvalid": In(1), "arready": Out(1),
-        "rdata": Out(32), "rresp": Out(2), "rvalid": Out(1), "rready": In(1),
-    })
+    return axil_manager(ADDR_BITS).flip()
 
 
 def info_word(p: EngineParams) -> int:

@@ -26,8 +26,8 @@ from amaranth.lib.wiring import In, Out
 
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
+from fpgallm.hdl.axi import ID_BITS, axi4_manager
 
-ID_BITS = 4
 PAGE = 4096
 
 
@@ -37,17 +37,7 @@ def axi_addr_bits(p: EngineParams) -> int:
 
 def axi4_signature(p: EngineParams) -> wiring.Signature:
     """AXI4 master (manager) side of one memory port."""
-    a, d = axi_addr_bits(p), p.port_width
-    return wiring.Signature({
-        "awid": Out(ID_BITS), "awaddr": Out(a), "awlen": Out(8), "awsize": Out(3),
-        "awburst": Out(2), "awvalid": Out(1), "awready": In(1),
-        "wdata": Out(d), "wstrb": Out(d // 8), "wlast": Out(1), "wvalid": Out(1), "wready": In(1),
-        "bid": In(ID_BITS), "bresp": In(2), "bvalid": In(1), "bready": Out(1),
-        "arid": Out(ID_BITS), "araddr": Out(a), "arlen": Out(8), "arsize": Out(3),
-        "arburst": Out(2), "arvalid": Out(1), "arready": In(1),
-        "rid": In(ID_BITS), "rdata": In(d), "rresp": In(2), "rlast": In(1), "rvalid": In(1),
-        "rready": Out(1),
-    })
+    return axi4_manager(axi_addr_bits(p), p.port_width, ID_BITS)
 
 
 def _burst_len(m: Module, name: str, laddr, left, port_bytes: int):
