@@ -87,3 +87,24 @@ def test_amd_synth_counts_go_into_the_manifest(tmp_path):
     assert s["cells"]["DSP48E2"] == 2
     assert m["fit"]["dsp"] == {"need": 2, "available": get_board("u280").available["dsp"]}
     assert "## Synthesis check" in (out / "README.md").read_text()
+
+
+def test_engine_synth_xilinx_counts_go_into_the_manifest(tmp_path):
+    """The smallest decode engine for tiny-llama on the KV260 (1 x 64-bit port, 1 GEMV lane, 2
+    vector lanes, head buffers of 32 lanes): the project's RTL through Yosys synth_xilinx, the
+    counts in the manifest and the fit; DSPs equal the resource model's, LUTs within 15 %."""
+    from fpgallm.estimate.resources import engine_resources
+    from fpgallm.project.verify import engine_params_of
+
+    board = get_board("kv260")
+    out = build.generate("tiny-llama", board, tmp_path / "kv", synth=True,
+                         knobs={"ports": 1, "port_width": 64, "gemv_lanes": 1, "vector_lanes": 2,
+                                "context": 32}).out
+    m = json.loads((out / "manifest.json").read_text())
+    s = m["synthesis"]
+    assert s["top"] == "fpgallm_top" and s["script"].startswith("synth_xilinx -family xcup")
+    model = engine_resources(engine_params_of(m), board).total
+    print(f"synthesis {s['summary']}, model {model.as_dict()}")
+    assert s["summary"]["dsp"] == model.dsp == s["cells"]["DSP48E2"]
+    assert abs(s["summary"]["lut"] - model.lut) <= 0.15 * s["summary"]["lut"]
+    assert m["fit"]["lut"] == {"need": s["summary"]["lut"], "available": board.available["lut"]}
