@@ -26,11 +26,11 @@ unit's cycles (``cmd`` accepted to ``done``) plus ``DISPATCH_CYCLES``; ``HALT`` 
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Module, Signal, signed
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from fpgallm.engine.isa import FIELDS, INSTRUCTION_BYTES, Op
+from fpgallm.engine.isa import INSTRUCTION_BYTES, Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import FRAC_BITS, SCALAR_BITS

@@ -3,7 +3,7 @@ layout's run-time geometry (:mod:`fpgallm.engine.rtl.kvlayout`) and fixed-point 
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
 
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.iface import ADDR_BITS, stripe_bits

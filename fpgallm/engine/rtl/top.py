@@ -23,7 +23,7 @@ from functools import reduce
 
 from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.lib.wiring import Out
 
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams

@@ -13,7 +13,7 @@ None of these adds a cycle of latency to a stream: a vector unit's timing is its
 
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Module, Signal
 
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface

@@ -21,8 +21,8 @@ partial last beat is a per-lane write enable; registers ``vregs..14`` alias regi
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, unsigned
-from amaranth.lib import data, fifo, wiring
+from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.lib import fifo, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In
 

@@ -17,7 +17,7 @@ from amaranth.lib import wiring
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
-from fpgallm.engine.rtl.vecutil import CmdLatch, beats_of, issue_requests, lanes_log2
+from fpgallm.engine.rtl.vecutil import CmdLatch, issue_requests, lanes_log2
 from fpgallm.units.argmax import Argmax, ArgmaxParams
 
 OPS = (Op.ARGMAX,)

@@ -18,8 +18,8 @@ fraction of a token's cycles).  One element datapath per weight format of
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth.hdl import Cat, Module, Mux, Signal, signed
+from amaranth.lib import wiring
 
 from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Op

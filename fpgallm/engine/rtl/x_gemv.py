@@ -66,7 +66,6 @@ from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.hdl.fixed import hdl_saturate
 from fpgallm.units.gemv import Gemv, GemvParams, PackedMatrix
-from fpgallm.units.weights import WeightFormat
 
 __all__ = ["OPS", "Unit", "matrix_image", "MatrixStream", "check_params", "cycles", "load_split"]
 

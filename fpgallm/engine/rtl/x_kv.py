@@ -19,14 +19,14 @@ kv_heads > 1 (register reads start on a beat).
 
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
-from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select
+from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, is_, round_shift, sat, select
 from fpgallm.engine.rtl.kvlayout import kv_layout
 
 OPS = (Op.KVAPPEND,)

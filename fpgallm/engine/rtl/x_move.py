@@ -20,7 +20,7 @@ Requires ``E % L == 0`` or ``L % E == 0``.
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Module, Mux, Signal
 from amaranth.lib import wiring
 
 from fpgallm.engine.compiler import row_bytes  # noqa: F401  (the row layout, documented above)
