@@ -182,3 +182,12 @@ def test_model_file_keeps_its_quantization(capsys):
     assert main(["estimate", "smollm2-135m", "--board", "kv260", "--context", "128", "--json"]) == 0
     q = json.loads(capsys.readouterr().out)
     assert q["weights"] == "Q4_1" and q["bytes"]["weights"] < d["bytes"]["weights"]
+
+
+def test_ulx3s_estimate_says_how_the_project_drives_the_sdram(capsys):
+    assert main(["estimate", "tiny-llama", "--board", "ulx3s", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert ("the generated ulx3s project drives the SDRAM from the engine clock (25 MHz by default: "
+            "0.05 GB/s); this estimate assumes a controller at the memory's 166 MT/s") in d["notes"]
+    assert d["engine"]["max_head_dim"] == 32
+    assert all(u <= 1 for u in d["resources"]["utilization"].values()), d["resources"]
