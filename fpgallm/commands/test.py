@@ -24,6 +24,10 @@ def configure(p):
                         "against the golden engine, token by token")
     p.add_argument("--prompt", default=None, help="--project: the prompt (default 'The cat')")
     p.add_argument("--tokens", type=int, default=None, help="--project: tokens to generate (default 8)")
+    p.add_argument("--board-top", action="store_true",
+                   help="--project (open-source boards): simulate the whole board design -- board top, "
+                        "engine, SDRAM controller, UART host bridge -- with an SDRAM model, through the "
+                        "serial line only")
 
 
 def run(args) -> int:
@@ -37,6 +41,8 @@ def run(args) -> int:
         if args.units or args.list or args.point:
             raise UserError("--project takes no UNIT, --list or --point")
         return _run_project(args)
+    if args.board_top:
+        raise UserError("--board-top needs --project DIR")
     found = benches()
     if args.list:
         for name, bench in found.items():
@@ -90,11 +96,13 @@ def _run_project(args) -> int:
     seed = default_seed() if args.seed is None else args.seed
     print(f"seed {seed} (replay with --seed {seed})", flush=True)
     t0 = time.monotonic()
-    check = verify.verify_project(Path(args.project), prompt=args.prompt or verify.DEFAULT_PROMPT,
-                                  new_tokens=tokens, seed=seed, log=lambda m: print(f"  {m}", flush=True))
+    how = verify.verify_board_top if args.board_top else verify.verify_project
+    check = how(Path(args.project), prompt=args.prompt or verify.DEFAULT_PROMPT,
+                new_tokens=tokens, seed=seed, log=lambda m: print(f"  {m}", flush=True))
     took = time.monotonic() - t0
+    what = "the board design (over its serial line)" if args.board_top else "the project's RTL"
     if check.passed:
-        print(f"PASS {args.project}: {check.runs} program runs of {check.model} on the project's RTL equal "
+        print(f"PASS {args.project}: {check.runs} program runs of {check.model} on {what} equal "
               f"the golden engine (logits and next tokens), {min(check.cycles)}..{max(check.cycles)} "
               f"cycles per run ({took:.1f} s)")
         return 0

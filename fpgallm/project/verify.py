@@ -68,15 +68,13 @@ def engine_params_of(man: dict):
     return EngineParams(**d)
 
 
-def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tokens: int = DEFAULT_TOKENS,
-                   seed: int | None = None, log=print) -> ProjectCheck:
-    """Steps 1-3 of the module docstring; the result says what ran and what differed."""
+def _checked_golden(project: Path):
+    """Step 1: the manifest, the golden engine for the project's parameters, the model;
+    raises :class:`UserError` when ``sw/`` is not what fpgallm compiles."""
     from fpgallm.engine.golden import GoldenEngine
     from fpgallm.engine.image import image_bytes, port_images
-    from fpgallm.engine.rtl.simrun import RtlError, RtlSim
     from fpgallm.model.load import load_model
 
-    project = Path(project)
     man = load_manifest(project)
     eng = man["engine"]
     p = engine_params_of(man)
@@ -95,6 +93,17 @@ def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tok
                             f"{eng['model']} on this engine (first difference at byte {diff}; "
                             f"sha256 {hashlib.sha256(have).hexdigest()[:16]}..., expected "
                             f"{hashlib.sha256(want).hexdigest()[:16]}...)")
+    return man, g, m
+
+
+def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tokens: int = DEFAULT_TOKENS,
+                   seed: int | None = None, log=print) -> ProjectCheck:
+    """Steps 1-3 of the module docstring; the result says what ran and what differed."""
+    from fpgallm.engine.rtl.simrun import RtlError, RtlSim
+
+    project = Path(project)
+    man, g, m = _checked_golden(project)
+    eng, p = man["engine"], g.compiled.params
     rtl = project / "rtl" / f"{man['design']['top']}.v"
     if not rtl.is_file():
         raise UserError(f"--project {project}: {rtl.relative_to(project)} is missing")
@@ -123,4 +132,75 @@ def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tok
         check.runs += 1
         check.cycles.append(got.cycles)
         check.tokens.append(got.tokens[0])
+    return check
+
+
+BOARD_SIM_TOP = "fpgallm_board_sim"
+
+
+def verify_board_top(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tokens: int = 2,
+                     seed: int | None = None, log=print) -> ProjectCheck:
+    """The whole open-source board design in Verilator: the project's ``fpgallm_board_top``
+    (engine, SDRAM controller, UART host bridge, as generated or hand-edited) with a
+    behavioural SDRAM holding ``sw/mem0.bin`` on its pins (``sim/models/
+    fpgallm_sdram_model.v``), driven through the serial line only (``sim/tb/board_top.py``):
+    per run the registers are written and read and the logits read back through the bridge,
+    and compared with the golden engine's."""
+    import tempfile
+
+    from fpgallm.hdl.emit import Emitted
+    from fpgallm.project.plan import UART_BAUD
+    from fpgallm.sim import axi_mem
+    from fpgallm.sim.runner import build, run
+
+    project = Path(project)
+    man, g, m = _checked_golden(project)
+    eng, p = man["engine"], g.compiled.params
+    files = {n: project / "rtl" / n for n in ("fpgallm_board_top.v", f"{man['design']['top']}.v",
+                                              "fpgallm_sdram.v", "fpgallm_host_bridge.v")}
+    if not files["fpgallm_board_top.v"].is_file() or not files["fpgallm_sdram.v"].is_file():
+        raise UserError(f"--project {project}: no open-source board top with the SDRAM controller "
+                        "(rtl/fpgallm_board_top.v, rtl/fpgallm_sdram.v)")
+    models = axi_mem.MODEL_FILE.parent
+    sim_models = Path(__file__).resolve().parent.parent / "hdl" / "sim_models"
+    top = Emitted(top=BOARD_SIM_TOP, text=(models / "fpgallm_board_sim.v").read_text(),
+                  ports=("clk", "uart_rx", "uart_tx", "led"))
+    extra = tuple((n, f.read_text()) for n, f in files.items()) + (
+        ("fpgallm_sdram_model.v", (models / "fpgallm_sdram_model.v").read_text()),
+        ("ODDRX1F.v", (sim_models / "ODDRX1F.v").read_text()))
+    check = ProjectCheck(project, eng["model"])
+    runs, _outs = g.recorded_runs([m.tokenizer.encode(prompt)], new_tokens)
+    log(f"golden engine: {len(runs)} program runs for {eng['model']} ('{prompt}' + {new_tokens} tokens); "
+        "building the board design (board top, engine, SDRAM controller, UART bridge, SDRAM model) ...")
+    bld = build(top, extra_sources=extra, log=log)
+    clock = float(man.get("clock_mhz") or 25.0)
+    with tempfile.TemporaryDirectory(prefix="fpgallm-board-") as tmp:
+        tmp = Path(tmp)
+        axi_mem.write_image(tmp / "sdram.hex", (project / "sw/mem0.bin").read_bytes(), 16)
+        job = {"div": round(clock * 1e6 / UART_BAUD), "program": eng["program"], "logits": eng["logits"],
+               "vocab": g.compiled.spec.vocab_size, "steps": [[r[0][0][0], r[0][1][0]] for r in runs],
+               "init_cycles": int(250 * clock), "max_cycles": 5_000_000,
+               "out": str(tmp / "out.json"), "progress": str(tmp / "progress.txt")}
+        (tmp / "job.json").write_text(json.dumps(job))
+        rep = run(bld, "fpgallm.sim.tb.board_top", env={"FPGALLM_BOARD_JOB": str(tmp / "job.json")},
+                  seed=seed, test_dir=tmp / "run", plusargs=(f"+fpgallm_sdram={tmp / 'sdram.hex'}",))
+        if not rep.passed:
+            check.mismatch = "board simulation failed: " + "; ".join(
+                r.message.splitlines()[0] if r.message else r.name for r in rep.failures)[:500]
+            return check
+        got = json.loads((tmp / "out.json").read_text())
+    for i, (((toks, pos), want, want_next, _c), have) in enumerate(zip(runs, got)):
+        logits = np.frombuffer(bytes.fromhex(have["logits"]), "<i4")
+        bad = np.argwhere(logits != want[0])
+        if bad.size:
+            k = int(bad[0][0])
+            check.mismatch = (f"run {i} (token {toks[0]}, position {pos[0]}): logits[{k}] board "
+                              f"{int(logits[k])}, golden {int(want[0][k])}")
+            break
+        if have["token"] != want_next[0]:
+            check.mismatch = f"run {i}: next token board {have['token']}, golden {want_next[0]}"
+            break
+        check.runs += 1
+        check.cycles.append(have["cycles"])
+        check.tokens.append(have["token"])
     return check

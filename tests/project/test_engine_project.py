@@ -24,7 +24,7 @@ from fpgallm.hdl.emit import Emitted
 from fpgallm.model.load import load_model
 from fpgallm.project import build
 from fpgallm.project.design import ports_of
-from fpgallm.project.verify import engine_params_of, verify_project
+from fpgallm.project.verify import engine_params_of, verify_board_top, verify_project
 from fpgallm.sim.runner import lint
 
 SMALL_ENGINE = {"ports": 2, "port_width": 128, "gemv_lanes": 2, "vector_lanes": 2, "context": 32}
@@ -208,6 +208,27 @@ def test_default_ulx3s_engine_project_is_verified(tmp_path, seed):
     check = verify_project(out, new_tokens=2, seed=seed)
     prompt = load_model("tiny-llama").tokenizer.encode("The cat")
     assert check.passed and check.runs == len(prompt) + 2 - 1
+
+
+@pytest.mark.slow
+def test_default_ulx3s_board_design_runs_over_its_serial_line(tmp_path, seed, capsys):
+    """The whole ULX3S design (board top, engine, SDRAM controller, UART host bridge) with an
+    SDRAM model: registers and logits through the serial line equal the golden engine."""
+    out = build.generate("tiny-llama", get_board("ulx3s"), tmp_path / "u").out
+    assert main(["test", "--project", str(out), "--board-top", "--tokens", "1", "--seed", str(seed)]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert re.fullmatch(rf"PASS {re.escape(str(out))}: 8 program runs of tiny-llama on the board design "
+                        r"\(over its serial line\) equal the golden engine \(logits and next tokens\), "
+                        r"\d+\.\.\d+ cycles per run \(.*\)", last), last
+
+
+def test_board_top_check_needs_an_open_source_board_top(kv260_project, capsys):
+    with pytest.raises(UserError) as e:
+        verify_board_top(kv260_project)
+    assert str(e.value) == (f"--project {kv260_project}: no open-source board top with the SDRAM "
+                            "controller (rtl/fpgallm_board_top.v, rtl/fpgallm_sdram.v)")
+    assert main(["test", "--board-top"]) == 2
+    assert capsys.readouterr().err == "fpgallm test: error: --board-top needs --project DIR\n"
 
 
 @pytest.mark.slow
