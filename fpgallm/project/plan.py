@@ -265,6 +265,31 @@ def board_ip(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, 
             "sdram_params": sd, "bridge_params": hb}
 
 
+def ecp5_pll(ref_mhz: float, want_mhz: float) -> dict[str, Any]:
+    """EHXPLLL dividers for ``want_mhz`` from ``ref_mhz``: ``out = ref / CLKI_DIV * CLKFB_DIV``
+    (feedback from CLKOP), ``VCO = out * CLKOP_DIV`` in 400..800 MHz, the phase detector at
+    3.125..400 MHz; the closest output, then the VCO nearest 600 MHz.  A
+    :class:`UserError` when nothing lands within 1 %."""
+    best = None
+    for idiv in range(1, 129):
+        pfd = ref_mhz / idiv
+        if not 3.125 <= pfd <= 400:
+            continue
+        for fbdiv in range(1, 81):
+            out = pfd * fbdiv
+            for odiv in range(1, 129):
+                vco = out * odiv
+                if 400 <= vco <= 800:
+                    key = (abs(out - want_mhz), abs(vco - 600))
+                    if best is None or key < best[0]:
+                        best = (key, {"clki_div": idiv, "clkfb_div": fbdiv, "clkop_div": odiv,
+                                      "clkop_cphase": odiv // 2, "out_mhz": out, "vco_mhz": vco})
+    if best is None or best[0][0] > 0.01 * want_mhz:
+        raise UserError(f"--clock-mhz {want_mhz:g}: the ECP5 PLL cannot make it from the "
+                        f"{ref_mhz:g} MHz board clock")
+    return best[1]
+
+
 def _open_engine_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, Any]:
     """The open-source board top around the engine: its AXI4 master on the SDRAM controller's
     port 0, the UART host bridge on port 1 and on the engine's registers."""
@@ -278,25 +303,25 @@ def _open_engine_values(board: Board, design: EngineDesign, clock_mhz: float) ->
             expr = name_of(q.name)
             if expr is None:
                 raise ValueError(f"board top: no connection for port {q.name!r}")
-            if expr.isidentifier() and expr not in ("clk_in", "rst", "uart_rx", "uart_tx"):
+            if expr.isidentifier() and expr not in ("clk", "rst", "uart_rx", "uart_tx"):
                 wires.setdefault(expr, q.width)
             out.append({"port": q.name, "expr": expr})
         return out
 
     def engine_net(n):
         group, _, field_ = n.partition("__")
-        return {"clk": "clk_in", "rst": "rst", "busy": "eng_busy", "done": "eng_done"}.get(n) or (
+        return {"clk": "clk", "rst": "rst", "busy": "eng_busy", "done": "eng_done"}.get(n) or (
             f"em_{field_}" if group == "axi0" else f"cs_{field_}" if group == "axil" else None)
 
     def sdram_net(n):
         group, _, field_ = n.partition("__")
-        return {"clk": "clk_in", "rst": "rst", "ready": "sd_ready"}.get(n) or (
+        return {"clk": "clk", "rst": "rst", "ready": "sd_ready"}.get(n) or (
             f"em_{field_}" if group == "s0" else f"hm_{field_}" if group == "s1" else
             f"sd_{field_}" if group == "sdram" else None)
 
     def bridge_net(n):
         group, _, field_ = n.partition("__")
-        return {"clk": "clk_in", "rst": "rst", "rx": "uart_rx", "tx": "uart_tx"}.get(n) or (
+        return {"clk": "clk", "rst": "rst", "rx": "uart_rx", "tx": "uart_tx"}.get(n) or (
             f"hm_{field_}" if group == "mem" else f"cs_{field_}" if group == "csr" else None)
 
     instances = [
@@ -307,8 +332,9 @@ def _open_engine_values(board: Board, design: EngineDesign, clock_mhz: float) ->
          "conns": inst(ports_of(ip["bridge"].text, BRIDGE_TOP), bridge_net)},
     ]
     clock = board.clocks.reference
+    pll = None if abs(clock_mhz - clock.mhz) < 1e-9 else ecp5_pll(clock.mhz, clock_mhz)
     return {
-        "top": OPEN_TOP, "clock": clock, "reset": io.reset, "leds": list(io.leds),
+        "top": OPEN_TOP, "clock": clock, "reset": io.reset, "leds": list(io.leds), "pll": pll,
         "n_leds": len(io.leds), "iostandard": io.iostandard, "uart": io.uart, "sdram": io.sdram,
         "pin_source": board.sources[0], "instances": instances,
         "wires": [{"name": n, "width": w} for n, w in sorted(wires.items())],
@@ -422,8 +448,11 @@ def _open_engine_interface_text(board: Board, v: dict[str, Any], design: EngineD
            " and power-on" if v["reset"] else "power-on only")
     t = SD.timing_cycles(sd)
     lines = [
-        f"`rtl/{OPEN_TOP}.v` runs the decode engine (`rtl/{design.rtl_file}`) on the board's "
-        f"{v['clock_mhz']} MHz clock (`{clock.name}`, pin {clock.pin}). Its AXI4 master "
+        f"`rtl/{OPEN_TOP}.v` runs the decode engine (`rtl/{design.rtl_file}`) at {v['clock_mhz']} MHz: "
+        + (f"the board's clock (`{clock.name}`, pin {clock.pin})" if v["pll"] is None else
+           f"an EHXPLLL from the board's {clock.mhz:g} MHz (`{clock.name}`, pin {clock.pin}; "
+           f"/{v['pll']['clki_div']} x{v['pll']['clkfb_div']}, VCO {v['pll']['vco_mhz']:g} MHz)")
+        + ". Its AXI4 master "
         f"({design.params['port_width']}-bit) is port 0 of the SDRAM controller (`rtl/{SDRAM_TOP}.v`): "
         f"the {sd.capacity_bytes >> 20} MB SDRAM on the engine clock (clock pin driven inverted by an "
         f"ODDRX1F), burst length {sd.burst_length}, CAS latency {sd.cas_latency}, tRCD/tRP/tRAS/tRFC "

@@ -167,7 +167,8 @@ def verify_board_top(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_t
                   ports=("clk", "uart_rx", "uart_tx", "led"))
     extra = tuple((n, f.read_text()) for n, f in files.items()) + (
         ("fpgallm_sdram_model.v", (models / "fpgallm_sdram_model.v").read_text()),
-        ("ODDRX1F.v", (sim_models / "ODDRX1F.v").read_text()))
+        ("ODDRX1F.v", (sim_models / "ODDRX1F.v").read_text()),
+        ("EHXPLLL.v", (sim_models / "EHXPLLL.v").read_text()))
     check = ProjectCheck(project, eng["model"])
     runs, _outs = g.recorded_runs([m.tokenizer.encode(prompt)], new_tokens)
     log(f"golden engine: {len(runs)} program runs for {eng['model']} ('{prompt}' + {new_tokens} tokens); "

@@ -183,7 +183,7 @@ class SdramController(wiring.Component):
         tmr = Signal(range(max(T.values()) + 1))       # the current state's wait
         with m.If(tmr != 0):
             m.d.sync += tmr.eq(tmr - 1)
-        ras_tmr = Signal(range(T["ras"] + 1))          # ACTIVE -> PRECHARGE
+        ras_tmr = Signal(range(max(T["ras"], 2) + 1))   # ACTIVE -> PRECHARGE (>= 2 bits: no constant compares)
         with m.If(ras_tmr != 0):
             m.d.sync += ras_tmr.eq(ras_tmr - 1)
         ref_cnt = Signal(range(T["refi"] + 1))

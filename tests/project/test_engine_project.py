@@ -119,14 +119,38 @@ def test_ulx3s_engine_top_is_lint_clean():
     top = Emitted(top="fpgallm_board_top", text=files["rtl/fpgallm_board_top.v"], ports=())
     extra = tuple((n, files[f"rtl/{n}"]) for n in ("fpgallm_engine.v", "fpgallm_sdram.v",
                                                    "fpgallm_host_bridge.v"))
-    model = (Path(fpgallm_pkg.__file__).parent / "hdl/sim_models/ODDRX1F.v").read_text()
-    assert lint(top, extra_sources=extra + (("ODDRX1F.v", model),)) == []
+    models = tuple((n, (Path(fpgallm_pkg.__file__).parent / "hdl/sim_models" / n).read_text())
+                   for n in ("ODDRX1F.v", "EHXPLLL.v"))
+    assert lint(top, extra_sources=extra + models) == []
     # the engine port is the SDRAM controller's port 0, the bridge's memory master its port 1
     text = files["rtl/fpgallm_board_top.v"]
     for a, b in (("axi0__arvalid(em_arvalid)", "s0__arvalid(em_arvalid)"),
                  ("mem__arvalid(hm_arvalid)", "s1__arvalid(hm_arvalid)"),
                  ("axil__awaddr(cs_awaddr)", "csr__awaddr(cs_awaddr)")):
         assert f".{a}" in text and f".{b}" in text, (a, b)
+
+
+def test_ulx3s_engine_clock_from_the_pll():
+    """--clock-mhz other than the 25 MHz board clock: an EHXPLLL (dividers computed here),
+    the SDRAM timings and the UART divider at the new clock; lint clean."""
+    from fpgallm.project.plan import ecp5_pll
+
+    assert ecp5_pll(25.0, 20.0) == {"clki_div": 5, "clkfb_div": 4, "clkop_div": 30, "clkop_cphase": 15,
+                                    "out_mhz": 20.0, "vco_mhz": 600.0}
+    with pytest.raises(UserError) as e:
+        ecp5_pll(25.0, 1.0)
+    assert str(e.value) == "--clock-mhz 1: the ECP5 PLL cannot make it from the 25 MHz board clock"
+    plan, design, _fit, _ = build.make_plan("tiny-llama", get_board("ulx3s"), clock_mhz=20.0)
+    text = plan.files["rtl/fpgallm_board_top.v"]
+    assert ".CLKI_DIV(5)" in text and ".CLKFB_DIV(4)" in text and ".CLKOP_DIV(30)" in text
+    assert "1,000,000 baud" in plan.files["README.md"] and "at 20 MHz: an EHXPLLL" in plan.files["README.md"]
+    assert "tRCD/tRP/tRAS/tRFC = 1/1/1/2 cycles, a refresh every 156 cycles" in plan.files["README.md"]
+    top = Emitted(top="fpgallm_board_top", text=text, ports=())
+    extra = tuple((n, plan.files[f"rtl/{n}"]) for n in ("fpgallm_engine.v", "fpgallm_sdram.v",
+                                                        "fpgallm_host_bridge.v"))
+    models = tuple((n, (Path(fpgallm_pkg.__file__).parent / "hdl/sim_models" / n).read_text())
+                   for n in ("ODDRX1F.v", "EHXPLLL.v"))
+    assert lint(top, extra_sources=extra + models) == []
 
 
 def test_ulx3s_engine_needs_one_narrow_port():
