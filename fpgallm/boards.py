@@ -138,6 +138,9 @@ class RefClock:
 class Clocks:
     reference: RefClock
     fabric_mhz: float         # a typical clock for DSP-heavy designs on this device
+    # the decode engine's clock where it was measured to close timing (open-source flow:
+    # the board top makes it with a PLL); None: fabric_mhz
+    engine_mhz: Optional[float] = None
 
 
 @dataclass(frozen=True)
@@ -436,6 +439,8 @@ def _check(ctx: _Ctx, b: Board, stem: str) -> None:
 
     if b.io is not None and not b.io.leds:
         fail("io.leds", "must name at least one pin")
+    if b.clocks.engine_mhz is not None and not b.clocks.engine_mhz > 0:
+        fail("clocks.engine_mhz", f"must be > 0, got {b.clocks.engine_mhz!r}")
     if b.io is not None and b.io.sdram is not None:
         sd = b.io.sdram
         for key, n in (("ba", (2,)), ("dqm", (2,)), ("dq", (16,)), ("a", (11, 12, 13))):

@@ -141,9 +141,9 @@ def engine_for_model(spec, board: Board, formats: tuple, batch: int, ctx: int,
         params = dataclasses.replace(params, weight_formats=tuple(formats))
     params = _fit_to_board(board, params, knobs, notes)
     if board.open_source and board.io is not None and board.io.sdram is not None:
-        ref = board.clocks.reference.mhz
+        ref = board.clocks.engine_mhz or board.clocks.reference.mhz
         notes.append(f"the generated {board.name} project drives the SDRAM from the engine clock "
-                     f"({ref:g} MHz by default: {mem.width_bits * ref / 8e3:.2g} GB/s); this estimate "
+                     f"({ref:g} MHz by default: {mem.width_bits * ref / 8e3:.3g} GB/s); this estimate "
                      f"assumes a controller at the memory's {mem.rate_mtps:g} MT/s")
     return params, mem, notes
 

