@@ -187,7 +187,8 @@ def test_model_file_keeps_its_quantization(capsys):
 def test_ulx3s_estimate_says_how_the_project_drives_the_sdram(capsys):
     assert main(["estimate", "tiny-llama", "--board", "ulx3s", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert ("the generated ulx3s project drives the SDRAM from the engine clock (25 MHz by default: "
-            "0.05 GB/s); this estimate assumes a controller at the memory's 166 MT/s") in d["notes"]
+    assert ("the generated ulx3s project drives the SDRAM from the engine clock (18.75 MHz by default: "
+            "0.0375 GB/s); this estimate assumes a controller at the memory's 166 MT/s") in d["notes"]
+    assert d["clock_mhz"] == 18.75            # the board's engine_mhz, the project's clock
     assert d["engine"]["max_head_dim"] == 32
     assert all(u <= 1 for u in d["resources"]["utilization"].values()), d["resources"]
