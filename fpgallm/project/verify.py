@@ -155,7 +155,7 @@ def verify_board_top(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_t
 
     project = Path(project)
     man, g, m = _checked_golden(project)
-    eng, p = man["engine"], g.compiled.params
+    eng = man["engine"]
     files = {n: project / "rtl" / n for n in ("fpgallm_board_top.v", f"{man['design']['top']}.v",
                                               "fpgallm_sdram.v", "fpgallm_host_bridge.v")}
     if not files["fpgallm_board_top.v"].is_file() or not files["fpgallm_sdram.v"].is_file():

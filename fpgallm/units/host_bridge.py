@@ -169,6 +169,18 @@ class HostBridge(wiring.Component):
                     m.d.sync += [store.eq(v), k.eq(0)]
                     m.next = then
 
+        def address_and_data(bus, then: str):
+            """AW and W of one write on ``bus`` (AXI4 or AXI4-Lite), in either order or
+            together; then go to ``then`` with both flags clear again."""
+            m.d.comb += [bus.awvalid.eq(~aw_done), bus.wvalid.eq(~w_done)]
+            with m.If(bus.awvalid & bus.awready):
+                m.d.sync += aw_done.eq(1)
+            with m.If(bus.wvalid & bus.wready):
+                m.d.sync += w_done.eq(1)
+            with m.If((aw_done | bus.awready) & (w_done | bus.wready)):
+                m.d.sync += [aw_done.eq(0), w_done.eq(0)]
+                m.next = then
+
         def send(value, nbytes: int, then: str):
             m.d.sync += [outb.eq(value), nout.eq(nbytes)]
             m.next = then
@@ -204,16 +216,10 @@ class HostBridge(wiring.Component):
             with m.State("WBYTE"):
                 with m.If(rx_valid):
                     m.d.comb += rx_take.eq(1)
-                    m.d.sync += [byte.eq(rx_byte), aw_done.eq(0), w_done.eq(0)]
+                    m.d.sync += byte.eq(rx_byte)
                     m.next = "WAXI"
             with m.State("WAXI"):
-                m.d.comb += [mem.awvalid.eq(~aw_done), mem.wvalid.eq(~w_done)]
-                with m.If(mem.awvalid & mem.awready):
-                    m.d.sync += aw_done.eq(1)
-                with m.If(mem.wvalid & mem.wready):
-                    m.d.sync += w_done.eq(1)
-                with m.If((aw_done | mem.awready) & (w_done | mem.wready)):
-                    m.next = "WRESP"
+                address_and_data(mem, "WRESP")
             with m.State("WRESP"):
                 m.d.comb += mem.bready.eq(1)
                 with m.If(mem.bvalid):
@@ -249,7 +255,6 @@ class HostBridge(wiring.Component):
             with m.State("REG"):
                 take_field(1, "REG_DONE", reg)
             with m.State("REG_DONE"):
-                m.d.sync += [aw_done.eq(0), w_done.eq(0)]
                 with m.If(op == CMD_REG_WRITE):
                     m.next = "VAL"
                 with m.Else():
@@ -257,17 +262,10 @@ class HostBridge(wiring.Component):
             with m.State("VAL"):
                 take_field(4, "CSR_AW", val)
             with m.State("CSR_AW"):
-                m.d.comb += [csr.awvalid.eq(~aw_done), csr.wvalid.eq(~w_done)]
-                with m.If(csr.awvalid & csr.awready):
-                    m.d.sync += aw_done.eq(1)
-                with m.If(csr.wvalid & csr.wready):
-                    m.d.sync += w_done.eq(1)
-                with m.If((aw_done | csr.awready) & (w_done | csr.wready)):
-                    m.next = "CSR_B"
+                address_and_data(csr, "CSR_B")
             with m.State("CSR_B"):
                 m.d.comb += csr.bready.eq(1)
                 with m.If(csr.bvalid):
-                    m.d.sync += [aw_done.eq(0), w_done.eq(0)]
                     send(ACK, 1, "SEND")
             with m.State("CSR_AR"):
                 m.d.comb += csr.arvalid.eq(1)

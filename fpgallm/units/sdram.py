@@ -89,8 +89,6 @@ class SdramParams:
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not v > 0:
                 raise ValueError(f"{o}.{name} must be a positive number, got {v!r}")
-        if self.read_fifo < 2 * self.burst_length and self.read_fifo < 4:
-            raise ValueError(f"{o}.read_fifo must hold at least 4 beats, got {self.read_fifo}")
 
     @property
     def burst_length(self) -> int:
