@@ -32,6 +32,8 @@ def configure(p):
     g.add_argument("--port-width", type=int, default=None, metavar="BITS", help="bits per memory port")
     g.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ", help="fabric clock")
     g.add_argument("--vector-lanes", type=int, default=None, help="elements per cycle of the vector units")
+    g.add_argument("--prefetch-words", type=int, default=None, metavar="N",
+                   help="weight prefetch buffer in memory words (a power of two >= 64; default 0: none)")
     g.add_argument("--kv", default=None, choices=("int8", "int16"), help="KV-cache precision (default int8)")
     g.add_argument("--activity", type=float, default=ALPHA, metavar="ALPHA",
                    help=f"toggle rate of the power model (default {ALPHA})")
@@ -49,7 +51,8 @@ def run(args) -> int:
 
     spec, scheme = resolve_model(args.model, args.weights)
     knobs = Knobs(lanes=args.lanes, macs=args.macs, ports=args.ports, port_width=args.port_width,
-                  clock_mhz=args.clock_mhz, vector_lanes=args.vector_lanes, kv_format=args.kv)
+                  clock_mhz=args.clock_mhz, vector_lanes=args.vector_lanes, kv_format=args.kv,
+                  prefetch_words=args.prefetch_words)
     try:
         e = estimate(spec, args.board, scheme, args.batch, args.context, knobs, alpha=args.activity)
     except ValueError as exc:          # a Params object refused a knob (message names it)

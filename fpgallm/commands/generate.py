@@ -41,6 +41,8 @@ def configure(p):
     g.add_argument("--port-width", type=int, default=None, help="bits per memory port")
     g.add_argument("--gemv-lanes", type=int, default=None, help="GEMV output lanes")
     g.add_argument("--vector-lanes", type=int, default=None, help="vector-unit lanes")
+    g.add_argument("--prefetch-words", type=int, default=None, metavar="N",
+                   help="weight prefetch buffer in memory words (a power of two >= 64; default 0: none)")
     g.add_argument("--batch", type=int, default=None, help="sequences per run, 1..8 (default 1)")
     g.add_argument("--context", type=int, default=None,
                    help="KV-cache length in tokens (default 256, at most the model's)")
@@ -58,7 +60,8 @@ def run(args) -> int:
         raise UserError(f"--clock-mhz must be > 0, got {args.clock_mhz:g}")
     knobs = {"design": None if args.design == "auto" else args.design, "lanes": args.lanes, "op": args.op,
              "ports": args.ports, "port_width": args.port_width, "gemv_lanes": args.gemv_lanes,
-             "vector_lanes": args.vector_lanes, "batch": args.batch, "context": args.context}
+             "vector_lanes": args.vector_lanes, "batch": args.batch, "context": args.context,
+             "prefetch_words": args.prefetch_words}
     model_name = Path(args.model).stem if Path(args.model).exists() else args.model
     out = Path(args.out) if args.out else Path(f"fpgallm-{model_name}-{board.name}")
     result = build.generate(args.model, board, out, force=args.force, clock_mhz=args.clock_mhz,

@@ -176,6 +176,59 @@ def matrix_bytes(pm: PackedMatrix) -> int:
     return wb * (header + (pm.rows // p.lanes) * p.tile_stream_words(pm.cols))
 
 
+MATRIX_READ_ORDER = ("attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down")
+
+
+def read_order(names: list[str]) -> list[str]:
+    """The matrices in the order the program reads them (the order of their regions in
+    memory, so that the GEMVs of a whole decode step read one stream): the embedding table
+    when it is not also the LM head, every layer's projections in :data:`MATRIX_READ_ORDER`,
+    the LM head."""
+    def key(item):
+        i, n = item
+        if n.startswith("blk."):
+            _blk, layer, kind = n.split(".")[:3]
+            rank = MATRIX_READ_ORDER.index(kind) if kind in MATRIX_READ_ORDER else len(MATRIX_READ_ORDER)
+            return (1, int(layer), rank, i)
+        return (0 if i == 0 and len(names) > 1 and n == "token_embd.weight" else 2, 0, 0, i)
+    return [n for _i, n in sorted(enumerate(names), key=key)]
+
+
+def prefetch_streams(prog: list[Instruction], img: MemoryImage) -> list[tuple[int, int, int]]:
+    """The weight streams of a program: maximal runs of GEMVs, in program order, whose
+    matrices follow one another in memory, as ``(insert_at, addr, stripe words)``:
+    ``insert_at`` is where its ``PREFETCH`` goes (the start of the program, or just after
+    the last GEMV of the previous stream, when that one has been read to its end)."""
+    out: list[list[int]] = []
+    end = None
+    for i, ins in enumerate(prog):
+        if ins.op is not Op.GEMV:
+            continue
+        r = img.by_addr[ins.addr]
+        if out and ins.addr == end:
+            out[-1][2] += r.nbytes
+            out[-1][3] = i
+        else:
+            out.append([0 if not out else out[-1][3] + 1, ins.addr, r.nbytes, i])
+        end = ins.addr + r.nbytes
+    return [(at, addr, nbytes // img.stripe) for at, addr, nbytes, _last in out]
+
+
+def with_prefetch(prog: list[Instruction], marks: dict[str, int], img: MemoryImage):
+    """``prog`` with a ``PREFETCH`` for each of its :func:`prefetch_streams`, and ``marks``
+    moved with the instructions."""
+    streams = prefetch_streams(prog, img)
+    at = {a: Instruction(Op.PREFETCH, n=w & 0xFFFFF, m=w >> 20, addr=addr) for a, addr, w in streams}
+    out: list[Instruction] = []
+    moved: dict[int, int] = {}
+    for i, ins in enumerate(prog):
+        if i in at:
+            out.append(at[i])
+        moved[i] = len(out)
+        out.append(ins)
+    return out, {k: moved[v] for k, v in marks.items()}
+
+
 # compiled result ---------------------------------------------------------------------------
 
 @dataclass
@@ -375,7 +428,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         return r.addr
 
     mats: dict[str, PackedMatrix] = {}
-    for n in s.matrix_names():
+    for n in read_order(s.matrix_names()):
         fmt, group = fmts[n]
         pm = pack_tensor(model.tensors[n], gemv_params(params, fmt, group))
         mats[n] = pm
@@ -495,6 +548,8 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
     I(Op.STOREV, a=LOGITS, n=V, addr=logits_addr)
     I(Op.ARGMAX, dst=int(Sreg.TOKEN), a=LOGITS, n=V)
     I(Op.HALT)
+    if params.prefetch_words:
+        prog, marks = with_prefetch(prog, marks, img)
     add("program", len(prog) * 16, "program", prog)
     fit.check("off-chip memory (bytes)", img.top, params.mem_bytes, "mem_bytes")
     return Compiled(s.name, s, params, prog, img, sym, ctx, fracs, marks)

@@ -11,7 +11,11 @@
   the units' formulas place it where the RTL waits for it.
 * The controller (:func:`fpgallm.engine.rtl.controller.run_cycles`): instruction fetches
   (one per stripe word of instructions), dispatch, ``HALT``.
-* Instructions run one after the other (no overlap between units).
+* Instructions run one after the other (no overlap between units).  With a prefetch
+  buffer (``EngineParams.prefetch_words``) a GEMV whose matrix lies in a ``PREFETCH``
+  stream finds its words in the buffer: its header and body requests wait no memory
+  latency (``x_gemv.cycles`` at ``mem_latency`` 0); ``PREFETCH`` costs
+  :func:`~fpgallm.engine.rtl.controller.prefetch_cycles`.
 """
 
 from __future__ import annotations
@@ -29,6 +33,18 @@ class CycleModel:
         self.c = compiled
         self.p = compiled.params
         self.mem_latency = self.p.mem_latency
+        self.prefetched = self._prefetched() if self.p.prefetch_words else frozenset()
+
+    def _prefetched(self) -> frozenset:
+        """The GEMVs whose matrices lie in a ``PREFETCH`` stream of the program."""
+        stripe = self.c.image.stripe
+        spans, out = [], set()
+        for ins in self.c.program:
+            if ins.op is Op.PREFETCH:
+                spans.append((ins.addr, ins.addr + (ins.n | ins.m << 20) * stripe))
+            elif ins.op is Op.GEMV and any(a <= ins.addr < b for a, b in spans):
+                out.add(ins)
+        return frozenset(out)
 
     def unit_cost(self, ins: Instruction, lengths) -> int | None:
         """Cycles of ``ins`` in its unit (``cmd`` accepted to ``done``), None for a scalar
@@ -38,10 +54,11 @@ class CycleModel:
         if isinstance(lengths, int):
             lengths = [lengths] * p.batch
         B = len(lengths)
-        if op in controller.SCALAR_OPS:
+        if op in controller.SCALAR_OPS or op is Op.PREFETCH:
             return None
         if op is Op.GEMV:
-            return x_gemv.cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, ins.m, B, lat)
+            return x_gemv.cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, ins.m, B,
+                                 0 if ins in self.prefetched else lat)
         if op is Op.EMBED:
             return x_embed.cycles(p, self.c.image.by_addr[ins.addr].data, ins.n, B, lat)
         if op is Op.NORM:
@@ -76,6 +93,8 @@ class CycleModel:
     def cost(self, ins: Instruction, lengths) -> int:
         """Cycles of ``ins`` with its dispatch (without the instruction fetches: see
         :meth:`run`)."""
+        if ins.op is Op.PREFETCH:
+            return controller.prefetch_cycles(self.p)
         u = self.unit_cost(ins, lengths)
         return controller.SCALAR_CYCLES if u is None else u + controller.DISPATCH_CYCLES
 

@@ -314,7 +314,7 @@ class Machine:
             if ins.op is Op.HALT:
                 break
             getattr(self, "op_" + ins.op.name)(ins)
-            if self.trace is not None and ins.op not in (Op.STOREV, Op.KVAPPEND, Op.ARGMAX):
+            if self.trace is not None and ins.op not in (Op.STOREV, Op.KVAPPEND, Op.ARGMAX, Op.PREFETCH):
                 self.trace[pc] = self.V[ins.dst]
         return self.S[:B, Sreg.TOKEN].copy()
 
@@ -327,6 +327,9 @@ class Machine:
 
     def op_SYNC(self, ins):
         pass
+
+    def op_PREFETCH(self, ins):
+        pass                      # a hint: only the engine's timing changes
 
     def op_SETS(self, ins):
         self.S[:self.B, ins.dst] = ins.imm

@@ -30,6 +30,7 @@ class Op(enum.IntEnum):
     SYNC = 0x02
     SETS = 0x03      # S[dst] <- imm
     ADDS = 0x04      # S[dst] <- S[a] + imm
+    PREFETCH = 0x05  # hint: stream n | m << 20 stripe words @addr into the weight prefetch buffer
     EMBED = 0x08     # V[dst] <- dequant(row S[TOKEN] of table @addr), n = dim, mode = weight format
     LOADV = 0x09     # V[dst] <- vector @addr, n elements, mode = element format
     STOREV = 0x0A    # mem[addr] <- V[a], n elements, mode = element format

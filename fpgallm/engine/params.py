@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 
 from fpgallm.units.weights import WeightFormat  # the hardware formats (one definition)
 
-__all__ = ["ActFormat", "WeightFormat", "KVFormat", "SystolicSize", "EngineParams", "MAX_HEAD_DIM"]
+__all__ = ["ActFormat", "WeightFormat", "KVFormat", "SystolicSize", "EngineParams", "MAX_HEAD_DIM",
+           "MIN_PREFETCH_WORDS"]
 
 MAX_HEAD_DIM = 256      # the largest head_dim an engine can be built for
+MIN_PREFETCH_WORDS = 64  # two prefetch requests (rtl/prefetch.py CHUNK) in flight
 
 
 class ActFormat(enum.Enum):
@@ -78,6 +80,11 @@ class EngineParams:
     - ``mem_latency``: cycles from a memory request to its first data beat; the cycle model
       charges it once per instruction that touches off-chip memory (0: ideal memory; the
       estimator sets it from the board's memory type and the clock).
+    - ``prefetch_words``: depth in stripe words (``mem_ports * port_width`` bits) of the weight
+      prefetch buffer, 0 for none.  With a buffer the compiler emits ``PREFETCH`` for every run
+      of GEMVs whose matrices follow one another in memory, and the memory keeps streaming
+      weights into it while the vector units, attention and the controller work
+      (:mod:`fpgallm.engine.rtl.prefetch`); a power of two in [64, 65536].
     - ``weight_formats``: the GEMV's hardware formats (:class:`fpgallm.units.weights.WeightFormat`;
       the compiler maps a model's ``QuantScheme`` onto them: Q8_0 -> INT8_GROUP, Q4_0 ->
       INT4_GROUP, Q4_1 -> INT4_GROUP_MIN, per-channel INT8 -> INT8_ROW).
@@ -104,6 +111,7 @@ class EngineParams:
     max_vocab: int = 131072
     mem_bytes: int = 4 << 30
     mem_latency: int = 0
+    prefetch_words: int = 0
 
     def __post_init__(self):
         o = "EngineParams"
@@ -123,6 +131,10 @@ class EngineParams:
         _check_int(o, "max_vocab", self.max_vocab, 2, 1 << 20)
         _check_int(o, "mem_bytes", self.mem_bytes, 1 << 16, 1 << 40)
         _check_int(o, "mem_latency", self.mem_latency, 0, 100000)
+        if self.prefetch_words != 0:
+            _check_int(o, "prefetch_words", self.prefetch_words, MIN_PREFETCH_WORDS, 65536)
+            if self.prefetch_words & (self.prefetch_words - 1):
+                raise ValueError(f"{o}.prefetch_words must be 0 or a power of two, got {self.prefetch_words}")
         if self.systolic is not None and not isinstance(self.systolic, SystolicSize):
             raise ValueError(f"{o}.systolic must be a SystolicSize or None, got {self.systolic!r}")
         for name, enum_type in (("act_format", ActFormat), ("kv_format", KVFormat)):

@@ -104,6 +104,7 @@ class Knobs:
     clock_mhz: float | None = None
     vector_lanes: int | None = None
     kv_format: str | None = None      # "int8" / "int16"
+    prefetch_words: int | None = None  # weight prefetch buffer (stripe words; 0: none)
 
 
 def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT,
@@ -174,6 +175,8 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
         kw["gemv_macs"] = knobs.macs
     if knobs.vector_lanes is not None:
         kw["vector_lanes"] = knobs.vector_lanes
+    if knobs.prefetch_words is not None:
+        kw["prefetch_words"] = knobs.prefetch_words
     if knobs.kv_format is not None:
         from fpgallm.engine.params import KVFormat
         try:
@@ -328,6 +331,7 @@ class PerfEstimate:
                        "port_width": p.port_width, "vector_lanes": p.vector_lanes,
                        "kv_format": p.kv_format.value, "max_context": p.max_context,
                        "max_head_dim": p.max_head_dim, "mem_latency_cycles": p.mem_latency,
+                       "prefetch_words": p.prefetch_words,
                        "port_bandwidth_gbps": round(p.peak_bandwidth_gbs, 3)},
             "cycles": {"decode_per_run": self.decode_cycles, "decode_by_op": dict(self.decode_by_op),
                        "prefill": self.prefill_cycles, "macs_per_run": self.macs_per_run},

@@ -859,7 +859,7 @@ def engine_resources(params, board) -> ResourceEstimate:
     ``gemv:<format>`` (one per weight format), ``gemm`` (with ``systolic``), ``norm``,
     ``activation``, ``rope``, ``softmax``, ``argmax``, ``residual-add``, ``multiply``,
     ``quantize``, ``vector-registers``, ``exponent-registers``, ``memory-ports``,
-    ``controller``.
+    ``controller``, ``prefetch`` (with ``prefetch_words``).
     """
     from fpgallm.engine.params import EngineParams
 
@@ -991,7 +991,27 @@ def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:
         parts[name] = Resources(**vals, uram=u.uram)
     if params.systolic is not None:
         parts["gemm"] = engine_units(params, fam, has_uram)["gemm"]
+    if params.prefetch_words:
+        parts["prefetch"] = prefetch_resources(params, fam)
     return ResourceEstimate(fam, parts)
+
+
+# The weight prefetch buffer (fpgallm/engine/rtl/prefetch.py) synthesized alone (Yosys, as the
+# engine calibration; counted by synth_resources): its logic LUT and FF = a + b * stripe bits,
+# its buffer by map_memory.  Measured at 64/256/1024-bit stripes (64/128/256 words): ECP5
+# 1006/1403/2885 LUT4, 362/750/2290 FF; UltraScale+ 678/766/1526 LUT6 (the 64-word buffer in
+# LUT-RAM), 290/229/232 FF (the FIFO's output register inside the RAMB).  Fitted to the two
+# block-RAM points; the model is within 3 % (ECP5) and 4 % (UltraScale+) of the LUTs.
+PREFETCH_LOGIC = {"ecp5": (909, 1.930, 234, 2.01), "xilinx-us": (513, 0.990, 250, 0.0)}
+
+
+def prefetch_resources(params, family) -> Resources:
+    """The prefetch buffer of ``params.prefetch_words`` stripe words and its control."""
+    fam = _family(family)
+    W = params.mem_ports * params.port_width
+    a, b, c, d = PREFETCH_LOGIC[fam.calibrated.value]
+    h, u, lr = map_memory(fam, W, params.prefetch_words - 1)
+    return Resources(lut=int(round(a + b * W)) + lr, ff=int(round(c + d * W)), bram=_bram_units(fam, h), uram=u)
 
 
 def piecewise_linear(knots, x: float) -> float:

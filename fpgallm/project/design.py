@@ -179,7 +179,8 @@ def default_design(board: Board, knobs: dict[str, Any], model: str | None = None
     except ValueError:
         raise UserError(f"--design {knobs.get('design')!r}: choose "
                         f"{', '.join(c.value for c in DesignChoice)}") from None
-    engine_knobs = [k for k in ("ports", "port_width", "gemv_lanes", "vector_lanes", "batch", "context")
+    engine_knobs = [k for k in ("ports", "port_width", "gemv_lanes", "vector_lanes", "batch", "context",
+                                "prefetch_words")
                     if knobs.get(k) is not None]
     if choice is DesignChoice.ELEMENTWISE and engine_knobs:
         raise UserError(f"--{engine_knobs[0].replace('_', '-')}: a knob of the decode engine; the "
@@ -187,7 +188,8 @@ def default_design(board: Board, knobs: dict[str, Any], model: str | None = None
     if choice is not DesignChoice.ELEMENTWISE:
         ek = EngineKnobs(ports=knobs.get("ports"), port_width=knobs.get("port_width"),
                          gemv_lanes=knobs.get("gemv_lanes"), vector_lanes=knobs.get("vector_lanes"),
-                         batch=knobs.get("batch") or 1, context=knobs.get("context"))
+                         batch=knobs.get("batch") or 1, context=knobs.get("context"),
+                         prefetch_words=knobs.get("prefetch_words"))
         try:
             design = engine_project_design(board, model or "tiny-llama", ek)
             if board.open_source and (board.io is None or board.io.sdram is None or board.io.uart is None):

@@ -43,6 +43,7 @@ class EngineKnobs:
     vector_lanes: int | None = None
     batch: int = 1
     context: int | None = None
+    prefetch_words: int | None = None
 
 
 def csr_register_table() -> list[tuple[str, str, str]]:
@@ -98,7 +99,7 @@ def engine_project_design(board: Board, model_text: str, knobs: EngineKnobs = En
         raise UserError(f"--batch {knobs.batch}: must be 1..8")
     formats = C.model_weight_formats(m)
     est_knobs = P.Knobs(lanes=knobs.gemv_lanes, ports=knobs.ports, port_width=knobs.port_width,
-                        vector_lanes=knobs.vector_lanes)
+                        vector_lanes=knobs.vector_lanes, prefetch_words=knobs.prefetch_words)
     params, mem, notes = engine_for_model(spec, board, formats, knobs.batch, ctx, est_knobs)
     try:
         compiled = C.compile_model(m, params, context=ctx)

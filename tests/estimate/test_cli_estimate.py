@@ -60,6 +60,23 @@ def test_knobs_change_the_engine(capsys):
     assert d["engine"]["vector_lanes"] == 32 and d["clock_mhz"] == 200.0
 
 
+def test_prefetch_buffer_knob(capsys):
+    """--prefetch-words gives the engine a weight prefetch buffer: its block RAM shows in the
+    resources, PREFETCH in the program, and the GEMVs stop waiting for memory."""
+    base = ["estimate", "smollm2-135m", "--board", "u280", "--vector-lanes", "16", "--json"]
+    out = {}
+    for words in (0, 256):
+        assert main(base + ["--prefetch-words", str(words)]) == 0
+        out[words] = json.loads(capsys.readouterr().out)
+    a, b = out[0], out[256]
+    assert a["engine"]["prefetch_words"] == 0 and b["engine"]["prefetch_words"] == 256
+    assert "prefetch" not in a["resources"]["parts"]
+    assert b["resources"]["parts"]["prefetch"]["bram"] > 0
+    assert b["cycles"]["decode_by_op"]["PREFETCH"] == 3
+    assert b["cycles"]["decode_by_op"]["GEMV"] < a["cycles"]["decode_by_op"]["GEMV"]
+    assert b["tokens_per_s"] > a["tokens_per_s"]
+
+
 def test_unknown_board(capsys):
     assert _err(capsys, ["llama2-7b", "--board", "nosuch"]) == (
         "fpgallm estimate: error: unknown board 'nosuch'; boards: arty-a7-100t, icebreaker, kv260, pynq-z2, "
@@ -123,6 +140,8 @@ def test_board_without_writable_memory(capsys):
      "fpgallm estimate: error: the engine's ports (2 x 1024 bits at 250 MHz = 64.0 GB/s) exceed the DDR4 "
      "peak of kv260 (19.2 GB/s); lower --ports, --port-width or --clock-mhz"),
     (["--lanes", "0"], "fpgallm estimate: error: EngineParams.gemv_lanes must be an integer in [1, 1024], got 0"),
+    (["--prefetch-words", "100"],
+     "fpgallm estimate: error: EngineParams.prefetch_words must be 0 or a power of two, got 100"),
 ])
 def test_bad_input(capsys, args, msg):
     assert _err(capsys, ["smollm2-135m", "--board", "kv260", *args]) == msg

@@ -415,3 +415,26 @@ def test_engine_plan_shrinks_the_cheapest_knob_first_and_keeps_given_ones():
     assert re.fullmatch(r"kv260 is too small for the decode engine: (DSP|LUT) needs \d+, the board has "
                         r"\d+ \((DSP48E2|LUT6)\) at the smallest engine with vector_lanes=64 as given",
                         str(e.value)), e.value
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["ecp5", "xcup"])
+def test_prefetch_buffer_model_against_synthesis(target):
+    """The weight prefetch buffer's part of the engine estimate against Yosys on the buffer
+    alone (2 x 128-bit ports, 128 words): block RAM exact, LUT and FF within 10 %."""
+    from fpgallm.engine.rtl.prefetch import Prefetcher
+    from fpgallm.hdl.emit import to_verilog
+    from fpgallm.synth import synthesize
+
+    p = EngineParams(mem_ports=2, port_width=128, prefetch_words=128)
+    got = R.synth_resources(synthesize(to_verilog(Prefetcher(p), "fpgallm_prefetch", p), SynthTarget(target)))
+    fam = Family.ECP5 if target == "ecp5" else Family.XILINX_US
+    want = R.prefetch_resources(p, fam)
+    print(target, "synthesized", got, "model", want)
+    assert got.bram == want.bram
+    assert abs(want.lut / got.lut - 1) <= 0.10, (want, got)
+    assert abs(want.ff / got.ff - 1) <= 0.10, (want, got)
+    # and the engine estimate carries it
+    est = R._engine(p, fam)
+    assert est.parts["prefetch"] == want
+    assert "prefetch" not in R._engine(dataclasses.replace(p, prefetch_words=0), fam).parts

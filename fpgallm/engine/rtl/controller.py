@@ -9,6 +9,8 @@ Contract:
   the memory read port only while ``fetching`` is high); the instructions of a fetched
   word run without further reads.
 - ``NOP``/``SYNC``: nothing (execution is in order, one instruction at a time);
+  ``PREFETCH``: with a prefetch buffer (``EngineParams.prefetch_words``), one ``pf`` beat
+  (address, ``n | m << 20`` stripe words) once the buffer takes it; without, nothing;
   ``SETS``/``ADDS``: the scalar registers of every sequence; ``HALT``: ``done``, idle.
 - Any other opcode present in ``ops`` goes to the execution units as one ``cmd`` beat
   (:func:`~fpgallm.engine.rtl.iface.exec_cmd_layout`: the instruction, the source tags,
@@ -20,7 +22,8 @@ Contract:
 
 Timing (no stalls; :func:`run_cycles`): a fetch takes ``FETCH + mem_latency + beats``
 cycles (``mem_latency``: the memory system's read latency, request to first word);
-``NOP``/``SYNC``/``SETS``/``ADDS`` ``SCALAR_CYCLES``; an instruction with a unit its
+``NOP``/``SYNC``/``SETS``/``ADDS`` ``SCALAR_CYCLES``; ``PREFETCH``
+:func:`prefetch_cycles`; an instruction with a unit its
 unit's cycles (``cmd`` accepted to ``done``) plus ``DISPATCH_CYCLES``; ``HALT`` one cycle.
 """
 
@@ -34,12 +37,18 @@ from fpgallm.engine.isa import INSTRUCTION_BYTES, Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import FRAC_BITS, SCALAR_BITS
+from fpgallm.engine.rtl.prefetch import prefetch_cmd_layout
 
 KEEP_SOURCE_TAG = (Op.ROPE, Op.QUANT)
 SCALAR_OPS = (Op.NOP, Op.SYNC, Op.SETS, Op.ADDS)
 SCALAR_CYCLES = 2      # DECODE, NEXT
 DISPATCH_CYCLES = 2    # DECODE, NEXT around ISSUE (cmd accepted) .. done
 FETCH = 2              # FETCH (request accepted), the cycle after the last word
+
+
+def prefetch_cycles(p: EngineParams) -> int:
+    """Cycles of ``PREFETCH`` (DECODE, PREFETCH handed over, NEXT; a NOP without a buffer)."""
+    return SCALAR_CYCLES + 1 if p.prefetch_words else SCALAR_CYCLES
 
 
 def fetch_geometry(p: EngineParams) -> tuple[int, int]:
@@ -72,7 +81,10 @@ class Controller(wiring.Component):
         self.params = params
         self.ops = tuple(sorted(set(ops)))
         B = params.batch
-        super().__init__({
+        sig = {}
+        if params.prefetch_words:
+            sig["pf"] = Out(stream.Signature(prefetch_cmd_layout()))
+        super().__init__(sig | {
             "start": In(1), "prog": In(40), "nseq": In(4),
             "pos": In(data.ArrayLayout(SCALAR_BITS, B)),
             "token": In(data.ArrayLayout(SCALAR_BITS, B)),
@@ -156,6 +168,8 @@ class Controller(wiring.Component):
                 with m.Switch(op):
                     with m.Case(Op.NOP, Op.SYNC):
                         m.next = "NEXT"
+                    with m.Case(Op.PREFETCH):
+                        m.next = "PREFETCH" if p.prefetch_words else "NEXT"
                     with m.Case(Op.HALT):
                         m.d.sync += [self.busy.eq(0), self.done.eq(1)]
                         m.next = "IDLE"
@@ -174,6 +188,12 @@ class Controller(wiring.Component):
                             m.d.sync += [self.busy.eq(0), self.done.eq(1), self.error.eq(1),
                                          self.error_op.eq(op)]
                             m.next = "IDLE"
+            if p.prefetch_words:
+                with m.State("PREFETCH"):
+                    m.d.comb += [self.pf.valid.eq(1), self.pf.payload.addr.eq(ins.addr),
+                                 self.pf.payload.words.eq(Cat(ins.n, ins.m))]
+                    with m.If(self.pf.ready):
+                        m.next = "NEXT"
             with m.State("ISSUE"):
                 m.d.comb += self.cmd.valid.eq(1)
                 with m.If(self.cmd.ready):

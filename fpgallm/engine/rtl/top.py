@@ -12,7 +12,9 @@ Inside: the controller (:mod:`~fpgallm.engine.rtl.controller`), the vector regis
 (:mod:`~fpgallm.engine.rtl.vregs`), the memory system, and one execution unit per
 ``fpgallm/engine/rtl/x_*.py`` module (each declares the opcodes it executes in ``OPS``).
 The shared ports go to the unit executing the current instruction (and the memory read
-port to the controller while it fetches).
+port to the controller while it fetches).  With ``prefetch_words`` > 0 the memory read port
+passes through the weight prefetch buffer (:mod:`~fpgallm.engine.rtl.prefetch`), which the
+controller's ``PREFETCH`` starts.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import csr as csr_mod
 from fpgallm.engine.rtl.controller import Controller
 from fpgallm.engine.rtl.memsys import MemSystem, axi4_signature
+from fpgallm.engine.rtl.prefetch import Prefetcher
 from fpgallm.engine.rtl.vregs import VectorFile
 
 SHARED = ("vra", "vrb", "vw", "era", "ew", "mr", "mw")
@@ -135,6 +138,11 @@ class Engine(wiring.Component):
         # shared ports
         resources = {"vra": vf.vra, "vrb": vf.vrb, "vw": vf.vw, "era": vf.era, "ew": vf.ew,
                      "mr": ms.mr, "mw": ms.mw}
+        if p.prefetch_words:
+            m.submodules.prefetch = pf = Prefetcher(p)
+            wiring.connect(m, ctrl.pf, pf.cmd)
+            wiring.connect(m, pf.mem, ms.mr)
+            resources["mr"] = pf.fg
         from fpgallm.engine.rtl import iface
         for name in SHARED:
             clients = [getattr(u, name) for _m, u in units]
