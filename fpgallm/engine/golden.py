@@ -285,6 +285,7 @@ class Machine:
         self.cycles = 0
         self.runs = 0
         self.B = 1
+        self.chunk = False
         self.trace: dict[int, Reg] | None = None
 
     def _weights_f32(self, addr: int, pm: PackedMatrix):
@@ -295,8 +296,10 @@ class Machine:
                 self._qf[addr] = qf
         return qf
 
-    def run(self, tokens, positions, trace: bool = False) -> np.ndarray:
-        """One program run for ``len(tokens)`` sequences (rows 0..B-1); returns the next tokens."""
+    def run(self, tokens, positions, trace: bool = False, chunk: bool = False) -> np.ndarray:
+        """One program run for ``len(tokens)`` sequences (rows 0..B-1); returns the next tokens.
+        ``chunk``: the rows are prompt positions of one sequence, sharing sequence 0's KV cache
+        (the ``CHUNK`` bit of the engine's ``NSEQ`` register)."""
         tokens = np.asarray(tokens, np.int64).reshape(-1)
         positions = np.asarray(positions, np.int64).reshape(-1)
         B = tokens.size
@@ -305,6 +308,7 @@ class Machine:
         if positions.max() >= self.c.context or positions.min() < 0:
             raise EngineError(f"position {int(positions.max())} outside the KV cache (context {self.c.context})")
         self.B = B
+        self.chunk = bool(chunk)
         self.S[:B, Sreg.POS] = positions
         self.S[:B, Sreg.TOKEN] = tokens
         self.trace = {} if trace else None
@@ -407,6 +411,10 @@ class Machine:
         for b in range(self.B):
             self.S[b, ins.dst] = argmax_u.golden(p, a.v[b, :ins.n])[0]
 
+    def _kv_seq(self, b: int) -> int:
+        """The sequence whose KV cache row ``b`` uses."""
+        return 0 if self.chunk else b
+
     def op_KVAPPEND(self, ins):
         kreg, vreg = self.V[ins.a], self.V[ins.b]
         kv = self.kv[ins.addr]
@@ -424,9 +432,9 @@ class Machine:
             q, e = quant_u.golden(qp, reg.v[:, :ins.n].reshape(-1))
             q, e = q.reshape(self.B, kvh, hd), e.reshape(self.B, kvh)
             for b in range(self.B):
-                pos = self.S[b, Sreg.POS]
-                kv[key][b, :kvh, pos, :hd] = q[b]
-                kv[key + "e"][b, :kvh, pos] = e[b]
+                pos, kb = self.S[b, Sreg.POS], self._kv_seq(b)
+                kv[key][kb, :kvh, pos, :hd] = q[b]
+                kv[key + "e"][kb, :kvh, pos] = e[b]
 
     def op_ATTN(self, ins):
         kv = self.kv[ins.addr]
@@ -442,10 +450,10 @@ class Machine:
         smp = softmax_params(self.c.context)
         out = np.zeros((self.B, H * hd), np.int64)
         for b in range(self.B):
-            L = int(self.S[b, Sreg.POS]) + 1
+            L, kb = int(self.S[b, Sreg.POS]) + 1, self._kv_seq(b)
             for kh in range(KVH):
-                K, ke = kv["k"][b, kh, :L, :hd], kv["ke"][b, kh, :L]
-                Vv, ve = kv["v"][b, kh, :L, :hd], kv["ve"][b, kh, :L]
+                K, ke = kv["k"][kb, kh, :L, :hd], kv["ke"][kb, kh, :L]
+                Vv, ve = kv["v"][kb, kh, :L, :hd], kv["ve"][kb, kh, :L]
                 for g in range(G):
                     h = kh * G + g
                     s = K @ qq[b, h]                       # exact integers (L,)
@@ -499,8 +507,8 @@ class GoldenEngine:
         r = next(iter(self.machine.stored.values()))
         return r.v.astype(np.float64) * 2.0 ** -r.frac
 
-    def step(self, tokens, positions, trace: bool = False) -> np.ndarray:
-        nxt = self.machine.run(tokens, positions, trace)
+    def step(self, tokens, positions, chunk: bool = False, trace: bool = False) -> np.ndarray:
+        nxt = self.machine.run(tokens, positions, trace, chunk)
         self.tokens_run += 1
         return nxt
 
@@ -517,33 +525,39 @@ class GoldenEngine:
 
     def generate_batch(self, prompts: list[list[int]], max_new_tokens: int, stop_at_eos: bool = True):
         """Greedy generation of up to ``batch`` prompts together (prefill token by token;
-        sequences still in their prompt are fed the prompt's next token)."""
+        sequences still in their prompt are fed the prompt's next token); one prompt on an
+        engine of batch > 1 prefills in chunks of ``batch`` positions
+        (:func:`fpgallm.engine.generation.greedy_schedule`)."""
         from fpgallm.engine.generation import drive, greedy_schedule
 
         if not 1 <= len(prompts) <= self.compiled.params.batch:
             raise ValueError(f"generate_batch: 1..{self.compiled.params.batch} prompts")
-        schedule = greedy_schedule(prompts, max_new_tokens, self.compiled.context, self.eos, stop_at_eos)
+        schedule = greedy_schedule(prompts, max_new_tokens, self.compiled.context, self.eos, stop_at_eos,
+                                   chunk=self.compiled.params.batch)
         self.machine.reset()
-        return drive(schedule, lambda tokens, positions: self.step(tokens, positions))
+        return drive(schedule, self.step)
 
-    def recorded_runs(self, prompts: list[list[int]], max_new_tokens: int, stop_at_eos: bool = False):
+    def recorded_runs(self, prompts: list[list[int]], max_new_tokens: int, stop_at_eos: bool = False,
+                      chunk: int | None = None):
         """Greedy generation recorded program run by program run: ``(runs, outs)``, each run
-        ``((tokens, positions), int32 logits (batch, n), next ids, cycle-model cycles)``
-        (what an RTL simulation of the same schedule must reproduce)."""
+        ``((tokens, positions, chunk), int32 logits (batch, n), next ids, cycle-model cycles)``
+        (what an RTL simulation of the same schedule must reproduce); ``chunk``: prefill chunk
+        of a single prompt (default the engine's batch; 1: token by token)."""
         from fpgallm.engine.generation import greedy_schedule
 
-        sched = greedy_schedule(prompts, max_new_tokens, self.compiled.context, self.eos, stop_at_eos)
+        sched = greedy_schedule(prompts, max_new_tokens, self.compiled.context, self.eos, stop_at_eos,
+                                chunk=self.compiled.params.batch if chunk is None else chunk)
         runs = []
         self.machine.reset()
         try:
-            tokens, positions = next(sched)
+            tokens, positions, chunk = next(sched)
             while True:
                 before = self.machine.cycles
-                nxt = self.step(tokens, positions)
+                nxt = self.step(tokens, positions, chunk)
                 stored = next(iter(self.machine.stored.values()))
-                runs.append(((list(tokens), list(positions)), stored.v.copy(), list(map(int, nxt)),
+                runs.append(((list(tokens), list(positions), chunk), stored.v.copy(), list(map(int, nxt)),
                              self.machine.cycles - before))
-                tokens, positions = sched.send(nxt)
+                tokens, positions, chunk = sched.send(nxt)
         except StopIteration as stop:
             return runs, stop.value
 

@@ -117,7 +117,7 @@ def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tok
     except RtlError as exc:          # the engine stopped (error, timeout): nothing to compare
         check.mismatch = str(exc).splitlines()[0]
         return check
-    for i, (((toks, pos), want, want_next, _cycles), got) in enumerate(zip(runs, steps)):
+    for i, (((toks, pos, _chunk), want, want_next, _cycles), got) in enumerate(zip(runs, steps)):
         nseq = len(toks)
         have = sim.logits(got, nseq)
         bad = np.argwhere(have != want[:nseq])
@@ -170,7 +170,7 @@ def verify_board_top(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_t
         ("ODDRX1F.v", (sim_models / "ODDRX1F.v").read_text()),
         ("EHXPLLL.v", (sim_models / "EHXPLLL.v").read_text()))
     check = ProjectCheck(project, eng["model"])
-    runs, _outs = g.recorded_runs([m.tokenizer.encode(prompt)], new_tokens)
+    runs, _outs = g.recorded_runs([m.tokenizer.encode(prompt)], new_tokens, chunk=1)   # one lane a run
     log(f"golden engine: {len(runs)} program runs for {eng['model']} ('{prompt}' + {new_tokens} tokens); "
         "building the board design (board top, engine, SDRAM controller, UART bridge, SDRAM model) ...")
     bld = build(top, extra_sources=extra, log=log)
@@ -190,7 +190,7 @@ def verify_board_top(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_t
                 r.message.splitlines()[0] if r.message else r.name for r in rep.failures)[:500]
             return check
         got = json.loads((tmp / "out.json").read_text())
-    for i, (((toks, pos), want, want_next, _c), have) in enumerate(zip(runs, got)):
+    for i, (((toks, pos, _chunk), want, want_next, _c), have) in enumerate(zip(runs, got)):
         logits = np.frombuffer(bytes.fromhex(have["logits"]), "<i4")
         bad = np.argwhere(logits != want[0])
         if bad.size:

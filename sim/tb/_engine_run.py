@@ -3,7 +3,8 @@ simulation top (not a unit bench: no ``BENCH``).
 
 The job (JSON at ``$FPGALLM_ENGINE_JOB``) gives the program address, and either ``steps``
 (tokens and positions per program run) or a greedy generation (``prompts``,
-``max_new_tokens``, ...).  For every run the testbench writes ``POS``/``TOKEN``/``NSEQ``
+``max_new_tokens``, ...).  For every run the testbench writes ``POS``/``TOKEN``/``NSEQ`` (with
+its ``CHUNK`` bit for a prompt chunk)
 through AXI4-Lite (cocotbext-axi), starts the engine, waits for the ``done`` wire (the
 clocks run in Verilator meanwhile), reads ``TOKEN`` and the cycle counter, and pulses the
 memory models' ``dump`` for the asked ranges.  Results go to the job's ``out`` JSON file.
@@ -60,10 +61,10 @@ class Host:
         assert not int(dut.busy.value), "busy after reset"
         await self.setup()
 
-    async def step(self, tokens, positions):
+    async def step(self, tokens, positions, chunk=False):
         dut, ax = self.dut, self.axil
         n = len(tokens)
-        await ax.write_dword(csr.REG_NSEQ, n)
+        await ax.write_dword(csr.REG_NSEQ, n | (int(bool(chunk)) << 8))
         for b, (t, p) in enumerate(zip(tokens, positions)):
             await ax.write_dword(csr.REG_SEQ + 8 * b, int(p))
             await ax.write_dword(csr.REG_SEQ + 8 * b + 4, int(t))
@@ -180,12 +181,12 @@ async def run_job(dut):
                 await host.step(*step)
     else:
         sched = greedy_schedule(job["prompts"], job["max_new_tokens"], job["context"], job["eos"],
-                                job["stop_at_eos"])
+                                job["stop_at_eos"], chunk=job["chunk"])
         try:
-            tokens, positions = next(sched)
+            run = next(sched)
             while True:
-                nxt = await host.step(tokens, positions)
-                tokens, positions = sched.send(nxt)
+                nxt = await host.step(*run)
+                run = sched.send(nxt)
         except StopIteration as stop:
             result["outs"] = stop.value
     result["steps"] = host.results

@@ -7,6 +7,7 @@ tiny-gpt2 0.9997, 20/21; greedy 10 tokens identical to the float reference for b
 The asserted bars below leave a margin over these numbers.
 """
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -75,6 +76,42 @@ def test_batch_equals_separate_runs(setup):
         single.machine.reset()
         single.step([ids[b]], [0])
         assert np.array_equal(single.logits()[0], lb[b])
+
+
+def test_prompt_in_chunks_equals_token_by_token(setup):
+    """One prompt on a batch-3 engine prefills three positions a run sharing sequence 0's KV
+    cache (lane i attends over the keys lanes 0..i appended in the same run): the same
+    generated ids, the same logits at every prompt position, fewer runs and cycles."""
+    from fpgallm.engine.generation import greedy_schedule
+
+    m, _, ids = setup
+    single = GoldenEngine(m)
+    p = single.compiled.params
+    eng = GoldenEngine(m, dataclasses.replace(p, batch=3))
+    prompt = ids[:8]
+    assert eng.generate_batch([prompt], 5) == [single.generate(prompt, 5)]
+    sched = greedy_schedule([prompt], 5, eng.compiled.context, None, chunk=3)
+    runs = [next(sched)]
+    while True:
+        try:
+            runs.append(sched.send([0] * len(runs[-1][0])))
+        except StopIteration:
+            break
+    assert runs[:3] == [(prompt[0:3], [0, 1, 2], True), (prompt[3:6], [3, 4, 5], True),
+                        (prompt[6:7], [6], False)]
+    assert runs[3] == ([prompt[7]], [7], False)
+    # teacher-forced logits of every prompt position: chunk rows against single runs
+    want = single.teacher_forced(prompt[:6])
+    eng.machine.reset()
+    got = []
+    for k in (0, 3):
+        eng.step(prompt[k:k + 3], [k, k + 1, k + 2], chunk=True)
+        got.extend(eng.logits()[:3])
+    assert np.array_equal(np.stack(got), want)
+    cyc = [GoldenEngine(m, eng.compiled.params), GoldenEngine(m, eng.compiled.params)]
+    cyc[0].recorded_runs([prompt], 5)
+    cyc[1].recorded_runs([prompt], 5, chunk=1)
+    assert cyc[0].machine.cycles < cyc[1].machine.cycles
 
 
 def test_gemv_blocked_equals_unit_golden():

@@ -85,7 +85,7 @@ class Controller(wiring.Component):
         if params.prefetch_words:
             sig["pf"] = Out(stream.Signature(prefetch_cmd_layout()))
         super().__init__(sig | {
-            "start": In(1), "prog": In(40), "nseq": In(4),
+            "start": In(1), "prog": In(40), "nseq": In(4), "chunk": In(1),
             "pos": In(data.ArrayLayout(SCALAR_BITS, B)),
             "token": In(data.ArrayLayout(SCALAR_BITS, B)),
             "busy": Out(1), "done": Out(1), "error": Out(1), "error_op": Out(6),
@@ -111,6 +111,7 @@ class Controller(wiring.Component):
         fbuf = Signal(8 * wbytes)
         pc = self.pc
         nseq = Signal(4)
+        chunk = Signal()
         m.d.comb += [self.s1[b].eq(S[b][1]) for b in range(B)]
 
         ins = Signal(iface.instruction_layout())
@@ -125,7 +126,7 @@ class Controller(wiring.Component):
         # command beat
         cp = self.cmd.payload
         m.d.comb += [cp.ins.eq(ins), cp.frac_a.eq(frac[ins.a]), cp.frac_b.eq(frac[ins.b]),
-                     cp.nseq.eq(nseq)]
+                     cp.nseq.eq(nseq), cp.chunk.eq(chunk)]
         for b in range(B):
             m.d.comb += [cp.pos[b].eq(S[b][0]), cp.token[b].eq(S[b][1])]
 
@@ -143,7 +144,7 @@ class Controller(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.start):
                     m.d.sync += [self.busy.eq(1), self.done.eq(0), self.error.eq(0),
-                                 self.cycles.eq(0), pc.eq(0), nseq.eq(self.nseq)]
+                                 self.cycles.eq(0), pc.eq(0), nseq.eq(self.nseq), chunk.eq(self.chunk)]
                     for b in range(B):
                         m.d.sync += [S[b][0].eq(self.pos[b]), S[b][1].eq(self.token[b])]
                     m.next = "FETCH"

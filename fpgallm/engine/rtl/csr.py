@@ -12,7 +12,10 @@ offset  acc   meaning
 0x10    R     ``ERROR``: the opcode that stopped the engine (unknown instruction)
 0x14    RW    ``PROG_LO``: byte address of the program, bits 31:0
 0x18    RW    ``PROG_HI``: bits 39:32
-0x1C    RW    ``NSEQ``: sequences in the next run (1..batch)
+0x1C    RW    ``NSEQ``: sequences in the next run (1..batch) [3:0]; bit 8 ``CHUNK``: the
+              run's lanes are consecutive prompt positions of *one* sequence (prefill
+              in chunks of up to batch tokens): every lane reads and appends the KV
+              cache of sequence 0, at its own ``POS``
 0x20    R     ``CYCLES_LO``: cycles of the current / last run, bits 31:0
 0x24    R     ``CYCLES_HI``: bits 63:32
 0x28    R     ``PC``: index of the instruction executing (or halted at)
@@ -64,6 +67,7 @@ class Csr(wiring.Component):
             "start": Out(1),
             "prog": Out(40),
             "nseq": Out(4, init=1),
+            "chunk": Out(1),
             "pos": Out(data.ArrayLayout(SCALAR_BITS, B)),
             "token": Out(data.ArrayLayout(SCALAR_BITS, B)),
             "busy": In(1), "done": In(1), "error": In(1), "error_op": In(6),
@@ -93,7 +97,7 @@ class Csr(wiring.Component):
                 with m.Case(REG_PROG_HI >> 2):
                     m.d.sync += self.prog[32:].eq(w[:8])
                 with m.Case(REG_NSEQ >> 2):
-                    m.d.sync += self.nseq.eq(w[:4])
+                    m.d.sync += [self.nseq.eq(w[:4]), self.chunk.eq(w[8])]
                 for b in range(B):
                     with m.Case((REG_SEQ + 8 * b) >> 2):
                         m.d.sync += self.pos[b].eq(w)
@@ -120,7 +124,7 @@ class Csr(wiring.Component):
                 with m.Case(REG_PROG_HI >> 2):
                     m.d.sync += r.eq(self.prog[32:])
                 with m.Case(REG_NSEQ >> 2):
-                    m.d.sync += r.eq(self.nseq)
+                    m.d.sync += r.eq(self.nseq | (self.chunk << 8))
                 with m.Case(REG_CYCLES_LO >> 2):
                     m.d.sync += r.eq(self.cycles[:32])
                 with m.Case(REG_CYCLES_HI >> 2):

@@ -94,6 +94,8 @@ def exec_cmd_layout(p: EngineParams) -> data.StructLayout:
     - ``ins``: the instruction's fields;
     - ``frac_a`` / ``frac_b``: fraction bits (format tag) of source registers ``a`` / ``b``;
     - ``nseq``: sequences in this run (1..batch); the unit executes for each of them;
+    - ``chunk``: the lanes are prompt positions of one sequence: KV-cache accesses of every
+      lane go to sequence 0's head blocks (``KVAPPEND``, ``ATTN``);
     - ``pos`` / ``token``: ``S[POS]`` and ``S[TOKEN]`` of each sequence.
     """
     return data.StructLayout({
@@ -101,6 +103,7 @@ def exec_cmd_layout(p: EngineParams) -> data.StructLayout:
         "frac_a": unsigned(FRAC_BITS),
         "frac_b": unsigned(FRAC_BITS),
         "nseq": unsigned(4),
+        "chunk": unsigned(1),
         "pos": data.ArrayLayout(unsigned(SCALAR_BITS), p.batch),
         "token": data.ArrayLayout(unsigned(SCALAR_BITS), p.batch),
     })

@@ -194,11 +194,13 @@ class RtlSim:
 
     def steps(self, steps: list, regions: tuple[str, ...] = ("logits",),
               seed: int | None = None) -> list[RtlStep]:
-        """One program run per ``(tokens, positions)``; ``regions`` are read back after each.
+        """One program run per ``(tokens, positions[, chunk])`` (``chunk``: the lanes are
+        prompt positions of one sequence); ``regions`` are read back after each.
         A :class:`ResetDuringRun` step starts a run and resets the engine in the middle of
         it (no result)."""
         dumps = [self._region_words(r) for r in regions]
-        js = [vars(s) if isinstance(s, ResetDuringRun) else [list(map(int, s[0])), list(map(int, s[1]))]
+        js = [vars(s) if isinstance(s, ResetDuringRun)
+              else [list(map(int, s[0])), list(map(int, s[1])), bool(s[2]) if len(s) > 2 else False]
               for s in steps]
         out = self._run({"mode": "steps", "steps": js,
                          "dumps": [[lo, hi] for lo, hi, _n in dumps]}, seed)
@@ -224,5 +226,6 @@ class RtlSim:
         """Greedy generation inside the simulation: (generated ids per prompt, cycles per run)."""
         out = self._run({"mode": "generate", "prompts": prompts, "max_new_tokens": max_new_tokens,
                          "context": self.c.context, "eos": self.c.spec.eos_token_id,
+                         "chunk": self.p.batch,
                          "stop_at_eos": stop_at_eos, "dumps": []}, seed)
         return out["outs"], [s["cycles"] for s in out["steps"]]

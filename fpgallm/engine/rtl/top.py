@@ -106,6 +106,7 @@ class Engine(wiring.Component):
         for j in range(p.mem_ports):
             wiring.connect(m, wiring.flipped(getattr(self, f"axi{j}")), getattr(ms, f"axi{j}"))
         m.d.comb += [ctrl.start.eq(csr.start), ctrl.prog.eq(csr.prog), ctrl.nseq.eq(csr.nseq),
+                     ctrl.chunk.eq(csr.chunk),
                      ctrl.pos.eq(csr.pos), ctrl.token.eq(csr.token),
                      csr.busy.eq(ctrl.busy), csr.done.eq(ctrl.done), csr.error.eq(ctrl.error),
                      csr.error_op.eq(ctrl.error_op), csr.cycles.eq(ctrl.cycles), csr.pc.eq(ctrl.pc),

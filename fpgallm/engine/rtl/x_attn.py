@@ -7,7 +7,8 @@ the layer's KV region (:mod:`fpgallm.engine.rtl.kvlayout`), ``imm`` = out frac |
 ``frac_a`` (the tag of ``V[a]``) is q's fraction bits.
 
 For each sequence ``s < nseq`` (``L = pos[s] + 1``), kv-head ``kh`` and head ``h`` of its
-group (``G = heads / kv_heads``), one head at a time:
+group (``G = heads / kv_heads``), one head at a time (with ``cmd.chunk`` every lane is a
+prompt position of sequence 0 and reads sequence 0's head blocks):
 
 1. *q*: read ``head_dim`` elements of ``V[a]`` at ``h * head_dim`` (``vra``) into the head
    buffer; ``qe = max(0, bit_length(max|q|) - 15)``, the INT16 lanes are
@@ -146,6 +147,7 @@ class Unit(wiring.Component):
         ins = Signal(iface.instruction_layout())
         fq = Signal(iface.FRAC_BITS)
         nseq = Signal(4)
+        chunk = Signal()                         # lanes share sequence 0's KV cache
         pos = Signal(iface.exec_cmd_layout(p).members["pos"])
         hd = Signal(range(p.max_head_dim + 1))
         g = Geometry(m, p, hd)
@@ -526,7 +528,7 @@ class Unit(wiring.Component):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
                     c = self.cmd.payload
-                    m.d.sync += [ins.eq(c.ins), fq.eq(c.frac_a), nseq.eq(c.nseq), pos.eq(c.pos),
+                    m.d.sync += [ins.eq(c.ins), fq.eq(c.frac_a), nseq.eq(c.nseq), pos.eq(c.pos), chunk.eq(c.chunk),
                                  hd.eq(c.ins.n), heads.eq(c.ins.m[:10]), kvh.eq(c.ins.m[10:20]),
                                  div_rem.eq(c.ins.m[:10]), grp.eq(0),
                                  seq.eq(0), kh.eq(0), gi.eq(0), qstart.eq(0), base.eq(c.ins.addr)]
@@ -591,7 +593,7 @@ class Unit(wiring.Component):
                     fsm.go("NEXT", "HEAD")
                 with m.Elif(seq + 1 < nseq):
                     m.d.sync += [gi.eq(0), kh.eq(0), seq.eq(seq + 1), qstart.eq(0),
-                                 base.eq(base + g.head_bytes)]
+                                 base.eq(Mux(chunk, ins.addr, base + g.head_bytes))]
                     fsm.go("NEXT", "HEAD")
                 with m.Else():
                     m.d.comb += self.done.eq(1)

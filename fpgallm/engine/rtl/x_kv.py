@@ -3,7 +3,8 @@ them at position ``S[POS]`` of the layer's KV region (``golden.Machine.op_KVAPPE
 
 Instruction: ``n`` = kv_dim (``kv_heads * head_dim``), ``m`` = head_dim, ``addr`` = the
 layer's KV region (layout: :mod:`fpgallm.engine.rtl.kvlayout`).  For each sequence ``s <
-nseq`` and kv-head ``kh`` (``kh * head_dim < n``):
+nseq`` and kv-head ``kh`` (``kh * head_dim < n``) (with ``cmd.chunk`` every lane is a
+prompt position of sequence 0 and writes sequence 0's head blocks):
 
 1. read ``head_dim`` elements at ``kh * head_dim`` of ``V[a]`` (port ``vra``) and ``V[b]``
    (``vrb``) into two head buffers, tracking ``max |x|``;
@@ -68,6 +69,7 @@ class Unit(wiring.Component):
 
         ins = Signal(iface.instruction_layout())
         nseq = Signal(4)
+        chunk = Signal()                         # lanes share sequence 0's KV cache
         pos = Signal(iface.exec_cmd_layout(p).members["pos"])
         hd = Signal(range(p.max_head_dim + 1))
         g = Geometry(m, p, hd)
@@ -173,7 +175,7 @@ class Unit(wiring.Component):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
                     c = self.cmd.payload
-                    m.d.sync += [ins.eq(c.ins), nseq.eq(c.nseq), pos.eq(c.pos), hd.eq(c.ins.m),
+                    m.d.sync += [ins.eq(c.ins), nseq.eq(c.nseq), pos.eq(c.pos), hd.eq(c.ins.m), chunk.eq(c.chunk),
                                  seq.eq(0), start.eq(0), base.eq(c.ins.addr)]
                     m.d.comb += clear.eq(1)
                     fsm.go("IDLE", "HEAD")
@@ -220,6 +222,8 @@ class Unit(wiring.Component):
                     fsm.go("NEXT", "HEAD")
                 with m.Elif(seq + 1 < nseq):
                     m.d.sync += [start.eq(0), seq.eq(seq + 1)]
+                    with m.If(chunk):                # a prompt chunk: sequence 0's head blocks
+                        m.d.sync += base.eq(ins.addr)
                     fsm.go("NEXT", "HEAD")
                 with m.Else():
                     fsm.go("NEXT", "WAIT")

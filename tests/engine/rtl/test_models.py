@@ -80,6 +80,38 @@ def test_model_on_rtl_equals_golden(label, seed):
 
 
 @pytest.mark.slow
+def test_prompt_in_chunks_on_rtl_equals_golden(seed):
+    """One prompt on the batch-2 engine prefills two positions a run (CHUNK: both lanes
+    append to and attend over sequence 0's KV cache): every lane's logits and next id equal
+    the golden engine's, the generated ids equal token-by-token prefill's, with fewer runs
+    and cycles; generation inside the simulation does the same."""
+    name, kw = POINTS["tiny-llama-b2"]
+    m, p = engine(name, kw)
+    ids = m.tokenizer.encode("The cat sat")
+    g = GoldenEngine(m, p, context=CONTEXT)
+    runs, outs = g.recorded_runs([ids], 8)
+    plain, plain_outs = GoldenEngine(m, p, context=CONTEXT).recorded_runs([ids], 8, chunk=1)
+    chunks = [r for r in runs if r[0][2]]
+    assert outs == plain_outs and len(chunks) == (len(ids) - 1) // 2 and len(runs) < len(plain)
+    sim = RtlSim(g.compiled)
+    steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
+    for i, ((sched, want, want_next, model_cyc), got) in enumerate(zip(runs, steps)):
+        nseq = len(sched[0])
+        have = sim.logits(got, nseq)
+        bad = np.argwhere(have != want[:nseq])
+        assert bad.size == 0, (f"run {i} {sched}: logits[{tuple(bad[0])}] RTL {have[tuple(bad[0])]} "
+                               f"golden {want[tuple(bad[0])]}")
+        assert got.tokens[:nseq] == want_next[:nseq], f"run {i}: next ids RTL {got.tokens} golden {want_next}"
+        assert abs(model_cyc / got.cycles - 1) <= 0.05, (i, model_cyc, got.cycles)
+    total, total_plain = sum(s.cycles for s in steps), sum(r[3] for r in plain)
+    print(f"prompt of {len(ids)} tokens + 8: {len(runs)} runs, {total} cycles in chunks of 2; "
+          f"token by token {len(plain)} runs, {total_plain} cycles (cycle model)")
+    assert total < total_plain
+    out, cycles = sim.generate([ids], 8, stop_at_eos=False, seed=seed)
+    assert out == outs and cycles == [s.cycles for s in steps]
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("prefetch_words", [0, 64])
 def test_model_under_axi_backpressure(seed, prefetch_words):
     """cocotbext-axi AXI RAMs with random pauses on every channel: the same logits (also

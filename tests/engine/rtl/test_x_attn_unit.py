@@ -23,6 +23,7 @@ class FakeMachine(G.Machine):
     def __init__(self, p: EngineParams, hd: int, kvh: int, ctx: int, addr: int):
         self.p = p
         self.B = 1
+        self.chunk = False
         self.S = np.zeros((p.batch, 16), np.int64)
         self.V = {}
         shape = (p.batch, kvh, ctx, hd)
