@@ -39,11 +39,13 @@ from amaranth.lib.wiring import In, Out
 from fpgallm.engine.params import MIN_PREFETCH_WORDS, EngineParams
 from fpgallm.engine.rtl import iface
 
-__all__ = ["CHUNK", "MAX_INFLIGHT", "WORDS_BITS", "prefetch_cmd_layout", "Prefetcher"]
+__all__ = ["CHUNK", "MAX_INFLIGHT", "IDLE_CHUNK", "IDLE_INFLIGHT", "WORDS_BITS", "prefetch_cmd_layout",
+           "Prefetcher"]
 
 CHUNK = MIN_PREFETCH_WORDS // 2    # stripe words per memory request of the stream
 MAX_INFLIGHT = 2                   # stream requests in flight while a hit is served
-IDLE_CHUNK = 8                     # words of the one stream request in flight otherwise
+IDLE_CHUNK = 8                     # words of a stream request otherwise ...
+IDLE_INFLIGHT = 1                  # ... of which this many may be in flight
 WORDS_BITS = 40                    # words of one stream: the ISA's n | m << 20
 
 
@@ -82,7 +84,7 @@ class Prefetcher(wiring.Component):
         h_left = Signal(WORDS_BITS)           # stream words not yet handed out (or asked for)
         serve = Signal(iface.BEATS_BITS)      # words of the hit being served still to send
         inflight = Signal(range(MAX_INFLIGHT * CHUNK + 1))   # stream words requested, not arrived
-        reqs = Signal(range(MAX_INFLIGHT + 1))               # stream requests in flight
+        reqs = Signal(range(max(MAX_INFLIGHT, IDLE_INFLIGHT) + 1))  # stream requests in flight
         misses = Signal(range(9))             # miss requests whose data has not all gone
 
         fg, mem, cmd = self.fg, self.mem, self.cmd
@@ -96,8 +98,12 @@ class Prefetcher(wiring.Component):
         m.d.comb += [take_hit.eq(fg.req.valid & hit & (serve == 0) & (misses == 0)),
                      miss_go.eq(fg.req.valid & ~hit & (serve == 0))]
         # while a hit streams to the requester (nothing else reads then) requests of CHUNK
-        # words, MAX_INFLIGHT of them; otherwise one of IDLE_CHUNK, so that a miss finds at
-        # most IDLE_CHUNK stream words ahead of its data (MAX_INFLIGHT * CHUNK just after a hit)
+        # words, MAX_INFLIGHT of them; otherwise IDLE_INFLIGHT of IDLE_CHUNK, so that a miss
+        # finds at most IDLE_INFLIGHT * IDLE_CHUNK stream words ahead of its data
+        # (MAX_INFLIGHT * CHUNK just after a hit).  Measured on tiny-llama (2 x 128-bit
+        # ports, 128 words; benchmarks/engine_prefetch.py): 2 x 32 always 16,115 cycles per
+        # run, 1 x 8 when idle 16,030, 3 x 8 when idle 16,054 (and 17,744 vs 17,796 with
+        # the memory at 4/5 of the port rate)
         serving = Signal()
         m.d.comb += serving.eq(serve != 0)
         size = Signal(range(CHUNK + 1))
@@ -108,7 +114,7 @@ class Prefetcher(wiring.Component):
         m.d.comb += room.eq(buf.level + inflight + n <= D)
         pf_go = Signal()
         m.d.comb += pf_go.eq(~miss_go & ~flush & (s_left != 0) & room
-                             & (reqs < Mux(serving, MAX_INFLIGHT, 1)))
+                             & (reqs < Mux(serving, MAX_INFLIGHT, IDLE_INFLIGHT)))
 
         m.d.comb += [mem.req.valid.eq((miss_go | pf_go) & tags.w_rdy),
                      mem.req.payload.addr.eq(Mux(miss_go, fg.req.payload.addr, s_next)),
