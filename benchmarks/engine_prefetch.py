@@ -24,19 +24,19 @@ from pathlib import Path
 
 
 def measure(model: str, words: int, runs: int, rate: tuple[int, int], log=print) -> dict:
+    from fpgallm.engine import compiler as C
     from fpgallm.engine.cycles import CycleModel
     from fpgallm.engine.golden import GoldenEngine
+    from fpgallm.engine.params import EngineParams
     from fpgallm.engine.rtl.simrun import RtlSim
     from fpgallm.engine.rtl.simtop import MemTiming
     from fpgallm.estimate.calibration import ENGINE_CONTEXT, ENGINE_POINTS
+    from fpgallm.model.load import load_model
 
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from engine_rtl_smollm2 import ideal_cycles
 
     _name, kw = ENGINE_POINTS[f"{model}-b1"]
-    from fpgallm.engine import compiler as C
-    from fpgallm.engine.params import EngineParams
-    from fpgallm.model.load import load_model
 
     m = load_model(model)
     s = m.spec
@@ -52,7 +52,8 @@ def measure(model: str, words: int, runs: int, rate: tuple[int, int], log=print)
                              weight_formats=C.model_weight_formats(m), **kw)
             g = GoldenEngine(m, p, context=ENGINE_CONTEXT)
             t0 = time.time()
-            sim = RtlSim(g.compiled, timing=MemTiming(read_latency=20, rate_num=r[0], rate_den=r[1]))
+            sim = RtlSim(g.compiled, timing=MemTiming(read_latency=p.mem_latency + 1,
+                                                      rate_num=r[0], rate_den=r[1]))
             steps = sim.steps(sched, regions=("logits",))
             cyc = [st.cycles for st in steps]
             cm = CycleModel(g.compiled)

@@ -47,11 +47,10 @@ def test_prefetch_streams_split_where_matrices_are_not_contiguous():
     img = C.MemoryImage(1, 16)
     a = img.add("a", 64, "matrix")
     b = img.add("b", 32, "matrix")
-    gap = img.add("x", 16, "vector")
+    img.add("x", 16, "vector")                   # a vector between b and c
     c = img.add("c", 48, "matrix")
     prog = [Instruction(Op.NORM), Instruction(Op.GEMV, addr=a.addr), Instruction(Op.GEMV, addr=b.addr),
             Instruction(Op.QUANT), Instruction(Op.GEMV, addr=c.addr), Instruction(Op.GEMV, addr=a.addr)]
-    del gap
     assert C.prefetch_streams(prog, img) == [(0, a.addr, 6), (3, c.addr, 3), (5, a.addr, 4)]
     out, marks = C.with_prefetch(prog + [Instruction(Op.HALT)], {"x": 4, "y": 1}, img)
     assert [i.op for i in out] == [Op.PREFETCH, Op.NORM, Op.GEMV, Op.GEMV, Op.PREFETCH, Op.QUANT,

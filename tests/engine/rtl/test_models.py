@@ -44,9 +44,24 @@ def prompts(m, batch: int) -> list[list[int]]:
 
 
 def golden_schedule(g: GoldenEngine, ps):
-    """The golden run: per program run its (tokens, positions), int32 logits, next ids and
-    cycle-model cycles; and the generated ids."""
+    """The golden run: per program run its (tokens, positions, chunk), int32 logits, next ids
+    and cycle-model cycles; and the generated ids."""
     return g.recorded_runs(ps, NEW_TOKENS)
+
+
+def assert_runs_equal_golden(sim: RtlSim, runs, steps) -> list[float]:
+    """Every RTL run's logits and next ids equal the golden run's (first mismatch named);
+    returns the cycle model's relative error per run."""
+    errs = []
+    for i, ((sched, want, want_next, model_cyc), got) in enumerate(zip(runs, steps)):
+        nseq = len(sched[0])
+        have = sim.logits(got, nseq)
+        bad = np.argwhere(have != want[:nseq])
+        assert bad.size == 0, (f"run {i} {sched}: logits[{tuple(bad[0])}] RTL {have[tuple(bad[0])]} "
+                               f"golden {want[tuple(bad[0])]}")
+        assert got.tokens[:nseq] == want_next[:nseq], f"run {i}: next ids RTL {got.tokens} golden {want_next}"
+        errs.append(model_cyc / got.cycles - 1)
+    return errs
 
 
 @pytest.mark.slow
@@ -60,15 +75,7 @@ def test_model_on_rtl_equals_golden(label, seed):
     assert len(runs) >= NEW_TOKENS + max(map(len, ps)) - 1
     sim = RtlSim(g.compiled)
     steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
-    errs = []
-    for i, ((sched, want, want_next, model_cyc), got) in enumerate(zip(runs, steps)):
-        nseq = len(sched[0])
-        have = sim.logits(got, nseq)
-        bad = np.argwhere(have != want[:nseq])
-        assert bad.size == 0, (f"run {i} {sched}: logits[{tuple(bad[0])}] RTL {have[tuple(bad[0])]} "
-                               f"golden {want[tuple(bad[0])]}")
-        assert got.tokens[:nseq] == want_next[:nseq], f"run {i}: next ids RTL {got.tokens} golden {want_next}"
-        errs.append(model_cyc / got.cycles - 1)
+    errs = assert_runs_equal_golden(sim, runs, steps)
     worst = max(errs, key=abs)
     print(label, f"{len(runs)} runs bit-exact; RTL cycles per run {steps[0].cycles}..{steps[-1].cycles}; "
           f"cycle model error {min(errs):+.4f}..{max(errs):+.4f}")
@@ -95,14 +102,8 @@ def test_prompt_in_chunks_on_rtl_equals_golden(seed):
     assert outs == plain_outs and len(chunks) == (len(ids) - 1) // 2 and len(runs) < len(plain)
     sim = RtlSim(g.compiled)
     steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
-    for i, ((sched, want, want_next, model_cyc), got) in enumerate(zip(runs, steps)):
-        nseq = len(sched[0])
-        have = sim.logits(got, nseq)
-        bad = np.argwhere(have != want[:nseq])
-        assert bad.size == 0, (f"run {i} {sched}: logits[{tuple(bad[0])}] RTL {have[tuple(bad[0])]} "
-                               f"golden {want[tuple(bad[0])]}")
-        assert got.tokens[:nseq] == want_next[:nseq], f"run {i}: next ids RTL {got.tokens} golden {want_next}"
-        assert abs(model_cyc / got.cycles - 1) <= 0.05, (i, model_cyc, got.cycles)
+    errs = assert_runs_equal_golden(sim, runs, steps)
+    assert all(abs(e) <= 0.05 for e in errs), errs
     total, total_plain = sum(s.cycles for s in steps), sum(r[3] for r in plain)
     print(f"prompt of {len(ids)} tokens + 8: {len(runs)} runs, {total} cycles in chunks of 2; "
           f"token by token {len(plain)} runs, {total_plain} cycles (cycle model)")
@@ -124,13 +125,9 @@ def test_model_under_axi_backpressure(seed, prefetch_words):
     runs = runs[:4]
     sim = RtlSim(g.compiled, memory="cocotbext", backpressure=True)
     steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
+    assert_runs_equal_golden(sim, runs, steps)
     model = CycleModel(g.compiled)
-    for i, ((sched, want, want_next, _c), got) in enumerate(zip(runs, steps)):
-        have = sim.logits(got, len(sched[0]))
-        bad = np.argwhere(have != want[:len(sched[0])])
-        assert bad.size == 0, f"run {i}: logits[{tuple(bad[0])}] RTL {have[tuple(bad[0])]} golden {want[tuple(bad[0])]}"
-        assert got.tokens[:len(sched[0])] == want_next[:len(sched[0])]
-        # stalls only add cycles
+    for (sched, _want, _next, _c), got in zip(runs, steps):   # stalls only add cycles
         assert got.cycles > model.run([x + 1 for x in sched[1]])[0]
 
 
