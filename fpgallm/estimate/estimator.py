@@ -202,8 +202,14 @@ def format_table(e: Estimate) -> str:
     top = sorted(pe.decode_by_op.items(), key=lambda kv: -kv[1])[:5]
     L.append(f"{'  by opcode':<30s}" + ", ".join(f"{k} {v / pe.decode_cycles:.1%}" for k, v in top))
     L.append(f"{'decode tokens/s':<30s}{pe.tokens_per_s:>14.4g}")
-    L.append(f"{'time to first token':<30s}{pe.ttft_s:>14.4g} s  (prompt of {pe.context} tokens, "
-             f"{pe.prefill_cycles:,d} cycles)")
+    if pe.batch == 1:
+        L.append(f"{'time to first token':<30s}{pe.ttft_s:>14.4g} s  (prompt of {pe.context} tokens, "
+                 f"{pe.prefill_cycles:,d} cycles)")
+    else:
+        L.append(f"{'time to first token':<30s}{pe.ttft_s:>14.4g} s  ({pe.batch} prompts of {pe.context} "
+                 f"tokens together, {pe.prefill_cycles:,d} cycles)")
+        L.append(f"{'  one prompt alone':<30s}{pe.ttft_one_prompt_s:>14.4g} s  (prefilled {pe.batch} "
+                 f"positions a run, {pe.prefill_chunked_cycles:,d} cycles)")
     L.append(f"{'bytes / token':<30s}{_si(pe.bytes_per_token, 'B'):>14s}  (weights {_si(pe.weight_bytes, 'B')})")
     L.append(f"{'memory-bound ceiling':<30s}{pe.ceiling_tokens_per_s:>14.4g} tokens/s  "
              f"({pe.memory} {pe.memory_peak_gbps:g} GB/s); design at {pe.ceiling_fraction:.1%}")

@@ -15,7 +15,9 @@ Definitions (``B`` = batch, ``N`` = context, ``f`` = clock):
   ``N`` positions);
 * prefill runs the program token by token as the engine does (positions ``0 .. N-1`` of a
   prompt of ``N`` tokens, ``B`` prompts together); the last run gives the first token, so
-  ``TTFT = sum(cycles(l), l = 1..N) / f``;
+  ``TTFT = sum(cycles(l), l = 1..N) / f``; one prompt alone on a batch-``B`` engine
+  prefills in chunks of ``B`` positions (``ttft_one_prompt_s``,
+  :func:`prefill_chunked_cycles`): ``ceil((N - 1) / B)`` runs, then the last token;
 * bytes per run: the off-chip bytes the program moves (weights streamed by GEMV, the
   embedding row, norm weights, RoPE rows, KV reads and appends, vector loads/stores);
   the board's memory-bound ceiling is ``B * peak_bandwidth / bytes_per_run`` tokens/s
@@ -246,7 +248,7 @@ class PerfEstimate:
     clock_mhz: float
     decode_cycles: int                 # one program run at attention length = context
     decode_by_op: dict[str, int]
-    prefill_cycles: int                # prompt of `context` tokens, token by token
+    prefill_cycles: int                # B prompts of `context` tokens together, token by token
     bytes_read: int                    # per decode run (all B sequences)
     bytes_written: int
     weight_bytes: int
@@ -267,7 +269,13 @@ class PerfEstimate:
 
     @property
     def ttft_s(self) -> float:
+        """Time to first token of ``batch`` prompts prefilled together, token by token."""
         return self.prefill_cycles / self.f_hz
+
+    @property
+    def ttft_one_prompt_s(self) -> float:
+        """Time to first token of one prompt alone, prefilled in chunks of ``batch`` positions."""
+        return (self.prefill_chunked_cycles or self.prefill_cycles) / self.f_hz
 
     @property
     def bytes_per_run(self) -> int:
@@ -321,6 +329,7 @@ class PerfEstimate:
     latency_count: int = 0
     attn_bytes: int = 0                # KV bytes ATTN reads per run
     macs_per_run: int = 0              # GEMV and attention multiply-accumulates per run
+    prefill_chunked_cycles: int = 0    # one prompt of `context` tokens in chunks of B positions
 
     def as_dict(self) -> dict:
         p = self.params
@@ -334,8 +343,10 @@ class PerfEstimate:
                        "prefetch_words": p.prefetch_words,
                        "port_bandwidth_gbps": round(p.peak_bandwidth_gbs, 3)},
             "cycles": {"decode_per_run": self.decode_cycles, "decode_by_op": dict(self.decode_by_op),
-                       "prefill": self.prefill_cycles, "macs_per_run": self.macs_per_run},
+                       "prefill": self.prefill_cycles, "prefill_one_prompt": self.prefill_chunked_cycles,
+                       "macs_per_run": self.macs_per_run},
             "ttft_s": self.ttft_s,
+            "ttft_one_prompt_s": self.ttft_one_prompt_s,
             "tokens_per_s": self.tokens_per_s,
             "bytes": {"per_run_read": self.bytes_read, "per_run_written": self.bytes_written,
                       "per_token": self.bytes_per_token, "weights": self.weight_bytes,
@@ -356,22 +367,52 @@ def program_cycles(compiled: C.Compiled, length: int) -> tuple[int, dict[str, in
 
 
 def prefill_cycles(compiled: C.Compiled, prompt: int) -> int:
-    """Cycles of a prompt of ``prompt`` tokens run token by token (lengths 1..prompt).
+    """Cycles of a prompt of ``prompt`` tokens run token by token (lengths 1..prompt), all
+    ``batch`` sequences in every run (``batch`` prompts prefilled together).
 
     An instruction whose cost is the same at length 1 and at ``prompt`` is counted
     ``prompt`` times at that cost (costs do not decrease with the length: more positions
     never take fewer cycles); the others are evaluated at every length."""
-    cm = CycleModel(compiled)
-    total = prompt * cm.control_cycles()
-    varying = []
-    for ins in cm.body():
-        lo, hi = cm.cost(ins, 1), cm.cost(ins, prompt)
-        if lo == hi:
-            total += prompt * lo
-        else:
-            varying.append(ins)
-    for ins in varying:
-        total += sum(cm.cost(ins, l) for l in range(1, prompt + 1))
+    return _runs_cycles(CycleModel(compiled), [[length] * compiled.params.batch
+                                               for length in range(1, prompt + 1)])
+
+
+def prefill_chunked_cycles(compiled: C.Compiled, prompt: int) -> int:
+    """Cycles until the first generated token of ONE prompt of ``prompt`` tokens on the
+    engine, prefilled as :func:`fpgallm.engine.generation.greedy_schedule` runs it: all but
+    the last prompt token in chunks of ``batch`` consecutive positions (one run each, lane
+    ``i`` attending over the positions up to its own), then the last token alone.  Equal to
+    a batch-1 engine's :func:`prefill_cycles`."""
+    from fpgallm.engine.generation import greedy_schedule
+
+    sched = greedy_schedule([[0] * prompt], 1, max(prompt, 1), None, False, chunk=compiled.params.batch)
+    runs = []
+    try:
+        _tokens, positions, _chunk = next(sched)
+        while True:
+            runs.append([pos + 1 for pos in positions])
+            _tokens, positions, _chunk = sched.send([0] * len(positions))
+    except StopIteration:
+        pass
+    return _runs_cycles(CycleModel(compiled), runs)
+
+
+def _runs_cycles(cm: CycleModel, runs: list[list[int]]) -> int:
+    """Total cycles of program runs at the given attention lengths (one list per run, one
+    length per active sequence).  Runs with the same number of sequences share the cost of
+    every instruction whose cost is the same at their shortest and longest lengths."""
+    total = len(runs) * cm.control_cycles()
+    by_nseq: dict[int, list[list[int]]] = {}
+    for r in runs:
+        by_nseq.setdefault(len(r), []).append(r)
+    for group in by_nseq.values():
+        lo, hi = min(group, key=max), max(group, key=max)
+        for ins in cm.body():
+            c_lo, c_hi = cm.cost(ins, lo), cm.cost(ins, hi)
+            if c_lo == c_hi:
+                total += len(group) * c_lo
+            else:
+                total += sum(cm.cost(ins, r) for r in group)
     return total
 
 
@@ -408,6 +449,8 @@ def perf_of_compiled(compiled: C.Compiled, context: int, board_name: str = "", m
     est.latency_count = nlat
     est.attn_bytes = attn_bytes
     est.macs_per_run = macs
+    est.prefill_chunked_cycles = (est.prefill_cycles if p.batch == 1
+                                  else prefill_chunked_cycles(compiled, context))
     return est
 
 

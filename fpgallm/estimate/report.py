@@ -133,7 +133,9 @@ def write_report(e, directory, comp=None) -> Path:
                    f"memory latency {p.mem_latency} cycles"),
         ("decode cycles per run", f"{pe.decode_cycles:,d}"),
         ("decode tokens/s", f"{pe.tokens_per_s:.4g}"),
-        ("time to first token", f"{pe.ttft_s:.4g} s (prompt of {pe.context} tokens)"),
+        ("time to first token", f"{pe.ttft_s:.4g} s (prompt of {pe.context} tokens)" if pe.batch == 1 else
+         f"{pe.ttft_s:.4g} s ({pe.batch} prompts of {pe.context} tokens together); one prompt alone "
+         f"{pe.ttft_one_prompt_s:.4g} s (prefilled {pe.batch} positions a run)"),
         ("bytes per token", f"{pe.bytes_per_token / 1e6:.4g} MB"),
         ("memory-bound ceiling", f"{pe.ceiling_tokens_per_s:.4g} tokens/s ({pe.memory}, "
                                  f"{pe.memory_peak_gbps:g} GB/s); design at {pe.ceiling_fraction:.1%}"),

@@ -75,6 +75,28 @@ def test_weights_free_compile_gives_golden_cycles(name, scheme, batch, latency):
     assert est.ttft_s == eng.machine.cycles / (params.clock_mhz * 1e6)
 
 
+@pytest.mark.parametrize("batch,latency", [(2, 23), (3, 0)])
+def test_one_prompt_in_chunks_gives_golden_cycles(batch, latency):
+    """The estimator's time to first token of one prompt on a batch-B engine is the golden
+    engine's: the cycles of every run greedy generation makes until the first new token
+    (prompt chunks of B positions, then the last prompt token)."""
+    m = load_model("tiny-llama")
+    params = _params(m.spec, batch=batch, mem_latency=latency)
+    eng = GoldenEngine(m, params, scheme=Q8_0)
+    shapes = C.compile_shapes(m.spec, params, Q8_0)
+    ids = m.tokenizer.encode("Hello, cycles in chunks!")
+    runs, _ = eng.recorded_runs([ids], 1)
+    assert [len(pos) for (_tok, pos, _chunk), *_ in runs] == \
+        [min(batch, len(ids) - 1 - s) for s in range(0, len(ids) - 1, batch)] + [1]
+    golden = sum(cycles for *_, cycles in runs)
+    assert P.prefill_chunked_cycles(shapes, len(ids)) == golden
+    est = P.perf_of_compiled(shapes, len(ids))
+    assert est.prefill_chunked_cycles == golden
+    assert est.ttft_one_prompt_s == golden / (params.clock_mhz * 1e6)
+    # B prompts together token by token take longer than one prompt in chunks
+    assert est.prefill_cycles > golden
+
+
 def test_memory_latency_is_paid_at_least_once_per_memory_instruction_and_fetch():
     spec = PRESETS["tiny-llama"].spec
     cyc = [P.program_cycles(C.compile_shapes(spec, _params(spec, mem_latency=lat)), 10)[0]
@@ -95,6 +117,13 @@ def test_prefill_shortcut_equals_brute_force():
     cm = CycleModel(c)
     brute = sum(cm.run(l)[0] for l in range(1, 49))
     assert P.prefill_cycles(c, 48) == brute
+    # one prompt in chunks of 8 on a batch-8 engine: positions 0..46 in 6 runs (lane i of the
+    # run at s attends over s + i + 1 positions; the last run has 7 lanes), then position 47
+    c8 = C.compile_shapes(spec, _params(spec, mem_latency=30, vector_lanes=16, batch=8), Q4_1, context=48)
+    cm8 = CycleModel(c8)
+    runs = [list(range(s + 1, min(s + 8, 47) + 1)) for s in range(0, 47, 8)] + [[48]]
+    assert [len(r) for r in runs] == [8] * 5 + [7, 1]
+    assert P.prefill_chunked_cycles(c8, 48) == sum(cm8.run(r)[0] for r in runs)
 
 
 def test_llama2_7b_compiles_without_weights():
