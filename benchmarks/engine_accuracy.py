@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 
 from fpgallm.engine.accuracy import PROMPTS, measure
 

@@ -26,7 +26,7 @@ from fpgallm.hdl.emit import to_verilog
 from fpgallm.synth import SynthTarget
 from fpgallm.toolchain import run_tool
 from fpgallm.hdl.dsp import MulStyle
-from fpgallm.units.gemv import GemvOutput, GemvParams, generate
+from fpgallm.units.gemv import GemvOutput, GemvParams
 from fpgallm.units.weights import WeightFormat
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from fpgallm.engine.isa import Instruction, Op, Sreg
-from fpgallm.engine.params import EngineParams, KVFormat
+from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.kvlayout import kv_layer_bytes as _kv_layer_bytes
 from fpgallm.errors import UserError
 from fpgallm.model.model import Model, QuantizedModel, quantize_model

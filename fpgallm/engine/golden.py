@@ -53,7 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from fpgallm.engine import compiler as C
-from fpgallm.engine.isa import Instruction, Op, Sreg
+from fpgallm.engine.isa import Op, Sreg
 from fpgallm.engine.params import EngineParams
 from fpgallm.hdl.fixed import round_shift, saturate
 from fpgallm.units import activation as act_u

@@ -19,7 +19,7 @@ from fpgallm.units.activation import ActivationKind, ActivationParams
 from fpgallm.units.argmax import ArgmaxParams
 from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams
 from fpgallm.units.gemm import GemmParams, GemmWeights
-from fpgallm.units.gemv import GemvOutput, GemvParams
+from fpgallm.units.gemv import GemvParams
 from fpgallm.units.norm import NormKind, NormParams
 from fpgallm.units.quantize import QuantizeParams
 from fpgallm.units.rope import RopeConvention, RopeParams

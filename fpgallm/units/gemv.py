@@ -513,7 +513,6 @@ def golden_blocked(pm: PackedMatrix, x, exps=None, qf: np.ndarray | None = None)
     ``qf``: the weights as float32 (optional cache; the 32-column partials are integers
     below ``2**20``, exact in float32 whatever the summation order).
     """
-    p = pm.params
     x = np.asarray(x, dtype=np.int64)
     rows, cols = pm.q.shape
     if x.ndim != 2 or x.shape[1] != cols or x.min() < -128 or x.max() > 127:

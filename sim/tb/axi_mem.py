@@ -6,7 +6,6 @@ reads and writes), the image loaded from a plusarg, and its latency and bandwidt
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cocotb

@@ -1,4 +1,3 @@
-import concurrent.futures
 import subprocess
 import sys
 

@@ -11,7 +11,7 @@ RTL hash (``~/.cache/fpgallm/synth``).
 import pytest
 
 from fpgallm.synth import SynthTarget, synthesize
-from fpgallm.units.gemm import GemmParams, GemmWeights
+from fpgallm.units.gemm import GemmParams
 from fpgallm.units.gemm import generate as gemm_generate
 from fpgallm.units.gemv import GemvParams
 from fpgallm.units.gemv import generate as gemv_generate

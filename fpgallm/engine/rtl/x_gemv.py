@@ -405,7 +405,7 @@ class Unit(wiring.Component):
     def elaborate(self, platform):
         p = self.params
         m = Module()
-        W, WB = iface.stripe_bits(p), iface.stripe_bits(p) // 8
+        WB = iface.stripe_bits(p) // 8
         P, L, B = p.gemv_lanes, p.vector_lanes, p.batch
         CH = max(P, L)                 # rows per collect chunk
         TPC = CH // P                  # row tiles per chunk

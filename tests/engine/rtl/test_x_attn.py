@@ -7,7 +7,6 @@ grouped-query attention, batch 1 and 2 with different positions per sequence, ex
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from fpgallm.engine.compiler import row_bytes
 from fpgallm.engine.isa import Op
