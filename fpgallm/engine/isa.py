@@ -35,7 +35,6 @@ class Op(enum.IntEnum):
     LOADV = 0x09     # V[dst] <- vector @addr, n elements, mode = element format
     STOREV = 0x0A    # mem[addr] <- V[a], n elements, mode = element format
     GEMV = 0x10      # V[dst] <- W(@addr, n rows x m cols, mode = weight format) . V[a]
-    GEMM = 0x11      # prefill: V[dst] rows <- W . V[a] rows, imm = tokens (systolic array)
     NORM = 0x20      # V[dst] <- norm(V[a]; weight @addr), n = len, mode = NormKind
     ROPE = 0x21      # V[dst] <- rope(V[a], S[POS]), n = head_dim, m = heads, mode = style
     ACT = 0x22       # V[dst] <- act(V[a]), n = len, mode = activation kind

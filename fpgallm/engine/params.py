@@ -8,12 +8,11 @@ these parameters; the project writer checks them against a board.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from fpgallm.units.weights import WeightFormat  # the hardware formats (one definition)
 
-__all__ = ["ActFormat", "WeightFormat", "KVFormat", "SystolicSize", "EngineParams", "MAX_HEAD_DIM",
-           "MIN_PREFETCH_WORDS"]
+__all__ = ["ActFormat", "WeightFormat", "KVFormat", "EngineParams", "MAX_HEAD_DIM", "MIN_PREFETCH_WORDS"]
 
 MAX_HEAD_DIM = 256      # the largest head_dim an engine can be built for
 MIN_PREFETCH_WORDS = 64  # two prefetch requests (rtl/prefetch.py CHUNK) in flight
@@ -41,18 +40,6 @@ class KVFormat(enum.Enum):
         return 8 if self is KVFormat.INT8 else 16
 
 
-@dataclass(frozen=True)
-class SystolicSize:
-    rows: int
-    cols: int
-
-    def __post_init__(self):
-        for name in ("rows", "cols"):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 256:
-                raise ValueError(f"SystolicSize.{name} must be an integer in [1, 256], got {v!r}")
-
-
 def _check_int(owner: str, name: str, v, lo: int, hi: int):
     if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
         raise ValueError(f"{owner}.{name} must be an integer in [{lo}, {hi}], got {v!r}")
@@ -65,7 +52,6 @@ class EngineParams:
     - ``gemv_lanes`` x ``gemv_macs``: output rows computed in parallel x multiply-accumulates
       per row per cycle.  ``gemv_lanes * gemv_macs * weight bits`` should equal the weight
       bits arriving per cycle (``mem_ports * port_width``) for a bandwidth-matched engine.
-    - ``systolic``: prefill GEMM array, or None (prefill runs token by token on the GEMV).
     - ``mem_ports`` x ``port_width``: AXI4 read/write ports to off-chip memory (bits).
     - ``max_dim`` / ``max_ffn``: largest hidden and FFN widths the on-chip buffers hold;
       ``vregs``: number of vector registers of ``max(max_dim, max_ffn)`` elements per sequence.
@@ -73,7 +59,9 @@ class EngineParams:
     - ``max_head_dim``: largest head_dim the attention, KV-append and RoPE head buffers hold
       (1..``MAX_HEAD_DIM``; their registers and adders scale with it).
     - ``batch``: sequences decoded together (1..8); each weight word is fetched once and
-      applied to all of them.
+      applied to all of them.  The batch datapaths are also the engine's prefill GEMM: one
+      prompt prefills ``batch`` consecutive positions a run (``CHUNK``; there is no separate
+      systolic array, docs/ARCHITECTURE.md "Prefill GEMM").
     - ``vector_lanes``: elements per cycle of the vector units (norms, softmax, RoPE, ...).
     - ``clock_mhz``: fabric clock target.
     - ``mem_bytes``: off-chip memory the engine may use (weights, tables, KV cache).
@@ -92,7 +80,6 @@ class EngineParams:
 
     gemv_lanes: int = 8
     gemv_macs: int = 32
-    systolic: SystolicSize | None = None
     act_format: ActFormat = ActFormat.INT8
     weight_formats: tuple[WeightFormat, ...] = (WeightFormat.INT8_ROW, WeightFormat.INT8_GROUP,
                                                 WeightFormat.INT4_GROUP,
@@ -135,8 +122,6 @@ class EngineParams:
             _check_int(o, "prefetch_words", self.prefetch_words, MIN_PREFETCH_WORDS, 65536)
             if self.prefetch_words & (self.prefetch_words - 1):
                 raise ValueError(f"{o}.prefetch_words must be 0 or a power of two, got {self.prefetch_words}")
-        if self.systolic is not None and not isinstance(self.systolic, SystolicSize):
-            raise ValueError(f"{o}.systolic must be a SystolicSize or None, got {self.systolic!r}")
         for name, enum_type in (("act_format", ActFormat), ("kv_format", KVFormat)):
             if not isinstance(getattr(self, name), enum_type):
                 raise ValueError(f"{o}.{name} must be a {enum_type.__name__}, "

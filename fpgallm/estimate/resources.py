@@ -73,8 +73,9 @@ geometries it was not fitted to.  The blocks' own
 logic is most of the engine (run-time fraction shifts on every lane, the attention unit's
 dot products, operand routing), which is why the units alone are not a model of it.  The
 numbers are for synthesis with the hierarchy kept; flattening let Yosys remove about a
-quarter of the LUTs on the one geometry measured both ways (docs/estimator.md).  The systolic
-GEMM (not in the engine RTL yet) is its unit model.
+quarter of the LUTs on the one geometry measured both ways (docs/estimator.md).  The engine
+has no systolic GEMM (its batch datapaths run prefill in chunks); :func:`unit_resources`
+models the GEMM unit alone.
 """
 
 from __future__ import annotations
@@ -856,7 +857,7 @@ def engine_resources(params, board) -> ResourceEstimate:
     """Resources of the decode engine for ``params`` (EngineParams) on ``board`` (Board).
 
     Modelled from its units (module docstring, "The engine"); the parts are
-    ``gemv:<format>`` (one per weight format), ``gemm`` (with ``systolic``), ``norm``,
+    ``gemv:<format>`` (one per weight format), ``norm``,
     ``activation``, ``rope``, ``softmax``, ``argmax``, ``residual-add``, ``multiply``,
     ``quantize``, ``vector-registers``, ``exponent-registers``, ``memory-ports``,
     ``controller``, ``prefetch`` (with ``prefetch_words``).
@@ -989,8 +990,6 @@ def _engine(params, fam: Family, has_uram: bool = True) -> ResourceEstimate:
         u, c, f = inside[blk], coeffs[blk], engine_feature(params, feat)
         vals = {k: max(0, int(round(getattr(u, k) + piecewise_linear(c[k], f)))) for k in ENGINE_METRICS}
         parts[name] = Resources(**vals, uram=u.uram)
-    if params.systolic is not None:
-        parts["gemm"] = engine_units(params, fam, has_uram)["gemm"]
     if params.prefetch_words:
         parts["prefetch"] = prefetch_resources(params, fam)
     return ResourceEstimate(fam, parts)
@@ -1028,7 +1027,7 @@ def piecewise_linear(knots, x: float) -> float:
 
 def engine_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resources]:
     """The engine's units, each by its calibrated unit model at the engine's sizes (the
-    ``gemv:<format>`` GEMVs, ``gemm``, the vector units, the register files' memories)."""
+    ``gemv:<format>`` GEMVs, the vector units, the register files' memories)."""
     from fpgallm.units.activation import ActivationParams
     from fpgallm.units.argmax import ArgmaxParams
     from fpgallm.units.elementwise import ElementwiseParams
@@ -1042,11 +1041,6 @@ def engine_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resour
     parts: dict[str, Resources] = {}
     for fmt in dict.fromkeys(p.weight_formats):   # one datapath per sequence of the batch
         parts[f"gemv:{fmt.value}"] = _gemv(_engine_gemv_shape(p, fmt, fam), fam).scaled(p.batch)
-    if p.systolic is not None:
-        int4 = all(f.bits == 4 for f in p.weight_formats)
-        max_k = max(p.max_ffn, p.max_dim)
-        acc = (max_k * 128 * (1 << (3 if int4 else 7))).bit_length() + 1   # GemmParams.acc_width
-        parts["gemm"] = _gemm_rc(p.systolic.rows, p.systolic.cols, acc, False, fam)
 
     # the vector units: their calibrated coefficients at L lanes and their memories at the
     # engine's sizes (widths from the units' default Params, which the engine uses);

@@ -1,6 +1,6 @@
 import pytest
 
-from fpgallm.engine.params import EngineParams, SystolicSize, WeightFormat
+from fpgallm.engine.params import EngineParams, WeightFormat
 
 
 def test_defaults_and_derived():
@@ -18,7 +18,6 @@ def test_defaults_and_derived():
     ({"max_head_dim": 257}, "EngineParams.max_head_dim must be an integer in [1, 256], got 257"),
     ({"max_head_dim": 0}, "EngineParams.max_head_dim must be an integer in [1, 256], got 0"),
     ({"clock_mhz": 0}, "EngineParams.clock_mhz must be a number in [1, 1000], got 0"),
-    ({"systolic": (4, 4)}, "EngineParams.systolic must be a SystolicSize or None, got (4, 4)"),
 ])
 def test_validation_messages(kwargs, message):
     with pytest.raises(ValueError) as exc:
@@ -26,9 +25,6 @@ def test_validation_messages(kwargs, message):
     assert str(exc.value) == message
 
 
-def test_systolic_size_validation():
-    with pytest.raises(ValueError, match=r"^SystolicSize.cols must be an integer in \[1, 256\], got 0$"):
-        SystolicSize(4, 0)
-    assert EngineParams(systolic=SystolicSize(8, 8)).systolic.rows == 8
+def test_weight_format_names():
     assert WeightFormat("int4-group-min") is WeightFormat.INT4_GROUP_MIN
     assert WeightFormat.INT4_GROUP_MIN in EngineParams().weight_formats

@@ -9,7 +9,6 @@ memory latency.
 import dataclasses
 import math
 
-import numpy as np
 import pytest
 
 from fpgallm.boards import all_boards, get_board
@@ -23,6 +22,7 @@ from fpgallm.estimate import perf as P
 from fpgallm.model.load import load_model
 from fpgallm.model.quant import Q4_1, Q8_0
 from fpgallm.model.spec import PRESETS
+from tests.benchutil import load_benchmark
 
 
 def _params(spec, **kw):
@@ -95,6 +95,23 @@ def test_one_prompt_in_chunks_gives_golden_cycles(batch, latency):
     assert est.ttft_one_prompt_s == golden / (params.clock_mhz * 1e6)
     # B prompts together token by token take longer than one prompt in chunks
     assert est.prefill_cycles > golden
+
+
+def test_prefill_gemm_figures():
+    """benchmarks/prefill_gemm.py, the measurements behind prefill on the batch datapaths
+    instead of a systolic array (docs/ARCHITECTURE.md): one SmolLM2 prompt in chunks of 8
+    reaches its first token > 4x sooner than token by token; the widest array whose tiles
+    fit the 32-column activation exponents at R = 8 rows is 8 x 48 and its matrix cycles are
+    > 3x the batch GEMV's; fed from the engine's matrix layout (8 columns) > 8x, slower
+    than prefilling token by token."""
+    rows = {r["batch"]: r for r in load_benchmark("prefill_gemm").measure(64, (1, 8))}
+    print(rows)
+    assert rows[1]["ttft_speedup"] == 1.0 and rows[8]["ttft_speedup"] > 4
+    assert rows[8]["array"] == "8x48" and rows[8]["array_macs"] == 384
+    assert rows[8]["gemv_macs"] == 2048
+    assert all(r["array_over_gemv"] > 2.5 for r in rows.values())
+    assert rows[8]["array_over_gemv"] > 3
+    assert rows[8]["layout_array_over_gemv"] > 8
 
 
 def test_memory_latency_is_paid_at_least_once_per_memory_instruction_and_fetch():

@@ -7,13 +7,11 @@ Synthesis results are cached by RTL hash (``~/.cache/fpgallm/synth``).
 
 import dataclasses
 import re
-import importlib.util
-from pathlib import Path
 
 import pytest
 
 from fpgallm.boards import get_board
-from fpgallm.engine.params import EngineParams, SystolicSize
+from fpgallm.engine.params import EngineParams
 from fpgallm.estimate import resources as R
 from fpgallm.estimate.calibration import (CALIBRATION, CHECK, ENGINE_CALIBRATION, ENGINE_CHECK,
                                           ENGINE_HEAD_PAIR,
@@ -32,6 +30,7 @@ from fpgallm.units.quantize import QuantizeParams
 from fpgallm.units.rope import RopeParams
 from fpgallm.units.softmax import SoftmaxParams
 from fpgallm.units.weights import WeightFormat
+from tests.benchutil import load_benchmark
 
 FAMILY = {"ecp5": Family.ECP5, "xcup": Family.XILINX_US}
 # boards the engine RTL does not fit even at its smallest buildable size (one 64-bit port,
@@ -76,11 +75,7 @@ def test_check_set_is_disjoint_from_calibration():
 # --- the stored calibration data ----------------------------------------------------------
 
 def _load_calibrator():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "calibrate_resources.py"
-    spec = importlib.util.spec_from_file_location("calibrate_resources", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("calibrate_resources")
 
 
 def test_calibration_data_covers_the_calibration_set():
@@ -311,7 +306,7 @@ def test_engine_resources_grow_with_the_knobs():
     base = EngineParams()
     r0 = engine_resources(base, b).total
     for change in ({"gemv_lanes": 16}, {"vector_lanes": 16}, {"batch": 4},
-                   {"mem_ports": 8}, {"systolic": SystolicSize(8, 8)}):
+                   {"mem_ports": 8}, {"prefetch_words": 256}):
         r1 = engine_resources(dataclasses.replace(base, **change), b).total
         assert all(getattr(r1, k) >= getattr(r0, k) for k in ("lut", "ff", "dsp", "bram", "uram")), change
         assert r1 != r0, change

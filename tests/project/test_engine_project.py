@@ -54,6 +54,18 @@ def kv260_project(tmp_path_factory):
                           knobs=SMALL_ENGINE).out
 
 
+def test_manifest_of_an_older_engine_with_a_systolic_key(engine_plans):
+    """Manifests written before the engine dropped ``EngineParams.systolic`` (always None
+    there) still load; one that asks for an array is refused with one clear line."""
+    m = json.loads(engine_plans["kv260"][0].files["manifest.json"])
+    m["design"]["params"]["systolic"] = None
+    assert engine_params_of(m).gemv_lanes == 2
+    m["design"]["params"]["systolic"] = {"rows": 8, "cols": 8}
+    with pytest.raises(UserError) as exc:
+        engine_params_of(m)
+    assert str(exc.value) == "the project's engine has a systolic array, which the engine RTL does not build"
+
+
 @pytest.mark.parametrize("name", ENGINE_BOARDS)
 def test_engine_project_files(engine_plans, name):
     plan, design, fit, _ = engine_plans[name]

@@ -77,10 +77,6 @@ class Engine(wiring.Component):
     """The accelerator.  ``units``: execution-unit modules to include (default: all)."""
 
     def __init__(self, params: EngineParams, units=None):
-        if params.systolic is not None:
-            self._MustUse__silence = True   # rejected, so never elaborated: no unused warning
-            raise ValueError(f"EngineParams.systolic: the engine RTL has no systolic prefill array yet "
-                             f"(prefill runs token by token on the GEMV), got {params.systolic}")
         self.params = params
         self.units = list(units) if units is not None else unit_modules()
         ops: dict[Op, str] = {}

@@ -20,6 +20,7 @@ from fpgallm.engine.rtl.simrun import RtlSim, engine_design
 from fpgallm.estimate.calibration import ENGINE_CONTEXT, ENGINE_POINTS
 from fpgallm.model.load import load_model
 from fpgallm.sim.runner import lint
+from tests.benchutil import load_benchmark
 
 CONTEXT = ENGINE_CONTEXT
 NEW_TOKENS = 16
@@ -193,17 +194,6 @@ def test_cli_run_engine_rtl_equals_golden(tmp_path):
     assert abs(g / rep["cycles_per_token"] - 1) <= 0.05
 
 
-def _benchmark(name: str):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[3] / "benchmarks" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 PREFETCH_SMOLLM2 = 256     # prefetch buffer of the 4-port SmolLM2 engine (stripe words, 32 KiB)
 
 
@@ -213,7 +203,7 @@ def test_smollm2_efficiency_by_the_cycle_model():
     gives SmolLM2-135M on 4 x 256-bit ports with 16 vector lanes and the prefetch buffer
     <= 1.15 x the ideal cycles at every attention length up to the context, and the buffer
     takes cycles off."""
-    bench = _benchmark("engine_rtl_smollm2")
+    bench = load_benchmark("engine_rtl_smollm2")
     m, p = bench.config(16, prefetch_words=PREFETCH_SMOLLM2)
     c = C.compile_model(m, p, context=p.max_context)
     plain = C.compile_model(m, dataclasses.replace(p, prefetch_words=0), context=p.max_context)
@@ -232,20 +222,9 @@ def test_smollm2_decode_step_on_rtl():
     step (30 layers and the LM head) on the RTL equals the golden engine bit for bit, takes
     <= 1.15 x the ideal cycles (bytes that must stream / bytes per cycle), and the cycle
     model is within 5%."""
-    r = _benchmark("engine_rtl_smollm2").run(steps=1, log=print, prefetch_words=PREFETCH_SMOLLM2)
+    r = load_benchmark("engine_rtl_smollm2").run(steps=1, log=print, prefetch_words=PREFETCH_SMOLLM2)
     run = r["runs"][0]
     print({k: r[k] for k in ("build_s", "sim_wall_s", "sim_cycles_per_s")}, run)
     assert run["bit_exact"]
     assert run["cycles_over_ideal"] <= 1.15, run
     assert abs(run["model_error"]) <= 0.05, run
-
-
-def test_engine_without_systolic_array_rejects_it():
-    from fpgallm.engine.params import SystolicSize
-    from fpgallm.engine.rtl.top import Engine
-
-    p = EngineParams(systolic=SystolicSize(8, 8))
-    with pytest.raises(ValueError) as exc:
-        Engine(p)
-    assert str(exc.value) == ("EngineParams.systolic: the engine RTL has no systolic prefill array yet "
-                              f"(prefill runs token by token on the GEMV), got {p.systolic}")
