@@ -1,9 +1,25 @@
-"""Where the project's data folders live (boards/, rtl_templates/)."""
+"""Where the project's data folders live (boards/, rtl_templates/).
+
+In a checkout (an editable install) they are the top-level folders beside ``fpgallm/``; a
+wheel carries them inside the package as ``fpgallm/board_files`` and
+``fpgallm/rtl_templates`` (pyproject.toml maps them).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-BOARDS_DIR = ROOT / "boards"
-TEMPLATES_DIR = ROOT / "rtl_templates"
+PACKAGE = Path(__file__).resolve().parent
+ROOT = PACKAGE.parent
+
+
+def _data_dir(checkout: str, installed: str) -> Path:
+    top = ROOT / checkout
+    in_checkout = (ROOT / "pyproject.toml").is_file() and top.is_dir()
+    return top if in_checkout else PACKAGE / installed
+
+
+INSTALLED_BOARDS = "board_files"          # the folders' names inside an installed package
+INSTALLED_TEMPLATES = "rtl_templates"
+BOARDS_DIR = _data_dir("boards", INSTALLED_BOARDS)
+TEMPLATES_DIR = _data_dir("rtl_templates", INSTALLED_TEMPLATES)
