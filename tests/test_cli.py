@@ -52,3 +52,13 @@ def test_doctor(tmp_path):
     for tool in ("python", "amaranth", "cocotb", "verilator", "c++", "yosys", "nextpnr-ecp5",
                  "simulation"):
         assert f"ok   {tool}" in out.stdout
+
+
+def test_output_cut_short_by_the_reader_is_not_an_error():
+    """``fpgallm boards | head -1``: the reader closes the pipe; no traceback, status 0."""
+    proc = subprocess.Popen([sys.executable, "-m", "fpgallm", "boards"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()                     # before the command has printed anything
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 0, err
+    assert err == ""
