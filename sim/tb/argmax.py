@@ -9,8 +9,6 @@ checks :attr:`ArgmaxParams.latency` and :attr:`ArgmaxParams.throughput` against 
 
 from __future__ import annotations
 
-import itertools
-
 import cocotb
 import numpy as np
 
@@ -109,20 +107,12 @@ def _signed(v: int, width: int) -> int:
     return v - (1 << width) if v >> (width - 1) else v
 
 
-def _make_random(name, pin, pout):
-    async def test(dut):
-        p = params_from_env(ArgmaxParams)
-        tag = f"{pin.value}/{pout.value}"
-        await _run(dut, _random_vectors(p, np_rng_for(tag), 8), pin, pout, tag)
-
-    test.__name__ = test.__qualname__ = name
-    return cocotb.test()(test)
-
-
-for _pin, _pout in itertools.product(ALL_PATTERNS, ALL_PATTERNS):
-    _name = f"test_random_{_pin.value}_in_{_pout.value}_out"
-    globals()[_name] = _make_random(_name, _pin, _pout)
-del _pin, _pout, _name
+@cocotb.test()
+@cocotb.parametrize(pin=ALL_PATTERNS, pout=ALL_PATTERNS)
+async def test_random(dut, pin: Pattern, pout: Pattern):
+    p = params_from_env(ArgmaxParams)
+    tag = f"{pin.value}/{pout.value}"
+    await _run(dut, _random_vectors(p, np_rng_for(tag), 8), pin, pout, tag)
 
 
 @cocotb.test()

@@ -80,20 +80,21 @@ async def _check(dut, pin: Pattern, pout: Pattern, cfg, beats: int = 120):
     sb.check([unpack(x, p.out_width, p.lanes) for x in mon.items])
 
 
-def _make(name, pin, pout, cfg):
-    async def test(dut):
-        await _check(dut, pin, pout, cfg)
+@cocotb.test()
+@cocotb.parametrize(pin=ALL_PATTERNS, pout=ALL_PATTERNS)
+async def test_random(dut, pin: Pattern, pout: Pattern):
+    """Random multipliers and shift under one input / output stall pattern."""
+    await _check(dut, pin, pout, "random")
 
-    test.__name__ = test.__qualname__ = name
-    return cocotb.test()(test)
+
+@cocotb.test()
+async def test_saturate(dut):
+    await _check(dut, Pattern.RANDOM, Pattern.BURSTY, "saturate")
 
 
-for _pin, _pout in itertools.product(ALL_PATTERNS, ALL_PATTERNS):
-    _name = f"test_random_{_pin.value}_in_{_pout.value}_out"
-    globals()[_name] = _make(_name, _pin, _pout, "random")
-test_saturate = _make("test_saturate", Pattern.RANDOM, Pattern.BURSTY, "saturate")
-test_identity = _make("test_identity", Pattern.NONE, Pattern.NONE, "identity")
-del _pin, _pout, _name
+@cocotb.test()
+async def test_identity(dut):
+    await _check(dut, Pattern.NONE, Pattern.NONE, "identity")
 
 
 @cocotb.test()

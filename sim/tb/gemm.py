@@ -120,20 +120,24 @@ async def _check(dut, pin, pout, extremes, check_cycles=False):
     await run_jobs(dut, p, jobs, pin, pout, tag, check_cycles)
 
 
-def _make(name, pin, pout, extremes, check_cycles=False):
-    async def test(dut):
-        await _check(dut, pin, pout, extremes, check_cycles)
-
-    test.__name__ = test.__qualname__ = name
-    return cocotb.test()(test)
+@cocotb.test()
+async def test_cycles_no_stall(dut):
+    await _check(dut, Pattern.NONE, Pattern.NONE, extremes=False, check_cycles=True)
 
 
-test_cycles_no_stall = _make("test_cycles_no_stall", Pattern.NONE, Pattern.NONE, False, True)
-test_random_random = _make("test_random_random", Pattern.RANDOM, Pattern.RANDOM, False)
-test_bursty_bursty = _make("test_bursty_bursty", Pattern.BURSTY, Pattern.BURSTY, False)
-test_extremes_random_in = _make("test_extremes_random_in", Pattern.RANDOM, Pattern.NONE, True)
-test_extremes_random_out = _make("test_extremes_random_out", Pattern.NONE, Pattern.RANDOM, True)
-test_extremes_bursty = _make("test_extremes_bursty", Pattern.BURSTY, Pattern.BURSTY, True)
+@cocotb.test()
+@cocotb.parametrize((("pin", "pout"), [(Pattern.RANDOM, Pattern.RANDOM),
+                                       (Pattern.BURSTY, Pattern.BURSTY)]))
+async def test_random(dut, pin: Pattern, pout: Pattern):
+    await _check(dut, pin, pout, extremes=False)
+
+
+@cocotb.test()
+@cocotb.parametrize((("pin", "pout"), [(Pattern.RANDOM, Pattern.NONE),
+                                       (Pattern.NONE, Pattern.RANDOM),
+                                       (Pattern.BURSTY, Pattern.BURSTY)]))
+async def test_extremes(dut, pin: Pattern, pout: Pattern):
+    await _check(dut, pin, pout, extremes=True)
 
 
 @cocotb.test()

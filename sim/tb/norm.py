@@ -10,8 +10,6 @@ the cycles per vector.
 
 from __future__ import annotations
 
-import itertools
-
 import cocotb
 import numpy as np
 
@@ -105,27 +103,28 @@ async def _run(dut, p, pin, pout, tag, vectors):
     sb.check([unpack(w, p.out_width, p.lanes) for w in mon.items])
 
 
-def _make(name, pin, pout, corners):
-    async def test(dut):
-        p = params_from_env(NormParams)
-        tag = f"{pin.value}/{pout.value}/{'corners' if corners else 'random'}"
-        rng = np_rng_for(tag)
-        if corners:
-            vectors = _corner_vectors(p, rng)
-        else:
-            lens = rng.integers(1, p.beats_max + 1, size=3) * p.lanes
-            vectors = [_random_vector(p, rng, int(n)) for n in lens]
-        await _run(dut, p, pin, pout, tag, vectors)
-
-    test.__name__ = test.__qualname__ = name
-    return cocotb.test()(test)
+async def _check(dut, pin: Pattern, pout: Pattern, corners: bool):
+    p = params_from_env(NormParams)
+    tag = f"{pin.value}/{pout.value}/{'corners' if corners else 'random'}"
+    rng = np_rng_for(tag)
+    if corners:
+        vectors = _corner_vectors(p, rng)
+    else:
+        lens = rng.integers(1, p.beats_max + 1, size=3) * p.lanes
+        vectors = [_random_vector(p, rng, int(n)) for n in lens]
+    await _run(dut, p, pin, pout, tag, vectors)
 
 
-for _pin, _pout in itertools.product(ALL_PATTERNS, ALL_PATTERNS):
-    _name = f"test_random_{_pin.value}_in_{_pout.value}_out"
-    globals()[_name] = _make(_name, _pin, _pout, False)
-test_corners = _make("test_corners", Pattern.RANDOM, Pattern.BURSTY, True)
-del _pin, _pout, _name
+@cocotb.test()
+@cocotb.parametrize(pin=ALL_PATTERNS, pout=ALL_PATTERNS)
+async def test_random(dut, pin: Pattern, pout: Pattern):
+    """Three vectors of random lengths under one input / output stall pattern."""
+    await _check(dut, pin, pout, corners=False)
+
+
+@cocotb.test()
+async def test_corners(dut):
+    await _check(dut, Pattern.RANDOM, Pattern.BURSTY, corners=True)
 
 
 @cocotb.test()

@@ -7,8 +7,6 @@ test comparing measured latency and throughput with the Params.
 
 from __future__ import annotations
 
-import itertools
-
 import cocotb
 import numpy as np
 
@@ -92,23 +90,24 @@ async def _run(dut, p, pin, pout, tag, x, pos):
     sb.check([unpack(w, p.out_width, 2 * p.lanes) for w in mon.items])
 
 
-def _make(name, pin, pout, corners):
-    async def test(dut):
-        p = params_from_env(RopeParams)
-        tag = f"{pin.value}/{pout.value}/{'corners' if corners else 'random'}"
-        n = max(2, 64 // p.beats_per_head) if not corners else 8
-        x, pos = _heads(p, np_rng_for(tag), n, corners)
-        await _run(dut, p, pin, pout, tag, x, pos)
-
-    test.__name__ = test.__qualname__ = name
-    return cocotb.test()(test)
+async def _check(dut, pin: Pattern, pout: Pattern, corners: bool):
+    p = params_from_env(RopeParams)
+    tag = f"{pin.value}/{pout.value}/{'corners' if corners else 'random'}"
+    n = max(2, 64 // p.beats_per_head) if not corners else 8
+    x, pos = _heads(p, np_rng_for(tag), n, corners)
+    await _run(dut, p, pin, pout, tag, x, pos)
 
 
-for _pin, _pout in itertools.product(ALL_PATTERNS, ALL_PATTERNS):
-    _name = f"test_random_{_pin.value}_in_{_pout.value}_out"
-    globals()[_name] = _make(_name, _pin, _pout, False)
-test_corners = _make("test_corners", Pattern.RANDOM, Pattern.BURSTY, True)
-del _pin, _pout, _name
+@cocotb.test()
+@cocotb.parametrize(pin=ALL_PATTERNS, pout=ALL_PATTERNS)
+async def test_random(dut, pin: Pattern, pout: Pattern):
+    """Random heads at random positions under one input / output stall pattern."""
+    await _check(dut, pin, pout, corners=False)
+
+
+@cocotb.test()
+async def test_corners(dut):
+    await _check(dut, Pattern.RANDOM, Pattern.BURSTY, corners=True)
 
 
 @cocotb.test()

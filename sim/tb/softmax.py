@@ -10,8 +10,6 @@ maximum length.  ``test_timing`` checks :meth:`SoftmaxParams.cycles` (and so ``l
 
 from __future__ import annotations
 
-import itertools
-
 import cocotb
 import numpy as np
 
@@ -92,20 +90,12 @@ async def _run(dut, vecs, pin: Pattern, pout: Pattern, tag: str):
     sb.check(got)
 
 
-def _make_random(name, pin, pout):
-    async def test(dut):
-        p = params_from_env(SoftmaxParams)
-        tag = f"{pin.value}/{pout.value}"
-        await _run(dut, _random_vectors(p, np_rng_for(tag), 6), pin, pout, tag)
-
-    test.__name__ = test.__qualname__ = name
-    return cocotb.test()(test)
-
-
-for _pin, _pout in itertools.product(ALL_PATTERNS, ALL_PATTERNS):
-    _name = f"test_random_{_pin.value}_in_{_pout.value}_out"
-    globals()[_name] = _make_random(_name, _pin, _pout)
-del _pin, _pout, _name
+@cocotb.test()
+@cocotb.parametrize(pin=ALL_PATTERNS, pout=ALL_PATTERNS)
+async def test_random(dut, pin: Pattern, pout: Pattern):
+    p = params_from_env(SoftmaxParams)
+    tag = f"{pin.value}/{pout.value}"
+    await _run(dut, _random_vectors(p, np_rng_for(tag), 6), pin, pout, tag)
 
 
 @cocotb.test()
