@@ -35,6 +35,10 @@ def test_concurrent_builds_share_one_cache_entry(tmp_path, monkeypatch):
     assert len(dirs) == 1
     again = runner.build(design, log=lambda m: pytest.fail("rebuilt a cached design"))
     assert str(again.directory) in dirs
+    # the entry keeps the executable, not the precompiled headers and objects of the build
+    left = [f.name for pattern in ("*.gch", "*.o", "*.a") for f in again.directory.glob(pattern)]
+    assert left == []
+    assert (again.directory / design.top).is_file()
 
 
 def test_changed_rtl_gets_a_new_build_key():
