@@ -95,7 +95,7 @@ class Host:
             dut.dump.value = 0
             await RisingEdge(dut.clk)
         cycles = lo | (hi << 32)
-        self.results.append({"tokens": out, "cycles": cycles})
+        self.results.append({"tokens": out, "cycles": cycles, "positions": [int(p) for p in positions]})
         with open(self.job["progress"], "a") as fh:
             fh.write(f"fpgallm: rtl run {len(self.results)} (positions {list(positions)}): {cycles} cycles, "
                      f"{time.time() - self.t0:.1f} s\n")

@@ -38,9 +38,13 @@ TB_MODULE = "fpgallm.sim.tb._engine_run"
 
 @dataclass
 class RtlStep:
+    """One program run: the next ids it left in ``TOKEN``, its cycles, the memory regions read
+    back after it, and the positions the host wrote."""
+
     tokens: list[int]
     cycles: int
     regions: dict[str, bytes] = field(default_factory=dict)
+    positions: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -204,6 +208,9 @@ class RtlSim:
               for s in steps]
         out = self._run({"mode": "steps", "steps": js,
                          "dumps": [[lo, hi] for lo, hi, _n in dumps]}, seed)
+        return self._steps_of(out, regions, dumps)
+
+    def _steps_of(self, out: dict, regions: tuple[str, ...], dumps) -> list[RtlStep]:
         res, k = [], 0
         d = Path(out["dir"])
         for s in out["steps"]:
@@ -211,7 +218,7 @@ class RtlSim:
             for name, (_lo, _hi, n) in zip(regions, dumps):
                 got[name] = self._read_dump(d, k, n)
                 k += 1
-            res.append(RtlStep(s["tokens"], s["cycles"], got))
+            res.append(RtlStep(s["tokens"], s["cycles"], got, s["positions"]))
         return res
 
     def logits(self, step: RtlStep, nseq: int) -> np.ndarray:
@@ -224,8 +231,19 @@ class RtlSim:
     def generate(self, prompts: list[list[int]], max_new_tokens: int, stop_at_eos: bool = True,
                  seed: int | None = None) -> tuple[list[list[int]], list[int]]:
         """Greedy generation inside the simulation: (generated ids per prompt, cycles per run)."""
+        outs, steps = self.generate_steps(prompts, max_new_tokens, stop_at_eos, seed)
+        return outs, [s.cycles for s in steps]
+
+    def generate_steps(self, prompts: list[list[int]], max_new_tokens: int, stop_at_eos: bool = True,
+                       seed: int | None = None, regions: tuple[str, ...] = ()
+                       ) -> tuple[list[list[int]], list[RtlStep]]:
+        """Greedy generation inside the simulation (the host in the testbench follows
+        :func:`fpgallm.engine.generation.greedy_schedule`, prefill chunks of ``batch``):
+        the generated ids per prompt and every program run as an :class:`RtlStep`, with
+        ``regions`` read back after each run."""
+        dumps = [self._region_words(r) for r in regions]
         out = self._run({"mode": "generate", "prompts": prompts, "max_new_tokens": max_new_tokens,
                          "context": self.c.context, "eos": self.c.spec.eos_token_id,
-                         "chunk": self.p.batch,
-                         "stop_at_eos": stop_at_eos, "dumps": []}, seed)
-        return out["outs"], [s["cycles"] for s in out["steps"]]
+                         "chunk": self.p.batch, "stop_at_eos": stop_at_eos,
+                         "dumps": [[lo, hi] for lo, hi, _n in dumps]}, seed)
+        return out["outs"], self._steps_of(out, regions, dumps)

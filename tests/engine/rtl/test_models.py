@@ -53,6 +53,7 @@ def golden_schedule(g: GoldenEngine, ps):
 def assert_runs_equal_golden(sim: RtlSim, runs, steps) -> list[float]:
     """Every RTL run's logits and next ids equal the golden run's (first mismatch named);
     returns the cycle model's relative error per run."""
+    assert len(steps) == len(runs), f"{len(steps)} RTL runs, {len(runs)} golden runs"
     errs = []
     for i, ((sched, want, want_next, model_cyc), got) in enumerate(zip(runs, steps)):
         nseq = len(sched[0])
@@ -74,17 +75,17 @@ def test_model_on_rtl_equals_golden(label, seed):
     ps = prompts(m, p.batch)
     runs, gold_out = golden_schedule(g, ps)
     assert len(runs) >= NEW_TOKENS + max(map(len, ps)) - 1
+    # generation inside the simulation (the --engine rtl path), the logits read back after
+    # every run: the golden ids, and run by run the golden schedule, logits and next ids
     sim = RtlSim(g.compiled)
-    steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
+    out, steps = sim.generate_steps(ps, NEW_TOKENS, stop_at_eos=False, seed=seed, regions=("logits",))
+    assert out == gold_out
+    assert [s.positions for s in steps] == [r[0][1] for r in runs]
     errs = assert_runs_equal_golden(sim, runs, steps)
     worst = max(errs, key=abs)
     print(label, f"{len(runs)} runs bit-exact; RTL cycles per run {steps[0].cycles}..{steps[-1].cycles}; "
           f"cycle model error {min(errs):+.4f}..{max(errs):+.4f}")
     assert abs(worst) <= 0.05, f"cycle model off by {worst:+.2%} of the RTL's cycles"
-    # generation inside the simulation (the --engine rtl path) gives the golden ids
-    out, cycles = sim.generate(ps, NEW_TOKENS, stop_at_eos=False, seed=seed)
-    assert out == gold_out
-    assert cycles == [s.cycles for s in steps]
 
 
 @pytest.mark.slow
@@ -92,7 +93,7 @@ def test_prompt_in_chunks_on_rtl_equals_golden(seed):
     """One prompt on the batch-2 engine prefills two positions a run (CHUNK: both lanes
     append to and attend over sequence 0's KV cache): every lane's logits and next id equal
     the golden engine's, the generated ids equal token-by-token prefill's, with fewer runs
-    and cycles; generation inside the simulation does the same."""
+    and cycles; checked on generation inside the simulation (the --engine rtl path)."""
     name, kw = POINTS["tiny-llama-b2"]
     m, p = engine(name, kw)
     ids = m.tokenizer.encode("The cat sat")
@@ -101,16 +102,17 @@ def test_prompt_in_chunks_on_rtl_equals_golden(seed):
     plain, plain_outs = GoldenEngine(m, p, context=CONTEXT).recorded_runs([ids], 8, chunk=1)
     chunks = [r for r in runs if r[0][2]]
     assert outs == plain_outs and len(chunks) == (len(ids) - 1) // 2 and len(runs) < len(plain)
+    # generation inside the simulation prefills in the same chunks
     sim = RtlSim(g.compiled)
-    steps = sim.steps([r[0] for r in runs], regions=("logits",), seed=seed)
+    out, steps = sim.generate_steps([ids], 8, stop_at_eos=False, seed=seed, regions=("logits",))
+    assert out == outs
+    assert [s.positions for s in steps] == [r[0][1] for r in runs]
     errs = assert_runs_equal_golden(sim, runs, steps)
     assert all(abs(e) <= 0.05 for e in errs), errs
     total, total_plain = sum(s.cycles for s in steps), sum(r[3] for r in plain)
     print(f"prompt of {len(ids)} tokens + 8: {len(runs)} runs, {total} cycles in chunks of 2; "
           f"token by token {len(plain)} runs, {total_plain} cycles (cycle model)")
     assert total < total_plain
-    out, cycles = sim.generate([ids], 8, stop_at_eos=False, seed=seed)
-    assert out == outs and cycles == [s.cycles for s in steps]
 
 
 @pytest.mark.slow
