@@ -49,6 +49,7 @@ def measure(prompt: int = 64, batches=(1, 2, 4, 8)) -> list[dict]:
     from fpgallm.engine.cycles import CycleModel
     from fpgallm.engine.isa import Op
     from fpgallm.engine.params import EngineParams
+    from fpgallm.engine.rtl import iface
     from fpgallm.estimate import perf as P
     from fpgallm.model.quant import Q4_1, Q8_0
     from fpgallm.model.spec import PRESETS
@@ -71,20 +72,24 @@ def measure(prompt: int = 64, batches=(1, 2, 4, 8)) -> list[dict]:
         cm = CycleModel(c)
         gemvs = [ins for ins in cm.body() if ins.op is Op.GEMV]
         gemv_cycles = sum(cm.unit_cost(ins, [1] * B) for ins in gemvs)
-        W = p.mem_ports * p.port_width
+        W = iface.stripe_bits(p)
         macs = B * p.gemv_lanes * (W // (p.gemv_lanes * 4))      # the INT4 datapaths' MACs a cycle
         g = largest_array(B, ACT_GROUP, GemmWeights.INT4)
-        # every 32-column tile of every row block of every matrix, back to back
-        array_cycles = sum(g.tiles(B, -(-ins.n // g.cols) * g.cols) * ins.m + g.latency for ins in gemvs)
+        # every matrix a job of B x cols by cols x rows (rows padded to the array's columns),
+        # its 32-column tiles back to back: GemmParams.cycles
+        def job_cycles(gp):
+            return sum(gp.cycles(B, ins.m, -(-ins.n // gp.cols) * gp.cols) for ins in gemvs)
+
+        array_cycles = job_cycles(g)
         # fed from the engine's one weight layout: a row tile (gemv_lanes rows) at a time
-        gl = GemmParams(rows=B, cols=p.gemv_lanes, weights=GemmWeights.INT4, max_k=ACT_GROUP, dsp_pack=True)
-        layout_cycles = sum(gl.tiles(B, -(-ins.n // gl.cols) * gl.cols) * ins.m + gl.latency for ins in gemvs)
+        layout_cycles = job_cycles(GemmParams(rows=B, cols=p.gemv_lanes, weights=GemmWeights.INT4,
+                                              max_k=ACT_GROUP, dsp_pack=True))
         out.append({"batch": B, "ttft_cycles": ttft, "ttft_speedup": token_by_token / ttft,
                     "gemv_macs": macs, "gemv_matrix_cycles": gemv_cycles,
                     "array": f"{g.rows}x{g.cols}", "array_macs": g.rows * g.cols,
                     "array_matrix_cycles": array_cycles, "array_over_gemv": array_cycles / gemv_cycles,
                     "array_weight_bits_per_cycle": g.cols * 4, "port_bits_per_cycle": W,
-                    "layout_array": f"{gl.rows}x{gl.cols}", "layout_array_over_gemv": layout_cycles / gemv_cycles})
+                    "layout_array": f"{B}x{p.gemv_lanes}", "layout_array_over_gemv": layout_cycles / gemv_cycles})
     return out
 
 

@@ -383,17 +383,15 @@ def prefill_chunked_cycles(compiled: C.Compiled, prompt: int) -> int:
     the last prompt token in chunks of ``batch`` consecutive positions (one run each, lane
     ``i`` attending over the positions up to its own), then the last token alone.  Equal to
     a batch-1 engine's :func:`prefill_cycles`."""
-    from fpgallm.engine.generation import greedy_schedule
+    from fpgallm.engine.generation import drive, greedy_schedule
 
-    sched = greedy_schedule([[0] * prompt], 1, max(prompt, 1), None, False, chunk=compiled.params.batch)
     runs = []
-    try:
-        _tokens, positions, _chunk = next(sched)
-        while True:
-            runs.append([pos + 1 for pos in positions])
-            _tokens, positions, _chunk = sched.send([0] * len(positions))
-    except StopIteration:
-        pass
+
+    def step(tokens, positions, chunk):   # record the run's attention lengths; next ids: 0
+        runs.append([pos + 1 for pos in positions])
+        return [0] * len(tokens)
+
+    drive(greedy_schedule([[0] * prompt], 1, max(prompt, 1), None, False, chunk=compiled.params.batch), step)
     return _runs_cycles(CycleModel(compiled), runs)
 
 
