@@ -61,6 +61,16 @@ def nonempty(text: str) -> str:
     return text
 
 
+def text(value: str) -> str:
+    """Text that is valid UTF-8 (argv bytes that are not arrive as lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start].encode("utf-8", "surrogateescape")
+        raise _bad(f"is not valid UTF-8 text (byte 0x{bad[0]:02x} at position {exc.start})") from None
+    return value
+
+
 positive_int = int_in(1, name="positive_int")
 nonneg_int = int_in(0, name="nonneg_int")
 clock_mhz = float_in(*CLOCK_MHZ, name="clock_mhz")

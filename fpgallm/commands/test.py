@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from fpgallm import cli_args as A
 from fpgallm.errors import UserError
 
 NAME = "test"
@@ -14,16 +15,16 @@ HELP = "run the cocotb testbenches of the named units (all when none is named)"
 def configure(p):
     p.add_argument("units", nargs="*", metavar="UNIT", help="unit names (see --list)")
     p.add_argument("--list", action="store_true", help="list the units and their parameter points")
-    p.add_argument("--seed", type=int, default=None, help="cocotb random seed (printed when not given)")
+    p.add_argument("--seed", type=A.int_in(0, 2**32 - 1, name="seed"), default=None, help="cocotb random seed (printed when not given)")
     p.add_argument("--waves", action="store_true", help="dump FST waveforms into each run directory")
     p.add_argument("--point", action="append", default=None, metavar="LABEL",
                    help="only these parameter points (repeatable)")
-    p.add_argument("--out", default=None, help="folder for run directories (default: a temp folder)")
-    p.add_argument("--project", default=None, metavar="DIR",
+    p.add_argument("--out", type=A.nonempty, default=None, help="folder for run directories (default: a temp folder)")
+    p.add_argument("--project", type=A.nonempty, default=None, metavar="DIR",
                    help="re-verify a project written by `fpgallm generate`: its engine RTL in Verilator "
                         "against the golden engine, token by token")
-    p.add_argument("--prompt", default=None, help="--project: the prompt (default 'The cat')")
-    p.add_argument("--tokens", type=int, default=None, help="--project: tokens to generate (default 8)")
+    p.add_argument("--prompt", type=A.text, default=None, help="--project: the prompt (default 'The cat')")
+    p.add_argument("--tokens", type=A.positive_int, default=None, help="--project: tokens to generate (default 8)")
     p.add_argument("--board-top", action="store_true",
                    help="--project (open-source boards): simulate the whole board design -- board top, "
                         "engine, SDRAM controller, UART host bridge -- with an SDRAM model, through the "
@@ -91,8 +92,6 @@ def _run_project(args) -> int:
     from fpgallm.sim.runner import default_seed
 
     tokens = verify.DEFAULT_TOKENS if args.tokens is None else args.tokens
-    if tokens < 1:
-        raise UserError(f"--tokens must be >= 1, got {tokens}")
     seed = default_seed() if args.seed is None else args.seed
     print(f"seed {seed} (replay with --seed {seed})", flush=True)
     t0 = time.monotonic()
