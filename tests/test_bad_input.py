@@ -1,0 +1,133 @@
+"""Bad input never crashes: broken model files, tokenizers, manifests and values give one
+line on stderr and exit 2; nothing is written."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from fpgallm.cli import main
+from fpgallm.model.gguf_file import save_gguf
+from fpgallm.model.hf_dir import save_hf
+from fpgallm.model.load import load_preset
+from fpgallm.model.npz_file import META, save_npz
+from fpgallm.model.tokenizer import gguf_metadata
+
+
+def _fails(capsys, argv) -> str:
+    """Run the CLI in-process; it must exit 2 with exactly one stderr line (returned)."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.endswith("\n") and err.count("\n") == 1, err
+    return err.rstrip("\n")
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_preset("tiny-llama")
+
+
+@pytest.fixture
+def hf(tmp_path, tiny):
+    return save_hf(tiny, tmp_path / "hf")
+
+
+def _rewrite_npz(src, dst, **changes):
+    with np.load(src) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays.update(changes)
+    np.savez(dst, **arrays)
+    return dst
+
+
+# --- tokenizers ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("text", ["{}", '{"model": 3}', "not json"])
+def test_broken_hf_tokenizer_json(capsys, hf, text):
+    (hf / "tokenizer.json").write_text(text)
+    err = _fails(capsys, ["run", str(hf), "--prompt", "hi"])
+    assert err.startswith(f"fpgallm run: error: {hf}: tokenizer.json: not a usable tokenizer (")
+    # the estimator needs shapes only: the tokenizer is not read
+    assert main(["estimate", str(hf), "--board", "kv260", "--json"]) == 0
+
+
+def test_gguf_tokenizer_with_malformed_merges(capsys, tmp_path, tiny):
+    meta = {**gguf_metadata(tiny.tokenizer), "tokenizer.ggml.merges": ["a b", "nospace"]}
+    f = save_gguf(tiny, tmp_path / "m.gguf", tokenizer_meta=meta)
+    assert _fails(capsys, ["run", str(f), "--prompt", "hi"]) == (
+        f"fpgallm run: error: {f}: tokenizer.ggml.merges[1] = 'nospace' is not 'LEFT RIGHT'")
+    assert main(["estimate", str(f), "--board", "kv260", "--json"]) == 0
+
+
+def test_npz_with_garbage_tokenizer_json(capsys, tmp_path, tiny):
+    good = save_npz(tiny, tmp_path / "good.npz")
+    with np.load(good) as z:
+        meta = json.loads(str(z[META]))
+    meta["tokenizer"] = "{garbage"
+    bad = _rewrite_npz(good, tmp_path / "bad.npz", **{META: np.array(json.dumps(meta))})
+    err = _fails(capsys, ["run", str(bad), "--prompt", "hi"])
+    assert err.startswith(f"fpgallm run: error: {bad}: tokenizer JSON: not a usable tokenizer (")
+    assert main(["estimate", str(bad), "--board", "kv260", "--json"]) == 0
+
+
+# --- files that are not what they claim ----------------------------------------------------
+
+@pytest.mark.parametrize("text", ["[]", "3", '"x"'])
+def test_hf_config_that_is_not_an_object(capsys, hf, text):
+    (hf / "config.json").write_text(text)
+    assert _fails(capsys, ["estimate", str(hf), "--board", "kv260"]) == (
+        f'fpgallm estimate: error: {hf / "config.json"}: not a JSON object (a Hugging Face config is '
+        '{"model_type": ..., ...})')
+
+
+def test_truncated_gguf_says_so(capsys, tmp_path, tiny):
+    whole = save_gguf(tiny, tmp_path / "whole.gguf").read_bytes()
+    for cut in (len(whole) - 100, len(whole) // 2, 10):
+        f = tmp_path / "cut.gguf"
+        f.write_bytes(whole[:cut])
+        err = _fails(capsys, ["run", str(f), "--prompt", "hi"])
+        assert err.startswith(f"fpgallm run: error: {f}: truncated: at least "), err
+        assert err.endswith(f" bytes expected, the file has {cut}"), err
+
+
+def test_truncated_npz(capsys, tmp_path, tiny):
+    whole = save_npz(tiny, tmp_path / "whole.npz").read_bytes()
+    f = tmp_path / "cut.npz"
+    f.write_bytes(whole[:len(whole) // 2])
+    err = _fails(capsys, ["run", str(f), "--prompt", "hi"])
+    assert err.startswith(f"fpgallm run: error: {f}: "), err
+
+
+# --- NaN and Inf weights -------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_weights_are_refused_at_load_time(capsys, tmp_path, tiny, hf, bad):
+    name = "blk.0.ffn_up.weight"
+    t = tiny.tensors[name].copy()
+    t[1, 2] = bad
+    want = f"model 'tiny-llama': tensor {name!r} holds NaN or Inf (first at index [1, 2]: {bad})"
+    f = _rewrite_npz(save_npz(tiny, tmp_path / "m.npz"), tmp_path / "nan.npz", **{name: t})
+    assert _fails(capsys, ["run", str(f), "--prompt", "hi"]) == f"fpgallm run: error: {f}: {want}"
+
+    g = save_gguf(tiny, tmp_path / "n.gguf")       # then the tensor's bytes patched in place
+    raw = bytearray(g.read_bytes())
+    clean = tiny.tensors[name].astype(np.float32).tobytes()
+    at = bytes(raw).find(clean)
+    assert at > 0
+    raw[at:at + len(clean)] = t.astype(np.float32).tobytes()
+    g.write_bytes(bytes(raw))
+    err = _fails(capsys, ["generate", str(g), "--board", "kv260", "--out", str(tmp_path / "p")])
+    assert err == f"fpgallm generate: error: {g}: {want.replace('tiny-llama', 'n')}"
+    assert not (tmp_path / "p").exists()
+
+    st = hf / "model.safetensors"
+    arrays = load_file(str(st))
+    key = next(k for k, v in arrays.items() if v.shape == t.shape and np.array_equal(v, tiny.tensors[name]))
+    arrays[key] = t
+    save_file(arrays, str(st))
+    err = _fails(capsys, ["estimate", str(hf), "--board", "kv260"])
+    assert err == f"fpgallm estimate: error: {hf}: {want.replace('tiny-llama', 'hf')}"
