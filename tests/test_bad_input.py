@@ -131,3 +131,68 @@ def test_non_finite_weights_are_refused_at_load_time(capsys, tmp_path, tiny, hf,
     save_file(arrays, str(st))
     err = _fails(capsys, ["estimate", str(hf), "--board", "kv260"])
     assert err == f"fpgallm estimate: error: {hf}: {want.replace('tiny-llama', 'hf')}"
+
+
+# --- fpgallm test --project: the manifest is validated ------------------------------------
+
+SMALL_ENGINE = {"ports": 2, "port_width": 128, "gemv_lanes": 2, "vector_lanes": 2, "context": 32}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    from fpgallm.boards import get_board
+    from fpgallm.project import build
+
+    out = tmp_path_factory.mktemp("proj") / "p"
+    build.generate("tiny-llama", get_board("kv260"), out, knobs=SMALL_ENGINE)
+    return out
+
+
+@pytest.fixture
+def copy(project, tmp_path):
+    import shutil
+
+    return shutil.copytree(project, tmp_path / "p")
+
+
+def _set_manifest(p, change):
+    man = json.loads((p / "manifest.json").read_text())
+    change(man)
+    (p / "manifest.json").write_text(json.dumps(man))
+
+
+@pytest.mark.parametrize("text,msg", [
+    ("{not json", "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+    ("{}", "design: missing, or not an object with a name and a top"),
+    ("[]", "not a JSON object (not a manifest written by fpgallm generate)"),
+    ('{"design": 3}', "design: missing, or not an object with a name and a top"),
+    (b"\xff\xfe", "'utf-8' codec can't decode byte 0xff in position 0: invalid start byte"),
+])
+def test_manifest_that_is_not_one(capsys, copy, text, msg):
+    f = copy / "manifest.json"
+    f.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert _fails(capsys, ["test", "--project", str(copy)]) == f"fpgallm test: error: {f}: {msg}"
+
+
+@pytest.mark.parametrize("change,msg", [
+    (lambda m: m["design"]["params"].update(gemv_lanes=0),
+     "design.params: EngineParams.gemv_lanes must be an integer in [1, 1024], got 0"),
+    (lambda m: m["design"]["params"].update(kv_format="int3"), "design.params: 'int3' is not a valid KVFormat"),
+    (lambda m: m["design"]["params"].pop("weight_formats"), "design.params: weight_formats"),
+    (lambda m: m["design"]["params"].update(bogus=1),
+     "design.params: EngineParams.__init__() got an unexpected keyword argument 'bogus'"),
+    (lambda m: m["design"].pop("params"), "design.params: missing or not an object"),
+    (lambda m: m["engine"].update(context=0), "engine.context: must be an integer >= 1, got 0"),
+    (lambda m: m["engine"].update(model=7), "engine.model: must be a model name or file, got 7"),
+])
+def test_manifest_with_impossible_engine(capsys, copy, change, msg):
+    _set_manifest(copy, change)
+    f = copy / "manifest.json"
+    assert _fails(capsys, ["test", "--project", str(copy)]) == f"fpgallm test: error: {f}: {msg}"
+
+
+def test_project_tokens_beyond_the_context_are_refused(capsys, project):
+    # 'The cat' is 8 tokens (byte-level, with the BOS); the project's context is 32
+    assert _fails(capsys, ["test", "--project", str(project), "--tokens", "1000"]) == (
+        "fpgallm test: error: --tokens 1000: the prompt (8 tokens) and 1000 new tokens exceed the "
+        "project's context of 32 tokens; at most 24 new tokens")
