@@ -14,6 +14,7 @@ import importlib
 import os
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from fpgallm import __version__
@@ -68,9 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()          # a write error (full disk) is reported here, not at exit
         return rc
     except UserError as exc:
+        _quiet_warnings()
         print(f"fpgallm {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _quiet_warnings()
         print(f"fpgallm {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:         # stdout closed early (`fpgallm boards | head`): not an error
@@ -81,8 +84,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         # stdout or an output file could not be written (`> /dev/full`, a full disk)
         _quiet_stdout()
+        _quiet_warnings()
         print(f"fpgallm {args.command}: error: cannot write output: {exc.strerror}", file=sys.stderr)
         return 2
+
+
+def _quiet_warnings() -> None:
+    """After a stop, the one line is all: no warnings about work left half done (Amaranth's
+    unused-elaboratable warnings when the objects are collected at exit, ...)."""
+    warnings.simplefilter("ignore")
 
 
 def _quiet_stdout() -> None:

@@ -4,7 +4,9 @@ line on stderr and exit 2; nothing is written."""
 from __future__ import annotations
 
 import json
-import zipfile
+import subprocess
+import sys
+import tempfile
 
 import numpy as np
 import pytest
@@ -196,3 +198,94 @@ def test_project_tokens_beyond_the_context_are_refused(capsys, project):
     assert _fails(capsys, ["test", "--project", str(project), "--tokens", "1000"]) == (
         "fpgallm test: error: --tokens 1000: the prompt (8 tokens) and 1000 new tokens exceed the "
         "project's context of 32 tokens; at most 24 new tokens")
+
+
+# --- noise and leftovers -------------------------------------------------------------------
+
+INTERRUPT_DURING_GENERATE = """
+import sys
+from amaranth.hdl import Elaboratable, Module
+from amaranth.hdl._ir import Fragment
+from fpgallm.project import build
+
+class U(Elaboratable):
+    def elaborate(self, platform):
+        return Module()
+
+def interrupted(*a, **k):
+    Fragment.get(U(), None)          # elaboration has started: unused ones would be warned about
+    units = [U() for _ in range(10)]
+    raise KeyboardInterrupt
+
+build.make_plan = interrupted
+from fpgallm.cli import main
+sys.exit(main(["generate", "--out", sys.argv[1]]))
+"""
+
+
+def test_ctrl_c_during_generate_prints_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-c", INTERRUPT_DURING_GENERATE, str(tmp_path / "p")],
+                       capture_output=True, text=True)
+    assert (r.returncode, r.stderr) == (130, "fpgallm generate: interrupted\n")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_full_disk_is_one_line(tmp_path):
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([sys.executable, "-m", "fpgallm", "boards", "show", "kv260"], stdout=full,
+                           stderr=subprocess.PIPE, text=True)
+    assert (r.returncode, r.stderr) == (2, "fpgallm boards: error: cannot write output: No space left on device\n")
+
+
+def test_interrupted_report_leaves_nothing(tmp_path, monkeypatch, capsys):
+    from fpgallm.estimate import report
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report, "tokens_per_j_plot", interrupted)    # after two plots are written
+    assert main(["estimate", "tiny-llama", "--board", "kv260", "--report", str(tmp_path / "rep")]) == 130
+    assert capsys.readouterr().err == "fpgallm estimate: interrupted\n"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_report_into_a_folder_of_ones_own_is_refused(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("mine")
+    assert _fails(capsys, ["estimate", "tiny-llama", "--board", "kv260", "--report", str(tmp_path)]) == (
+        f"fpgallm estimate: error: --report {tmp_path}: folder is not empty and holds no earlier report; "
+        "name a new or empty folder")
+    assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+    rep = tmp_path / "rep"
+    assert main(["estimate", "tiny-llama", "--board", "kv260", "--report", str(rep)]) == 0
+    assert main(["estimate", "tiny-llama", "--board", "u280", "--report", str(rep)]) == 0   # replaced
+    assert "u280" in (rep / "index.html").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.txt", "rep"]
+
+
+def test_unknown_point_leaves_no_temporary_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    err = _fails(capsys, ["test", "elementwise", "--point", "nosuch"])
+    assert err.startswith("fpgallm test: error: unit 'elementwise' has none of the points ['nosuch']; points: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv,err", [
+    (["estimate"], "fpgallm estimate: error: the following arguments are required: MODEL, --board "
+                   "(see: fpgallm estimate --help)"),
+    (["generate", "--batch", "0"], "fpgallm generate: error: argument --batch: must be in 1..8, got 0 "
+                                   "(see: fpgallm generate --help)"),
+    (["generate", "--context", "0"], "fpgallm generate: error: argument --context: must be >= 1, got 0 "
+                                     "(see: fpgallm generate --help)"),
+    (["generate", "--clock-mhz", "inf"], "fpgallm generate: error: argument --clock-mhz: must be a finite "
+                                         "number, got inf (see: fpgallm generate --help)"),
+    (["generate", "--clock-mhz", "1e9"], "fpgallm generate: error: argument --clock-mhz: must be in "
+                                         "[1, 1000], got 1e+09 (see: fpgallm generate --help)"),
+    (["test", "--project", "p", "--tokens", "0"], "fpgallm test: error: argument --tokens: must be >= 1, "
+                                                  "got 0 (see: fpgallm test --help)"),
+    (["nosuch"], "fpgallm: error: argument COMMAND: invalid choice: 'nosuch' (choose from 'doctor', "
+                 "'models', 'boards', 'run', 'generate', 'test', 'estimate') (see: fpgallm --help)"),
+])
+def test_usage_errors_are_one_line(capsys, tmp_path, monkeypatch, argv, err):
+    monkeypatch.chdir(tmp_path)
+    assert _fails(capsys, argv) == err
+    assert list(tmp_path.iterdir()) == []

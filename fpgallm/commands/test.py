@@ -55,10 +55,7 @@ def run(args) -> int:
     unknown = [n for n in names if n not in found]
     if unknown:
         raise UserError(f"unknown unit {unknown[0]!r}; units: {', '.join(found)}")
-    seed = default_seed() if args.seed is None else args.seed
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fpgallm-test-"))
-    print(f"seed {seed} (replay with --seed {seed}); run directories under {out}")
-    total = failed = 0
+    selected = {}
     for name in names:
         bench = found[name]
         points = bench.points
@@ -67,6 +64,13 @@ def run(args) -> int:
             if not points:
                 raise UserError(f"unit {name!r} has none of the points {args.point}; points: "
                                 f"{', '.join(p.label for p in bench.points)}")
+        selected[name] = points
+    seed = default_seed() if args.seed is None else args.seed
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fpgallm-test-"))
+    print(f"seed {seed} (replay with --seed {seed}); run directories under {out}")
+    total = failed = 0
+    for name, points in selected.items():
+        bench = found[name]
         for pt in points:
             t0 = time.monotonic()
             report = run_point(bench, pt, seed=seed, waves=args.waves or None,

@@ -1,8 +1,8 @@
 """Put a :class:`~fpgallm.project.plan.ProjectPlan` on disk, atomically.
 
 The files are written into a temporary folder next to the target (same file system), then
-the folder is renamed into place.  A non-empty target is refused unless ``force``, and
-``force`` only replaces an earlier fpgallm project (its ``manifest.json`` says so): the old
+the folder is renamed into place (:func:`fpgallm.atomic.staged_folder`).  A non-empty
+target is refused unless ``force``, and ``force`` only replaces an earlier fpgallm project (its ``manifest.json`` says so): the old
 folder is moved aside, the new one renamed in, and the old one removed.  Any other folder
 -- a user's own files, the current folder or one of its parents -- is refused before
 anything is written.  On any error -- also KeyboardInterrupt -- the temporary folder is
@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import tempfile
 from pathlib import Path
 
+from fpgallm.atomic import staged_folder
 from fpgallm.errors import UserError
 from fpgallm.project.plan import MANIFEST, ProjectPlan
 
@@ -70,30 +69,7 @@ def _write_file(root: Path, rel: str, content: str | bytes) -> None:
 def write_project(plan: ProjectPlan, out: Path | str, force: bool = False) -> Path:
     """Write ``plan`` to ``out``; returns the folder.  All or nothing."""
     check_target(Path(out), force)
-    out = Path(out).resolve()
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    except OSError as exc:
-        raise UserError(f"--out {out}: cannot write the project: {exc.strerror or exc}") from None
-    old: Path | None = None
-    try:
+    with staged_folder(Path(out), "--out", "the project") as tmp:
         for rel, text in plan.files.items():
             _write_file(tmp, rel, text)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-            os.rename(out, old / "project")
-        os.rename(tmp, out)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if old is not None and (old / "project").exists() and not out.exists():
-            os.rename(old / "project", out)   # put the previous project back
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        if isinstance(exc, OSError):          # a full disk, a folder that cannot be renamed
-            raise UserError(f"--out {out}: cannot write the project: {exc.strerror or exc}") from None
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-    return out
+    return Path(out).resolve()
