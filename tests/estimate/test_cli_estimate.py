@@ -80,7 +80,8 @@ def test_prefetch_buffer_knob(capsys):
 def test_unknown_board(capsys):
     assert _err(capsys, ["llama2-7b", "--board", "nosuch"]) == (
         "fpgallm estimate: error: unknown board 'nosuch'; boards: arty-a7-100t, icebreaker, kv260, pynq-z2, "
-        "s10mx, u250, u280, u55c, ulx3s, v80, vck190, vcu128, zcu102, zcu104")
+        "s10mx, u250, u280, u55c, ulx3s, v80, vck190, vcu128, zcu102, zcu104 (or a path to a board file, "
+        "see: fpgallm boards show NAME --yaml)")
 
 
 def test_unknown_model(capsys):
