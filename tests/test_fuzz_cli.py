@@ -111,24 +111,27 @@ def test_any_option_value(capsys, here, option, value):
 
 # --- random corruptions of a real model file, board file and project manifest --------------
 
-@st.composite
-def corruption(draw, data: bytes) -> bytes:
-    """A few random edits of ``data``; positions favour the header (the first 4 KiB)."""
+EDIT = st.tuples(st.sampled_from(["flip", "set", "truncate", "insert", "delete"]), st.booleans(),
+                st.integers(0, 2**31), st.binary(min_size=1, max_size=8))
+EDITS = st.lists(EDIT, min_size=1, max_size=3)
+
+
+def corrupt(data: bytes, edits) -> bytes:
+    """``data`` after a few edits (drawn small, so a failing example prints short); positions
+    near the start (the headers, the first 4 KiB) half of the time."""
     out = bytearray(data)
-    for _ in range(draw(st.integers(1, 3))):
-        near = draw(st.booleans())
-        i = draw(st.integers(0, max(0, (min(len(out), 4096) if near else len(out)) - 1)))
-        op = draw(st.sampled_from(["flip", "set", "truncate", "insert", "delete"]))
+    for op, near, pos, blob in edits:
+        i = pos % max(1, min(len(out), 4096) if near else len(out))
         if op == "flip" and out:
-            out[i] ^= 1 << draw(st.integers(0, 7))
+            out[i] ^= 1 << (blob[0] % 8)
         elif op == "set" and out:
-            out[i] = draw(st.integers(0, 255))
+            out[i] = blob[0]
         elif op == "truncate":
             del out[i:]
         elif op == "insert":
-            out[i:i] = draw(st.binary(min_size=1, max_size=8))
+            out[i:i] = blob
         else:
-            del out[i:i + draw(st.integers(1, 16))]
+            del out[i:i + 1 + blob[0] % 16]
     return bytes(out)
 
 
@@ -161,23 +164,23 @@ def _write_case(root: Path, name: str, data: bytes) -> Path:
 
 
 @settings(FUZZ, max_examples=25)
-@given(data=st.data(), kind=st.sampled_from(["npz", "gguf"]),
+@given(edits=EDITS, kind=st.sampled_from(["npz", "gguf"]),
        command=st.sampled_from([["estimate", "{}", "--board", "kv260"],
                                 ["run", "{}", "--prompt", "hi", "--max-new-tokens", "2"]]))
-def test_corrupt_model_file(capsys, here, data, kind, command):
+def test_corrupt_model_file(capsys, here, edits, kind, command):
     good = (here / f"tiny.{kind}").read_bytes()
-    f = _write_case(here, f"m.{kind}", data.draw(corruption(good)))
+    f = _write_case(here, f"m.{kind}", corrupt(good, edits))
     _contract(capsys, [a.format(f) for a in command], here)
 
 
 @settings(FUZZ, max_examples=30)
-@given(data=st.data(), as_bytes=st.booleans(),
+@given(data=st.data(), edits=EDITS, as_bytes=st.booleans(),
        command=st.sampled_from([["boards", "show", "{}"], ["estimate", "tiny-llama", "--board", "{}"],
                                 ["generate", "--board", "{}", "--out", "mine"]]))
-def test_corrupt_board_file(capsys, here, data, as_bytes, command):
+def test_corrupt_board_file(capsys, here, data, edits, as_bytes, command):
     text = (BOARDS_DIR / "ulx3s.yaml").read_text()
     if as_bytes:
-        raw = data.draw(corruption(text.encode()))
+        raw = corrupt(text.encode(), edits)
     else:
         raw = yaml.safe_dump(data.draw(edited_document(yaml.safe_load(text))), allow_unicode=True).encode()
     f = _write_case(here, "ulx3s.yaml", raw)
@@ -185,12 +188,12 @@ def test_corrupt_board_file(capsys, here, data, as_bytes, command):
 
 
 @settings(FUZZ, max_examples=25)
-@given(data=st.data(), as_bytes=st.booleans())
-def test_corrupt_project_manifest(capsys, here, data, as_bytes):
+@given(data=st.data(), edits=EDITS, as_bytes=st.booleans())
+def test_corrupt_project_manifest(capsys, here, data, edits, as_bytes):
     project = Path(tempfile.mkdtemp(dir=here)) / "p"
     write_project(project)
     text = json.dumps(MANIFEST, indent=2)
-    raw = data.draw(corruption(text.encode())) if as_bytes else \
+    raw = corrupt(text.encode(), edits) if as_bytes else \
         json.dumps(data.draw(edited_document(MANIFEST))).encode()
     (project / "manifest.json").write_bytes(raw)
     # the stand-in project has no memory images: a manifest that passes every check stops there
