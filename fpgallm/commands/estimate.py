@@ -18,7 +18,8 @@ def configure(p):
 
     p.add_argument("model", metavar="MODEL", help="a preset (fpgallm models; shapes suffice) or a "
                    ".gguf / Hugging Face directory / .npz (its spec and quantization)")
-    p.add_argument("--board", type=A.nonempty, required=True, help="a board (fpgallm boards)")
+    p.add_argument("--board", type=A.nonempty, required=True,
+                   help="a board (fpgallm boards) or the path of a board file")
     p.add_argument("--batch", type=A.batch, default=1, metavar="B", help="sequences decoded together, 1..8 (default 1)")
     p.add_argument("--context", type=A.positive_int, default=None, metavar="N",
                    help=f"tokens in the KV cache: decode at length N, prefill of an N-token prompt "

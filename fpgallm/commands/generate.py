@@ -24,7 +24,8 @@ def configure(p):
 
     p.add_argument("model", nargs="?", default=DEFAULT_MODEL, metavar="MODEL",
                    help=f"preset name, .gguf / .npz file or Hugging Face folder (default {DEFAULT_MODEL})")
-    p.add_argument("--board", default=DEFAULT_BOARD, help=f"board name, see `fpgallm boards` (default {DEFAULT_BOARD})")
+    p.add_argument("--board", type=A.nonempty, default=DEFAULT_BOARD,
+                   help=f"board name, see `fpgallm boards`, or the path of a board file (default {DEFAULT_BOARD})")
     p.add_argument("--out", type=A.nonempty, default=None,
                    help="project folder (default ./fpgallm-MODEL-BOARD)")
     p.add_argument("--force", action="store_true",
