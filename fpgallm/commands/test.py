@@ -15,16 +15,19 @@ HELP = "run the cocotb testbenches of the named units (all when none is named)"
 def configure(p):
     p.add_argument("units", nargs="*", metavar="UNIT", help="unit names (see --list)")
     p.add_argument("--list", action="store_true", help="list the units and their parameter points")
-    p.add_argument("--seed", type=A.int_in(0, 2**32 - 1, name="seed"), default=None, help="cocotb random seed (printed when not given)")
+    p.add_argument("--seed", type=A.int_in(0, 2**32 - 1, name="seed"), default=None,
+                   help="cocotb random seed (printed when not given)")
     p.add_argument("--waves", action="store_true", help="dump FST waveforms into each run directory")
     p.add_argument("--point", action="append", default=None, metavar="LABEL",
                    help="only these parameter points (repeatable)")
-    p.add_argument("--out", type=A.nonempty, default=None, help="folder for run directories (default: a temp folder)")
+    p.add_argument("--out", type=A.nonempty, default=None,
+                   help="folder for run directories (default: a temp folder)")
     p.add_argument("--project", type=A.nonempty, default=None, metavar="DIR",
                    help="re-verify a project written by `fpgallm generate`: its engine RTL in Verilator "
                         "against the golden engine, token by token")
     p.add_argument("--prompt", type=A.text, default=None, help="--project: the prompt (default 'The cat')")
-    p.add_argument("--tokens", type=A.positive_int, default=None, help="--project: tokens to generate (default 8)")
+    p.add_argument("--tokens", type=A.positive_int, default=None,
+                   help="--project: tokens to generate (default 8; the prompt and these fit the project's context)")
     p.add_argument("--board-top", action="store_true",
                    help="--project (open-source boards): simulate the whole board design -- board top, "
                         "engine, SDRAM controller, UART host bridge -- with an SDRAM model, through the "

@@ -99,6 +99,8 @@ def _checked_golden(project: Path, prompt: str, new_tokens: int):
     m = load_model(eng["model"])
     with reading(project / "manifest.json", "engine"):
         g = GoldenEngine(m, p, context=eng["context"])
+    if m.tokenizer is None:
+        raise UserError(f"--project {project}: the model {eng['model']!r} has no tokenizer to encode the prompt")
     n_prompt = len(m.tokenizer.encode(prompt))
     if n_prompt + new_tokens > eng["context"]:
         raise UserError(f"--tokens {new_tokens}: the prompt ({n_prompt} tokens) and {new_tokens} new tokens "
