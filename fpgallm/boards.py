@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -395,10 +396,9 @@ def _check(ctx: _Ctx, b: Board, stem: str) -> None:
         fail("toolchain", f"{b.toolchain!r} does not build for vendor {b.vendor!r}")
 
     r = b.resources
-    for k in ("lut", "ff"):
+    for k in ("lut", "ff", "dsp", "bram"):      # every design needs some of each
         positive(f"resources.{k}", getattr(r, k))
-    for k in ("dsp", "bram", "uram"):
-        nonneg(f"resources.{k}", getattr(r, k))
+    nonneg("resources.uram", r.uram)
     if r.lut_inputs not in (4, 6):
         fail("resources.lut_inputs", f"must be 4 or 6, got {r.lut_inputs}")
     for kind in ("bram", "uram"):
@@ -458,9 +458,12 @@ def load_board(path: Path | str) -> Board:
     path = Path(path)
     ctx = _Ctx(_display(path))
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise BoardError(f"{ctx.file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise BoardError(f"{ctx.file}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at "
+                         f"position {exc.start})") from None
     try:
         data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
@@ -491,9 +494,27 @@ def board_names(directory: Path | None = None) -> list[str]:
     return sorted(p.stem for p in Path(directory or BOARDS_DIR).glob("*.yaml"))
 
 
-def get_board(name: str, directory: Path | None = None) -> Board:
-    """The board called ``name``; unknown names raise a :class:`UserError` listing the known ones."""
+def is_board_path(name: str) -> bool:
+    """Whether a ``--board`` value names a file (``./myboard.yaml``) rather than a built-in board."""
+    return name.endswith((".yaml", ".yml")) or "/" in name or os.sep in name
+
+
+def board_file(name: str, directory: Path | None = None) -> Path:
+    """The YAML file of ``name``: a built-in board's name or a path to a board file; unknown
+    names raise a :class:`UserError` listing the known ones."""
+    if is_board_path(name):
+        path = Path(name)
+        if not path.is_file():
+            raise UserError(f"board file {name}: no such file")
+        return path
     names = board_names(directory)
     if name not in names:
-        raise UserError(f"unknown board {name!r}; boards: {', '.join(names)}")
-    return load_board(Path(directory or BOARDS_DIR) / f"{name}.yaml")
+        raise UserError(f"unknown board {name!r}; boards: {', '.join(names)} (or a path to a board "
+                        "file, see: fpgallm boards show NAME --yaml)")
+    return Path(directory or BOARDS_DIR) / f"{name}.yaml"
+
+
+def get_board(name: str, directory: Path | None = None) -> Board:
+    """The board ``name``: a built-in board's name or the path of a board file (checked the same
+    way); unknown names raise a :class:`UserError` listing the known ones."""
+    return load_board(board_file(name, directory))

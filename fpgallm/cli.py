@@ -9,10 +9,12 @@ stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import os
 import pkgutil
 import sys
+import warnings
 from collections.abc import Sequence
 
 from fpgallm import __version__
@@ -32,8 +34,15 @@ def _command_modules():
     return sorted(mods, key=lambda m: (rank.get(m.NAME, len(ORDER)), m.NAME))
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: the message and where the help is, not the whole usage."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="fpgallm",
         description="Generate, verify and estimate FPGA accelerators for LLM inference.",
     )
@@ -48,21 +57,51 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:       # --help, --version, or a one-line usage error
+        return exc.code if isinstance(exc.code, int) else 2
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        rc = int(args._run(args) or 0)
+        sys.stdout.flush()          # a write error (full disk) is reported here, not at exit
+        return rc
     except UserError as exc:
+        _quiet_warnings()
         print(f"fpgallm {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
+        _quiet_warnings()
         print(f"fpgallm {args.command}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:         # stdout closed early (`fpgallm boards | head`): not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())   # no second error at exit
         return 0
+    except OSError as exc:
+        if exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG):
+            raise
+        # stdout or an output file could not be written (`> /dev/full`, a full disk)
+        _quiet_stdout()
+        _quiet_warnings()
+        print(f"fpgallm {args.command}: error: cannot write output: {exc.strerror}", file=sys.stderr)
+        return 2
+
+
+def _quiet_warnings() -> None:
+    """After a stop, the one line is all: no warnings about work left half done (Amaranth's
+    unused-elaboratable warnings when the objects are collected at exit, ...)."""
+    warnings.simplefilter("ignore")
+
+
+def _quiet_stdout() -> None:
+    """Drop what is still buffered for a stdout that cannot be written (no second error at exit)."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        pass
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

@@ -91,7 +91,7 @@ def test_channels_zero(tmp_path):
 
 def test_negative_count(tmp_path):
     p = _write(tmp_path, lambda d: d["resources"].update(dsp=-1))
-    assert _error(p) == f"{p}: resources.dsp: must be >= 0, got -1"
+    assert _error(p) == f"{p}: resources.dsp: must be > 0, got -1"
 
 
 def test_missing_field(tmp_path):
@@ -190,4 +190,69 @@ def test_cli_unknown_board_exit_2():
                          capture_output=True, text=True)
     assert out.returncode == 2
     names = ", ".join(sorted(p.stem for p in BOARDS_DIR.glob("*.yaml")))
-    assert out.stderr == f"fpgallm boards: error: unknown board 'nope'; boards: {names}\n"
+    assert out.stderr == (f"fpgallm boards: error: unknown board 'nope'; boards: {names} (or a path to a "
+                          "board file, see: fpgallm boards show NAME --yaml)\n")
+
+
+# --- users' own board files (--board PATH) -------------------------------------------------
+
+def _own_board(tmp_path, mutate=None, name="myboard"):
+    """A board file of one's own, made as docs/boards.md says: from the kv260 template."""
+    text = (BOARDS_DIR / "kv260.yaml").read_text().replace("name: kv260", f"name: {name}", 1)
+    data = yaml.safe_load(text)
+    if mutate:
+        mutate(data)
+        text = yaml.safe_dump(data, sort_keys=False)
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_show_yaml_is_the_board_file(capsys):
+    assert main(["boards", "show", "kv260", "--yaml"]) == 0
+    assert capsys.readouterr().out == (BOARDS_DIR / "kv260.yaml").read_text()
+
+
+def test_own_board_file_everywhere(tmp_path, capsys):
+    path = _own_board(tmp_path)
+    assert main(["boards", "show", str(path)]) == 0
+    assert capsys.readouterr().out.startswith("myboard: AMD Kria KV260")
+    assert main(["boards", "show", str(path), "--yaml"]) == 0
+    assert capsys.readouterr().out == path.read_text()
+    assert main(["estimate", "tiny-llama", "--board", str(path), "--json"]) == 0
+    mine = json.loads(capsys.readouterr().out)
+    assert main(["estimate", "tiny-llama", "--board", "kv260", "--json"]) == 0
+    builtin = json.loads(capsys.readouterr().out)
+    assert mine["board"] == "myboard" and mine["tokens_per_s"] == builtin["tokens_per_s"]
+    out = tmp_path / "p"
+    assert main(["generate", "tiny-llama", "--board", str(path), "--design", "elementwise", "--lanes", "1",
+                 "--out", str(out)]) == 0
+    man = json.loads((out / "manifest.json").read_text())
+    assert man["board"]["name"] == "myboard" and man["board"]["file"] == str(path)
+
+
+@pytest.mark.parametrize("mutate,msg", [
+    (lambda d: d["resources"].update(luts=5), "resources.luts: unknown key; allowed: lut, lut_inputs, ff, "
+                                              "dsp, dsp_type, bram, bram_kbit, uram, uram_kbit, bram_type, uram_type"),
+    (lambda d: d["resources"].update(dsp=0), "resources.dsp: must be > 0, got 0"),
+    (lambda d: d["resources"].update(ff=-3), "resources.ff: must be > 0, got -3"),
+    (lambda d: d.pop("memory"), "memory: missing"),
+])
+def test_own_board_file_is_checked_like_the_built_in_ones(tmp_path, capsys, mutate, msg):
+    path = _own_board(tmp_path, mutate)
+    for argv in (["boards", "show", str(path)], ["estimate", "tiny-llama", "--board", str(path)],
+                 ["generate", "--board", str(path), "--out", str(tmp_path / "p")]):
+        assert main(argv) == 2
+        out = capsys.readouterr()
+        assert out.err == f"fpgallm {argv[0]}: error: {path}: {msg}\n"
+    assert not (tmp_path / "p").exists()
+
+
+def test_own_board_file_that_is_not_text_or_missing(tmp_path, capsys):
+    path = tmp_path / "myboard.yaml"
+    path.write_bytes(b"name: my\xffboard\n")
+    assert main(["boards", "show", str(path)]) == 2
+    assert capsys.readouterr().err == (f"fpgallm boards: error: {path}: not UTF-8 text (byte 0xff at "
+                                       "position 8)\n")
+    assert main(["estimate", "tiny-llama", "--board", str(tmp_path / "nope.yaml")]) == 2
+    assert capsys.readouterr().err == f"fpgallm estimate: error: board file {tmp_path / 'nope.yaml'}: no such file\n"

@@ -89,7 +89,11 @@ def test_bad_models_are_one_line_exit_2(tmp_path):
                     "fpgallm run: error: preset 'llama2-7b' has shapes only (for the estimator); pass its weights "
                     "as a .gguf file, a Hugging Face directory or an .npz")
     _one_line_error(fpgallm("run", "tiny-llama", "--prompt", "x", "--max-new-tokens", "0"),
-                    "fpgallm run: error: --max-new-tokens 0: must be at least 1")
+                    "fpgallm run: error: argument --max-new-tokens: must be >= 1, got 0 "
+                    "(see: fpgallm run --help)")
+    _one_line_error(fpgallm("run", "tiny-llama", "--prompt", "\udcff"),
+                    "fpgallm run: error: argument --prompt: is not valid UTF-8 text (byte 0xff at position 0) "
+                    "(see: fpgallm run --help)")
 
 
 def test_unsupported_architecture_and_tensor_type_on_the_cli(tmp_path):

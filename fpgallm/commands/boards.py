@@ -13,8 +13,10 @@ HELP = "list the board database (boards/*.yaml), or show one board"
 def configure(p):
     p.add_argument("action", nargs="?", choices=("list", "show"), default="list",
                    help="list (default) or show NAME")
-    p.add_argument("name", nargs="?", metavar="NAME", help="board name for show")
+    p.add_argument("name", nargs="?", metavar="NAME", help="board name for show, or the path of a board file")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("--yaml", action="store_true",
+                   help="show: the board's YAML file as it is (a template for a board file of your own)")
 
 
 def _memory_column(b) -> str:
@@ -74,7 +76,7 @@ def show_text(b) -> str:
 
 
 def run(args) -> int:
-    from fpgallm.boards import all_boards, get_board
+    from fpgallm.boards import all_boards, board_file, load_board
 
     if args.action == "list":
         if args.name:
@@ -82,8 +84,13 @@ def run(args) -> int:
         return _list(all_boards(), args.json)
     if not args.name:
         raise UserError("boards show needs a board NAME; see: fpgallm boards")
-    b = get_board(args.name)
-    if args.json:
+    if args.json and args.yaml:
+        raise UserError("boards show takes --json or --yaml, not both")
+    path = board_file(args.name)
+    b = load_board(path)                 # checked, also when only its text is shown
+    if args.yaml:
+        print(path.read_text(encoding="utf-8"), end="")
+    elif args.json:
         print(json.dumps(b.summary(), indent=2, sort_keys=True))
     else:
         print(show_text(b))

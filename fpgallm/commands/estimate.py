@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from fpgallm import cli_args as A
 from fpgallm.errors import UserError
 
 NAME = "estimate"
@@ -17,30 +18,31 @@ def configure(p):
 
     p.add_argument("model", metavar="MODEL", help="a preset (fpgallm models; shapes suffice) or a "
                    ".gguf / Hugging Face directory / .npz (its spec and quantization)")
-    p.add_argument("--board", required=True, help="a board (fpgallm boards)")
-    p.add_argument("--batch", type=int, default=1, metavar="B", help="sequences decoded together, 1..8 (default 1)")
-    p.add_argument("--context", type=int, default=None, metavar="N",
+    p.add_argument("--board", type=A.nonempty, required=True,
+                   help="a board (fpgallm boards) or the path of a board file")
+    p.add_argument("--batch", type=A.batch, default=1, metavar="B", help="sequences decoded together, 1..8 (default 1)")
+    p.add_argument("--context", type=A.positive_int, default=None, metavar="N",
                    help=f"tokens in the KV cache: decode at length N, prefill of an N-token prompt "
                         f"(default {DEFAULT_CONTEXT}, at most the model's max_seq_len)")
-    p.add_argument("--weights", default=None, metavar="SCHEME",
+    p.add_argument("--weights", type=A.nonempty, default=None, metavar="SCHEME",
                    help=f"weight quantization: {', '.join(WEIGHT_SCHEMES)} (default {DEFAULT_WEIGHTS}; "
                         "a quantized model file keeps its own)")
     g = p.add_argument_group("engine knobs (default: the board's engine plan)")
-    g.add_argument("--lanes", type=int, default=None, help="GEMV lanes (output rows in parallel)")
-    g.add_argument("--macs", type=int, default=None, help="GEMV multiply-accumulates per lane per cycle")
-    g.add_argument("--ports", type=int, default=None, help="AXI memory ports")
-    g.add_argument("--port-width", type=int, default=None, metavar="BITS", help="bits per memory port")
-    g.add_argument("--clock-mhz", type=float, default=None, metavar="MHZ", help="fabric clock")
-    g.add_argument("--vector-lanes", type=int, default=None, help="elements per cycle of the vector units")
-    g.add_argument("--prefetch-words", type=int, default=None, metavar="N",
+    g.add_argument("--lanes", type=A.positive_int, default=None, help="GEMV lanes (output rows in parallel)")
+    g.add_argument("--macs", type=A.positive_int, default=None, help="GEMV multiply-accumulates per lane per cycle")
+    g.add_argument("--ports", type=A.positive_int, default=None, help="AXI memory ports")
+    g.add_argument("--port-width", type=A.positive_int, default=None, metavar="BITS", help="bits per memory port")
+    g.add_argument("--clock-mhz", type=A.clock_mhz, default=None, metavar="MHZ", help="fabric clock")
+    g.add_argument("--vector-lanes", type=A.positive_int, default=None, help="elements per cycle of the vector units")
+    g.add_argument("--prefetch-words", type=A.nonneg_int, default=None, metavar="N",
                    help="weight prefetch buffer in memory words (a power of two >= 64; default 0: none)")
     g.add_argument("--kv", default=None, choices=("int8", "int16"), help="KV-cache precision (default int8)")
-    g.add_argument("--activity", type=float, default=ALPHA, metavar="ALPHA",
+    g.add_argument("--activity", type=A.float_in(0, 1, lo_open=True), default=ALPHA, metavar="ALPHA",
                    help=f"toggle rate of the power model (default {ALPHA})")
     p.add_argument("--json", action="store_true", help="one JSON document on stdout")
     p.add_argument("--compare", action="store_true",
                    help="print published decode results for the same board or model size beside the estimate")
-    p.add_argument("--report", metavar="DIR", default=None,
+    p.add_argument("--report", type=A.nonempty, metavar="DIR", default=None,
                    help="write an HTML report with plots (roofline, resources, tokens/J vs published) to DIR")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+from fpgallm import cli_args as A
 from fpgallm.errors import UserError
 
 NAME = "run"
@@ -14,8 +15,8 @@ HELP = "generate a continuation of a prompt (MODEL: preset, .gguf, HF directory 
 def configure(p):
     p.add_argument("model", metavar="MODEL", help="a preset (fpgallm models), a .gguf, a Hugging Face "
                    "directory or an .npz")
-    p.add_argument("--prompt", required=True, help="the prompt text")
-    p.add_argument("--max-new-tokens", type=int, default=32, metavar="N", help="tokens to generate (default 32)")
+    p.add_argument("--prompt", type=A.text, required=True, help="the prompt text")
+    p.add_argument("--max-new-tokens", type=A.positive_int, default=32, metavar="N", help="tokens to generate (default 32)")
     from fpgallm.model.engines import engines
 
     p.add_argument("--engine", default="float",
@@ -31,8 +32,6 @@ def run(args) -> int:
     from fpgallm.model.engines import make_engine
     from fpgallm.model.load import load_model
 
-    if args.max_new_tokens < 1:
-        raise UserError(f"--max-new-tokens {args.max_new_tokens}: must be at least 1")
     from fpgallm.model.engines import engines
 
     if args.engine not in engines():

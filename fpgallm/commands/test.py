@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
+from fpgallm import cli_args as A
 from fpgallm.errors import UserError
 
 NAME = "test"
@@ -14,16 +15,19 @@ HELP = "run the cocotb testbenches of the named units (all when none is named)"
 def configure(p):
     p.add_argument("units", nargs="*", metavar="UNIT", help="unit names (see --list)")
     p.add_argument("--list", action="store_true", help="list the units and their parameter points")
-    p.add_argument("--seed", type=int, default=None, help="cocotb random seed (printed when not given)")
+    p.add_argument("--seed", type=A.int_in(0, 2**32 - 1, name="seed"), default=None,
+                   help="cocotb random seed (printed when not given)")
     p.add_argument("--waves", action="store_true", help="dump FST waveforms into each run directory")
     p.add_argument("--point", action="append", default=None, metavar="LABEL",
                    help="only these parameter points (repeatable)")
-    p.add_argument("--out", default=None, help="folder for run directories (default: a temp folder)")
-    p.add_argument("--project", default=None, metavar="DIR",
+    p.add_argument("--out", type=A.nonempty, default=None,
+                   help="folder for run directories (default: a temp folder)")
+    p.add_argument("--project", type=A.nonempty, default=None, metavar="DIR",
                    help="re-verify a project written by `fpgallm generate`: its engine RTL in Verilator "
                         "against the golden engine, token by token")
-    p.add_argument("--prompt", default=None, help="--project: the prompt (default 'The cat')")
-    p.add_argument("--tokens", type=int, default=None, help="--project: tokens to generate (default 8)")
+    p.add_argument("--prompt", type=A.text, default=None, help="--project: the prompt (default 'The cat')")
+    p.add_argument("--tokens", type=A.positive_int, default=None,
+                   help="--project: tokens to generate (default 8; the prompt and these fit the project's context)")
     p.add_argument("--board-top", action="store_true",
                    help="--project (open-source boards): simulate the whole board design -- board top, "
                         "engine, SDRAM controller, UART host bridge -- with an SDRAM model, through the "
@@ -54,10 +58,7 @@ def run(args) -> int:
     unknown = [n for n in names if n not in found]
     if unknown:
         raise UserError(f"unknown unit {unknown[0]!r}; units: {', '.join(found)}")
-    seed = default_seed() if args.seed is None else args.seed
-    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fpgallm-test-"))
-    print(f"seed {seed} (replay with --seed {seed}); run directories under {out}")
-    total = failed = 0
+    selected = {}
     for name in names:
         bench = found[name]
         points = bench.points
@@ -66,6 +67,13 @@ def run(args) -> int:
             if not points:
                 raise UserError(f"unit {name!r} has none of the points {args.point}; points: "
                                 f"{', '.join(p.label for p in bench.points)}")
+        selected[name] = points
+    seed = default_seed() if args.seed is None else args.seed
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="fpgallm-test-"))
+    print(f"seed {seed} (replay with --seed {seed}); run directories under {out}")
+    total = failed = 0
+    for name, points in selected.items():
+        bench = found[name]
         for pt in points:
             t0 = time.monotonic()
             report = run_point(bench, pt, seed=seed, waves=args.waves or None,
@@ -91,8 +99,6 @@ def _run_project(args) -> int:
     from fpgallm.sim.runner import default_seed
 
     tokens = verify.DEFAULT_TOKENS if args.tokens is None else args.tokens
-    if tokens < 1:
-        raise UserError(f"--tokens must be >= 1, got {tokens}")
     seed = default_seed() if args.seed is None else args.seed
     print(f"seed {seed} (replay with --seed {seed})", flush=True)
     t0 = time.monotonic()

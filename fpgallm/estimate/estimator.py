@@ -73,7 +73,7 @@ def resolve_model(ref: str, weights: str | None):
     from fpgallm.model.load import load_model
     from fpgallm.model.quant import QuantTensor
 
-    m = load_model(ref)
+    m = load_model(ref, with_tokenizer=False)
     spec = m.spec
     if weights is None and all(isinstance(m.tensors[n], QuantTensor) for n in spec.matrix_names()):
         return spec, {n: m.tensors[n].scheme for n in spec.matrix_names()}

@@ -13,6 +13,7 @@ import html
 import json
 from pathlib import Path
 
+from fpgallm.atomic import staged_folder
 from fpgallm.errors import UserError
 
 IMAGES = ("roofline.png", "resources.png", "tokens_per_j.png")
@@ -111,13 +112,22 @@ def write_report(e, directory, comp=None) -> Path:
     """Write the report of estimate ``e`` into ``directory``; returns the ``index.html`` path."""
     from fpgallm.estimate import compare as cmp
 
-    d = Path(directory)
-    try:
-        d.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise UserError(f"--report {directory}: cannot create the directory: {exc.strerror}") from None
+    target = Path(directory)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"--report {directory}: exists and is not a folder")
+    if target.is_dir() and any(target.iterdir()) and not (target / "estimate.json").is_file():
+        raise UserError(f"--report {directory}: folder is not empty and holds no earlier report; "
+                        "name a new or empty folder")
     if comp is None:
         comp = cmp.comparable(e.board.name, e.n_params)
+    with staged_folder(target, "--report", "the report") as d:
+        _write_files(e, comp, d)
+    return target / "index.html"
+
+
+def _write_files(e, comp, d: Path) -> None:
+    from fpgallm.estimate import compare as cmp
+
     roofline(e, d / "roofline.png")
     resource_bars(e, d / "resources.png")
     tokens_per_j_plot(e, comp, d / "tokens_per_j.png")
@@ -174,6 +184,4 @@ resource model, the power model with sourced coefficients); nothing is fitted to
 <p>All numbers: <a href="estimate.json">estimate.json</a>.</p>
 </body></html>
 """
-    out = d / "index.html"
-    out.write_text(page)
-    return out
+    (d / "index.html").write_text(page)

@@ -17,7 +17,7 @@ import numpy as np
 import gguf
 from gguf import GGMLQuantizationType as QT
 
-from fpgallm.errors import UserError
+from fpgallm.errors import UserError, reading
 from fpgallm.model.model import Model, QuantTensor
 from fpgallm.model.quant import GGUF_SCHEMES
 from fpgallm.model.spec import Architecture, ModelSpec, RopeStyle
@@ -47,13 +47,26 @@ def read_metadata(path) -> dict:
     return _meta(_open(Path(path)))
 
 
+class _Reader(gguf.GGUFReader):
+    """A GGUFReader that says when a read runs past the end of the file (a truncated file)
+    instead of failing later with an index or reshape error."""
+
+    def _get(self, offset, dtype, count=1, override_order=None):
+        end = offset + int(np.empty([], dtype=dtype).itemsize) * int(count)
+        if end > len(self.data):
+            raise GGUFError(f"truncated: at least {end} bytes expected, the file has {len(self.data)}")
+        return super()._get(offset, dtype, count, override_order)
+
+
 def _open(path: Path) -> gguf.GGUFReader:
     if not path.exists():
         raise GGUFError(f"no such file: {path}")
     if not path.is_file():
         raise GGUFError(f"not a file: {path}")
     try:
-        return gguf.GGUFReader(str(path))
+        return _Reader(str(path))
+    except GGUFError as exc:
+        raise GGUFError(f"{path}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - any parse failure is a corrupt file to the user
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise GGUFError(f"{path}: not a readable GGUF file ({msg})") from None
@@ -62,6 +75,11 @@ def _open(path: Path) -> gguf.GGUFReader:
 def load_gguf(path, name: str | None = None, with_tokenizer: bool = True) -> Model:
     """Load a llama or gpt2 GGUF file into a :class:`Model` (quantized tensors kept quantized)."""
     path = Path(path)
+    with reading(path, error=GGUFError):
+        return _load(path, name, with_tokenizer)
+
+
+def _load(path: Path, name: str | None, with_tokenizer: bool) -> Model:
     reader = _open(path)
     meta = _meta(reader)
     arch_s = meta.get("general.architecture")

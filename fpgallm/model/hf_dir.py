@@ -16,7 +16,7 @@ import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
-from fpgallm.errors import UserError
+from fpgallm.errors import UserError, reading
 from fpgallm.model.model import Model, dequantize_model
 from fpgallm.model.spec import Architecture, ModelSpec, RopeStyle
 from fpgallm.model import tokenizer as tok
@@ -33,9 +33,12 @@ def _read_config(d: Path) -> dict:
     if not cfg.is_file():
         raise HFError(f"{d}: no config.json (a Hugging Face model directory needs config.json and *.safetensors)")
     try:
-        return json.loads(cfg.read_text())
+        doc = json.loads(cfg.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise HFError(f"{cfg}: not valid JSON ({exc})") from None
+    if not isinstance(doc, dict):
+        raise HFError(f"{cfg}: not a JSON object (a Hugging Face config is {{\"model_type\": ..., ...}})")
+    return doc
 
 
 def spec_from_config(cfg: dict, name: str) -> ModelSpec:
@@ -102,7 +105,7 @@ def _f(a: np.ndarray, name: str) -> np.ndarray:
     raise HFError(f"tensor {name!r} has dtype {a.dtype}; supported: float32, float16")
 
 
-def load_hf(path, name: str | None = None) -> Model:
+def load_hf(path, name: str | None = None, with_tokenizer: bool = True) -> Model:
     """Load a llama or gpt2 Hugging Face directory (float tensors as stored)."""
     d = Path(path)
     if not d.is_dir():
@@ -122,8 +125,9 @@ def load_hf(path, name: str | None = None) -> Model:
     if spec.arch is Architecture.LLAMA and not spec.tied_embeddings and "output.weight" not in tensors:
         raise HFError(f"{d}: missing tensor 'lm_head.weight'")
     tokenizer = None
-    if (d / "tokenizer.json").is_file():
-        tokenizer = tok.from_tokenizer_json(d / "tokenizer.json", spec.bos_token_id, spec.eos_token_id)
+    if with_tokenizer and (d / "tokenizer.json").is_file():
+        with reading(d, error=HFError):
+            tokenizer = tok.from_tokenizer_json(d / "tokenizer.json", spec.bos_token_id, spec.eos_token_id)
     try:
         return Model(spec, tensors, tokenizer, str(d))
     except ValueError as exc:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgallm.errors import UserError
+from fpgallm.errors import UserError, reading
 from fpgallm.model.model import Model
 from fpgallm.model.spec import PRESETS, Architecture, ModelSpec, Preset, WeightSource
 from fpgallm.model import tokenizer as tok
@@ -86,27 +86,29 @@ def _load_package_gguf(name: str, path: str) -> Model:
     return m
 
 
-def load_model(ref: str) -> Model:
+def load_model(ref: str, with_tokenizer: bool = True) -> Model:
     """A :class:`Model` from ``ref``: a preset name, a ``.gguf``, an HF directory or an ``.npz``.
 
-    Package presets are cached per process (treat the returned model as read-only).
+    Package presets are cached per process (treat the returned model as read-only).  Without
+    ``with_tokenizer`` a file's tokenizer is not read (the estimator needs only shapes).
     """
     if ref in PRESETS:
         return load_preset(ref)
     path = Path(ref)
-    if path.is_dir():
-        from fpgallm.model.hf_dir import load_hf
+    with reading(path):
+        if path.is_dir():
+            from fpgallm.model.hf_dir import load_hf
 
-        return load_hf(path)
-    suffix = path.suffix.lower()
-    if suffix == ".gguf":
-        from fpgallm.model.gguf_file import load_gguf
+            return load_hf(path, with_tokenizer=with_tokenizer)
+        suffix = path.suffix.lower()
+        if suffix == ".gguf":
+            from fpgallm.model.gguf_file import load_gguf
 
-        return load_gguf(path)
-    if suffix == ".npz":
-        from fpgallm.model.npz_file import load_npz
+            return load_gguf(path, with_tokenizer=with_tokenizer)
+        if suffix == ".npz":
+            from fpgallm.model.npz_file import load_npz
 
-        return load_npz(path)
+            return load_npz(path, with_tokenizer=with_tokenizer)
     if path.exists():
         raise UserError(f"{ref}: unknown model file type {suffix or '(none)'!r}; MODEL is {KINDS}")
     raise UserError(f"unknown model {ref!r}: not a preset ({', '.join(PRESETS)}) and no such file or directory")

@@ -31,6 +31,14 @@ def tensor_shape(t: Tensor) -> tuple[int, ...]:
     return tuple(t.shape)
 
 
+def _float_parts(t):
+    """The floating-point arrays of a tensor: itself, or a QuantTensor's scales and minimums."""
+    if isinstance(t, np.ndarray):
+        return [("", t)]
+    parts = [(" scale", t.scale), (" min", t.min)]
+    return [(p, a) for p, a in parts if isinstance(a, np.ndarray) and a.dtype.kind == "f"]
+
+
 @dataclass(eq=False)
 class Model:
     """A model in memory.  Construction checks every tensor against ``spec.tensor_shapes()``."""
@@ -58,6 +66,11 @@ class Model:
             if isinstance(t, np.ndarray) and t.dtype not in (np.float32, np.float16):
                 raise ValueError(f"model {self.spec.name!r}: tensor {n!r} has dtype {t.dtype}; "
                                  "float32, float16 or QuantTensor")
+            for part, a in _float_parts(t):
+                if not np.isfinite(a).all():
+                    bad = tuple(int(i) for i in np.argwhere(~np.isfinite(a))[0])
+                    raise ValueError(f"model {self.spec.name!r}: tensor {n!r}{part} holds NaN or Inf "
+                                     f"(first at index {list(bad)}: {a[bad]})")
 
     @property
     def name(self) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgallm.errors import UserError
+from fpgallm.errors import UserError, reading
 from fpgallm.model.model import Model
 from fpgallm.model.quant import QuantScheme, QuantTensor, ScaleDType
 from fpgallm.model.spec import ModelSpec
@@ -48,7 +48,7 @@ def save_npz(model: Model, path) -> Path:
     return path
 
 
-def load_npz(path, name: str | None = None) -> Model:
+def load_npz(path, name: str | None = None, with_tokenizer: bool = True) -> Model:
     path = Path(path)
     if not path.is_file():
         raise NPZError(f"no such file: {path}")
@@ -59,8 +59,10 @@ def load_npz(path, name: str | None = None) -> Model:
         raise NPZError(f"{path}: not a readable .npz file ({exc})") from None
     if META not in files:
         raise NPZError(f"{path}: no {META} entry (an fpgallm .npz holds the spec as JSON; write one with save_npz)")
-    try:
+    with reading(path, error=NPZError):
         meta = json.loads(str(z[META]))
+        if not isinstance(meta, dict):
+            raise NPZError(f"{path}: {META} is not a JSON object")
         spec = ModelSpec.from_dict(meta["spec"])
         if name:
             spec = spec.replace(name=name)
@@ -74,9 +76,7 @@ def load_npz(path, name: str | None = None) -> Model:
             tensors[n] = QuantTensor(scheme, z[n + "::q"], z[n + "::scale"],
                                      z[n + "::min"] if s["with_min"] else None)
         tokenizer = None
-        if meta.get("tokenizer"):
+        if with_tokenizer and meta.get("tokenizer"):
             bos, eos = meta.get("tokenizer_ids") or (None, None)
             tokenizer = tok.from_json_str(meta["tokenizer"], bos, eos)
         return Model(spec, tensors, tokenizer, str(path))
-    except (KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
-        raise NPZError(f"{path}: {exc}") from None

@@ -13,9 +13,12 @@ Three ways to get one:
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 from tokenizers import AddedToken, Regex, Tokenizer as _HFTokenizer, decoders, models, pre_tokenizers, processors
+
+from fpgallm.errors import first_line
 
 # llama.cpp pre-tokenizer regexes (llama-vocab.cpp), by tokenizer.ggml.pre
 _GPT2_RE = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -25,7 +28,18 @@ _DIGITS_FIRST = {"smollm", "starcoder", "refact", "command-r", "codeshell", "exa
 
 
 class TokenizerError(ValueError):
-    """The tokenizer description is missing or unsupported."""
+    """The tokenizer description is missing, unsupported or rejected by the tokenizers library."""
+
+
+@contextlib.contextmanager
+def _built(what: str):
+    """The tokenizers library raises plain ``Exception`` on a bad description: name it."""
+    try:
+        yield
+    except TokenizerError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the library's only exception type
+        raise TokenizerError(f"{what}: not a usable tokenizer ({first_line(exc)})") from None
 
 
 @dataclass(eq=False)
@@ -74,6 +88,11 @@ def _pre_tokenizer(pre: str):
 
 def from_gguf_metadata(meta: dict) -> Tokenizer:
     """Build from GGUF ``tokenizer.ggml.*`` metadata (a dict of field name -> value)."""
+    with _built("tokenizer.ggml.*"):
+        return _from_gguf_metadata(meta)
+
+
+def _from_gguf_metadata(meta: dict) -> Tokenizer:
     kind = meta.get("tokenizer.ggml.model")
     if kind is None:
         raise TokenizerError("no tokenizer.ggml.model in the file")
@@ -83,7 +102,10 @@ def from_gguf_metadata(meta: dict) -> Tokenizer:
     merges = meta.get("tokenizer.ggml.merges") or []
     types = meta.get("tokenizer.ggml.token_type") or [1] * len(tokens)
     vocab = {t: i for i, t in enumerate(tokens)}
-    pairs = [tuple(m.split(" ", 1)) for m in merges]
+    pairs = [tuple(m.split(" ", 1)) if isinstance(m, str) else () for m in merges]
+    bad = next((i for i, p in enumerate(pairs) if len(p) != 2), None)
+    if bad is not None:
+        raise TokenizerError(f"tokenizer.ggml.merges[{bad}] = {merges[bad]!r} is not 'LEFT RIGHT'")
     hf = _HFTokenizer(models.BPE(vocab=vocab, merges=pairs, fuse_unk=False, byte_fallback=False))
     hf.pre_tokenizer = _pre_tokenizer(meta.get("tokenizer.ggml.pre", "default"))
     hf.decoder = decoders.ByteLevel()
@@ -98,11 +120,13 @@ def from_gguf_metadata(meta: dict) -> Tokenizer:
 
 def from_tokenizer_json(path, bos_id: int | None = None, eos_id: int | None = None) -> Tokenizer:
     """Load a Hugging Face ``tokenizer.json`` (its post-processor decides about a BOS)."""
-    return Tokenizer(_HFTokenizer.from_file(str(path)), bos_id, eos_id)
+    with _built("tokenizer.json"):
+        return Tokenizer(_HFTokenizer.from_file(str(path)), bos_id, eos_id)
 
 
 def from_json_str(text: str, bos_id=None, eos_id=None) -> Tokenizer:
-    return Tokenizer(_HFTokenizer.from_str(text), bos_id, eos_id)
+    with _built("tokenizer JSON"):
+        return Tokenizer(_HFTokenizer.from_str(text), bos_id, eos_id)
 
 
 def byte_level() -> Tokenizer:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fpgallm.errors import UserError
+from fpgallm.errors import UserError, reading
 
 DEFAULT_PROMPT = "The cat"
 DEFAULT_TOKENS = 8
@@ -42,16 +42,32 @@ class ProjectCheck:
 
 
 def load_manifest(project: Path) -> dict:
+    """The project's ``manifest.json``, checked like a board file: what is missing or of the
+    wrong kind is named with the file."""
     path = project / "manifest.json"
     if not path.is_file():
         raise UserError(f"--project {project}: no manifest.json (not a folder written by fpgallm generate)")
-    man = json.loads(path.read_text())
+    with reading(path):
+        man = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(man, dict):
+        raise UserError(f"{path}: not a JSON object (not a manifest written by fpgallm generate)")
+    design = man.get("design")
+    if not isinstance(design, dict) or not isinstance(design.get("name"), str) \
+            or not isinstance(design.get("top"), str):
+        raise UserError(f"{path}: design: missing, or not an object with a name and a top")
     eng = man.get("engine")
     if not isinstance(eng, dict) or "model" not in eng:
-        why = (eng or {}).get("fallback") if isinstance(eng, dict) else None
-        raise UserError(f"--project {project}: the project wraps the {man['design']['name']} bring-up "
+        why = eng.get("fallback") if isinstance(eng, dict) else None
+        raise UserError(f"--project {project}: the project wraps the {design['name']} bring-up "
                         f"design, not the decode engine" + (f" ({why})" if why else "")
-                        + f"; its unit is verified by: fpgallm test {man['design']['name']}")
+                        + f"; its unit is verified by: fpgallm test {design['name']}")
+    if not isinstance(eng["model"], str) or not eng["model"]:
+        raise UserError(f"{path}: engine.model: must be a model name or file, got {eng['model']!r}")
+    ctx = eng.get("context")
+    if not isinstance(ctx, int) or isinstance(ctx, bool) or ctx < 1:
+        raise UserError(f"{path}: engine.context: must be an integer >= 1, got {ctx!r}")
+    if not isinstance(design.get("params"), dict):
+        raise UserError(f"{path}: design.params: missing or not an object")
     return man
 
 
@@ -68,18 +84,28 @@ def engine_params_of(man: dict):
     return EngineParams(**d)
 
 
-def _checked_golden(project: Path):
+def _checked_golden(project: Path, prompt: str, new_tokens: int):
     """Step 1: the manifest, the golden engine for the project's parameters, the model;
-    raises :class:`UserError` when ``sw/`` is not what fpgallm compiles."""
+    raises :class:`UserError` when ``sw/`` is not what fpgallm compiles or the prompt and
+    the tokens do not fit the project's context."""
     from fpgallm.engine.golden import GoldenEngine
     from fpgallm.engine.image import image_bytes, port_images
     from fpgallm.model.load import load_model
 
     man = load_manifest(project)
     eng = man["engine"]
-    p = engine_params_of(man)
+    with reading(project / "manifest.json", "design.params"):
+        p = engine_params_of(man)
     m = load_model(eng["model"])
-    g = GoldenEngine(m, p, context=eng["context"])
+    with reading(project / "manifest.json", "engine"):
+        g = GoldenEngine(m, p, context=eng["context"])
+    if m.tokenizer is None:
+        raise UserError(f"--project {project}: the model {eng['model']!r} has no tokenizer to encode the prompt")
+    n_prompt = len(m.tokenizer.encode(prompt))
+    if n_prompt + new_tokens > eng["context"]:
+        raise UserError(f"--tokens {new_tokens}: the prompt ({n_prompt} tokens) and {new_tokens} new tokens "
+                        f"exceed the project's context of {eng['context']} tokens; at most "
+                        f"{max(0, eng['context'] - n_prompt)} new tokens")
     parts = port_images(image_bytes(g.compiled), p)
     for j, want in enumerate(parts):
         f = project / "sw" / f"mem{j}.bin"
@@ -102,7 +128,7 @@ def verify_project(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_tok
     from fpgallm.engine.rtl.simrun import RtlError, RtlSim
 
     project = Path(project)
-    man, g, m = _checked_golden(project)
+    man, g, m = _checked_golden(project, prompt, new_tokens)
     eng, p = man["engine"], g.compiled.params
     rtl = project / "rtl" / f"{man['design']['top']}.v"
     if not rtl.is_file():
@@ -154,7 +180,7 @@ def verify_board_top(project: Path | str, *, prompt: str = DEFAULT_PROMPT, new_t
     from fpgallm.sim.runner import build, run
 
     project = Path(project)
-    man, g, m = _checked_golden(project)
+    man, g, m = _checked_golden(project, prompt, new_tokens)
     eng = man["engine"]
     files = {n: project / "rtl" / n for n in ("fpgallm_board_top.v", f"{man['design']['top']}.v",
                                               "fpgallm_sdram.v", "fpgallm_host_bridge.v")}

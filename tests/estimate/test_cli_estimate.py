@@ -80,7 +80,8 @@ def test_prefetch_buffer_knob(capsys):
 def test_unknown_board(capsys):
     assert _err(capsys, ["llama2-7b", "--board", "nosuch"]) == (
         "fpgallm estimate: error: unknown board 'nosuch'; boards: arty-a7-100t, icebreaker, kv260, pynq-z2, "
-        "s10mx, u250, u280, u55c, ulx3s, v80, vck190, vcu128, zcu102, zcu104")
+        "s10mx, u250, u280, u55c, ulx3s, v80, vck190, vcu128, zcu102, zcu104 (or a path to a board file, "
+        "see: fpgallm boards show NAME --yaml)")
 
 
 def test_unknown_model(capsys):
@@ -132,14 +133,24 @@ def test_board_without_writable_memory(capsys):
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["--batch", "9"], "fpgallm estimate: error: --batch 9: must be 1..8"),
-    (["--context", "0"], "fpgallm estimate: error: --context 0: must be in [1, 8192] (max_seq_len of smollm2-135m)"),
+    (["--batch", "9"], "fpgallm estimate: error: argument --batch: must be in 1..8, got 9 (see: fpgallm estimate --help)"),
+    (["--context", "0"], "fpgallm estimate: error: argument --context: must be >= 1, got 0 (see: fpgallm estimate --help)"),
+    (["--context", "9000"],
+     "fpgallm estimate: error: --context 9000: must be in [1, 8192] (max_seq_len of smollm2-135m)"),
+    (["--clock-mhz", "0"], "fpgallm estimate: error: argument --clock-mhz: must be in [1, 1000], got 0 (see: fpgallm estimate --help)"),
+    (["--clock-mhz", "nan"], "fpgallm estimate: error: argument --clock-mhz: must be a finite number, got nan (see: fpgallm estimate --help)"),
+    (["--clock-mhz", "1e9"], "fpgallm estimate: error: argument --clock-mhz: must be in [1, 1000], got 1e+09 (see: fpgallm estimate --help)"),
+    (["--clock-mhz", "fast"], "fpgallm estimate: error: argument --clock-mhz: must be a number, got 'fast' (see: fpgallm estimate --help)"),
+    (["--activity", "0"], "fpgallm estimate: error: argument --activity: must be in (0, 1], got 0 (see: fpgallm estimate --help)"),
+    (["--weights", ""], "fpgallm estimate: error: argument --weights: must not be empty (see: fpgallm estimate --help)"),
+    (["--batch", "two"], "fpgallm estimate: error: argument --batch: must be an integer, got 'two' (see: fpgallm estimate --help)"),
     (["--weights", "q3_k"], "fpgallm estimate: error: unknown --weights 'q3_k'; choose one of q8_0, q4_0, q4_1, "
                             "int8, int4-g64, int4-g128, int4-g64-min, int4-g128-min"),
     (["--ports", "2", "--port-width", "1024"],
      "fpgallm estimate: error: the engine's ports (2 x 1024 bits at 250 MHz = 64.0 GB/s) exceed the DDR4 "
      "peak of kv260 (19.2 GB/s); lower --ports, --port-width or --clock-mhz"),
-    (["--lanes", "0"], "fpgallm estimate: error: EngineParams.gemv_lanes must be an integer in [1, 1024], got 0"),
+    (["--lanes", "0"], "fpgallm estimate: error: argument --lanes: must be >= 1, got 0 (see: fpgallm estimate --help)"),
+    (["--lanes", "2000"], "fpgallm estimate: error: EngineParams.gemv_lanes must be an integer in [1, 1024], got 2000"),
     (["--prefetch-words", "100"],
      "fpgallm estimate: error: EngineParams.prefetch_words must be 0 or a power of two, got 100"),
 ])

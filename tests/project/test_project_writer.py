@@ -170,7 +170,7 @@ def test_failure_mid_write_leaves_nothing(tmp_path, monkeypatch, exc):
 
     monkeypatch.setattr(writer, "_write_file", flaky)
     out = tmp_path / "proj"
-    with pytest.raises(type(exc)):
+    with pytest.raises(UserError if isinstance(exc, OSError) else type(exc)):
         build.generate("tiny-llama", get_board("ulx3s"), out)
     assert len(calls) == 3
     assert list(tmp_path.iterdir()) == []
@@ -185,7 +185,7 @@ def test_failed_force_keeps_the_old_project(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(writer, "_write_file", boom)
-    with pytest.raises(OSError):
+    with pytest.raises(UserError, match=f"^--out {out}: cannot write the project: disk full$"):
         build.generate("tiny-llama", get_board("u280"), out, force=True, knobs=BRING_UP)
     assert tree(out) == before
     assert [p.name for p in tmp_path.iterdir()] == ["proj"]
@@ -199,9 +199,57 @@ def test_refuses_non_empty_folder_without_force(tmp_path):
     assert r.returncode == 2
     assert r.stderr == f"fpgallm generate: error: --out {out}: folder is not empty; use --force to replace it\n"
     assert (out / "keep.txt").read_text() == "mine"
+    assert main(["generate", "--out", str(out)]) == 2   # a folder of one's own, not a project
+
+
+def test_force_replaces_only_a_project(tmp_path, capsys):
+    out = tmp_path / "proj"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    assert main(["generate", "--out", str(out), "--force", "--board", "icebreaker"]) == 2
+    assert capsys.readouterr().err == (
+        f"fpgallm generate: error: --out {out}: folder is not an fpgallm project (no manifest.json "
+        "written by fpgallm generate); --force only replaces a project or an empty folder\n")
+    assert tree(out) == {"keep.txt": b"mine"}
+    (out / "manifest.json").write_text("[]")          # a manifest, but not one of fpgallm's
+    assert main(["generate", "--out", str(out), "--force"]) == 2
+    assert sorted(tree(out)) == ["keep.txt", "manifest.json"]
+    (out / "keep.txt").unlink()
+    (out / "manifest.json").unlink()
+    assert main(["generate", "--out", str(out)]) == 0
+    (out / "extra.txt").write_text("x")
     assert main(["generate", "--out", str(out), "--force", "--board", "icebreaker"]) == 0
-    assert not (out / "keep.txt").exists() and (out / "constraints/icebreaker.pcf").exists()
+    assert not (out / "extra.txt").exists() and (out / "constraints/icebreaker.pcf").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["proj"]
+
+
+def test_force_never_replaces_the_current_folder_or_its_parents(tmp_path):
+    user = tmp_path / "work"
+    user.mkdir()
+    (user / "notes.txt").write_text("mine")
+    for out in (".", "..", str(user)):
+        r = fpgallm("generate", "--board", "kv260", "--out", out, "--force", cwd=user)
+        assert r.returncode == 2
+        assert r.stderr == (f"fpgallm generate: error: --out {out}: is the current folder or one of its "
+                            "parents, which a project cannot replace; name a new folder\n")
+    assert tree(tmp_path) == {"work/notes.txt": b"mine"}
+
+
+def test_unwritable_parent_fails_before_the_work(tmp_path, monkeypatch):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    real = os.access
+    monkeypatch.setattr(writer.os, "access", lambda p, mode: False if Path(p) == ro else real(p, mode))
+    monkeypatch.setattr(build, "make_plan", lambda *a, **k: pytest.fail("planned before checking --out"))
+    with pytest.raises(UserError, match=f"^--out {ro}/p/q: cannot write in {ro}$"):
+        build.generate("tiny-llama", get_board("ulx3s"), ro / "p" / "q")
+    assert list(ro.iterdir()) == []
+
+
+def test_empty_out_is_refused(capsys):
+    assert main(["generate", "--out", ""]) == 2
+    assert capsys.readouterr().err == ("fpgallm generate: error: argument --out: must not be empty "
+                                       "(see: fpgallm generate --help)\n")
 
 
 def test_empty_folder_is_fine(tmp_path):
@@ -306,11 +354,16 @@ def test_synth_is_refused_for_intel_and_boards_show_needs_a_name(tmp_path):
 
 def test_bad_clock_and_lanes(tmp_path):
     r = fpgallm("generate", "--clock-mhz", "0", "--out", str(tmp_path / "p"))
-    assert r.returncode == 2 and r.stderr == "fpgallm generate: error: --clock-mhz must be > 0, got 0\n"
+    assert r.returncode == 2 and r.stderr == ("fpgallm generate: error: argument --clock-mhz: must be in "
+                                              "[1, 1000], got 0 (see: fpgallm generate --help)\n")
     r = fpgallm("generate", "--design", "elementwise", "--lanes", "0", "--out", str(tmp_path / "p"))
     assert r.returncode == 2
+    assert r.stderr == ("fpgallm generate: error: argument --lanes: must be >= 1, got 0 "
+                        "(see: fpgallm generate --help)\n")
+    r = fpgallm("generate", "--design", "elementwise", "--lanes", "300", "--out", str(tmp_path / "p"))
+    assert r.returncode == 2
     assert r.stderr == ("fpgallm generate: error: --lanes/--op: ElementwiseParams.lanes must be an "
-                        "integer in [1, 256], got 0\n")
+                        "integer in [1, 256], got 300\n")
 
 
 WIDE = """module wide_unit(clk, rst, cfg, status, x__payload, x__valid, x__ready, y__payload, y__valid, y__ready, z__payload, z__valid, z__ready);
