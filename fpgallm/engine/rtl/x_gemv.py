@@ -55,6 +55,8 @@ Timing (no stall; measured in the tests, :meth:`fpgallm.engine.cycles.CycleModel
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
@@ -65,6 +67,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.hdl.fixed import hdl_saturate
+from fpgallm.hdl.shift import step_shift
 from fpgallm.units.gemv import Gemv, GemvParams, PackedMatrix
 
 __all__ = ["OPS", "Unit", "matrix_image", "MatrixStream", "check_params", "cycles", "load_split"]
@@ -206,10 +209,8 @@ def div_const(m: Module, x, d: int, nbits: int, name: str):
 
 
 def select_bits(m: Module, value, idx, width: int, name: str):
-    """``value.word_select(idx, width)`` through a full-width shift (lint-clean)."""
-    full = Signal(len(value), name=name)
-    m.d.comb += full.eq(value >> (idx * width))
-    return full[:width]
+    """``value.word_select(idx, width)`` as a multiplexer (lint-clean; 0 past the end)."""
+    return step_shift(m, value, idx, width, -(-len(value) // width), width, name)
 
 
 class MatrixStream(wiring.Component):
@@ -252,8 +253,9 @@ class MatrixStream(wiring.Component):
         git = Signal(iface.ELEM_BITS)        # group in tile
         avail = Signal(range(2 * W + 1))
         m.d.comb += avail.eq(nw * W - ptr)
-        sbits = Signal(2 * W)
-        m.d.comb += sbits.eq(Cat(b0, b1) >> ptr)
+        # ptr moves by SB and SB - W: always a multiple of their common power of two
+        g = math.gcd(SB, W)                  # W is a power of two, so is g
+        sbits = step_shift(m, Cat(b0, b1), ptr >> _log2(g), g, W // g, SB, "sbits")
         need_scale = ~wig.any() & (avail < SB)
         last_word = wig + 1 == self.group_words
         m.d.comb += [self.o.payload.w.eq(self.i.payload),

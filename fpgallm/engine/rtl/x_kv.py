@@ -27,7 +27,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
-from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, is_, round_shift, sat, select
+from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select
 from fpgallm.engine.rtl.kvlayout import kv_layout
 
 OPS = (Op.KVAPPEND,)
@@ -73,8 +73,12 @@ class Unit(wiring.Component):
         pos = Signal(iface.exec_cmd_layout(p).members["pos"])
         hd = Signal(range(p.max_head_dim + 1))
         g = Geometry(m, p, hd)
-        wb, nl, E = g.wb, g.nl, g.elems
+        wb, E = g.wb, g.elems
         W = wb * 8
+        # head buffer lanes: whole stripe words when a head spans several, else the longest
+        # head (lanes past head_dim quantize to zero bytes, which the strobes never write)
+        nl = g.nl if g.max_rows > 1 else min(E, p.max_head_dim)
+        Eq = min(E, nl)                          # elements of one quantized row
 
         seq = Signal(3)
         start = Signal(ELEM_BITS + 1)            # kh * head_dim
@@ -140,7 +144,7 @@ class Unit(wiring.Component):
         # the data word of (item, row): quantized row, shifted to the position's offset
         rowsel = []
         for t in range(2):
-            rows_t = [Cat(*raws[t][r * E:(r + 1) * E]) for r in range(g.max_rows)]
+            rows_t = [Cat(*raws[t][r * Eq:(r + 1) * Eq]) for r in range(g.max_rows)]
             rv = Signal(len(rows_t[0]), name=f"rowsel{t}")
             with m.Switch(row):
                 for r in range(g.max_rows):
@@ -149,8 +153,8 @@ class Unit(wiring.Component):
                 with m.Default():
                     m.d.comb += rv.eq(0)
             rowsel.append(rv)
-        qrow = Signal(W)
-        for i in range(E):
+        qrow = Signal(Eq * bits)
+        for i in range(Eq):
             x = Mux(item[0], rowsel[1], rowsel[0]).word_select(i, REG_BITS).as_signed()
             e = Mux(item[0], exps[1], exps[0])
             m.d.comb += qrow.word_select(i, bits).eq(sat(round_shift(x, e, max_exp), bits))
@@ -158,12 +162,19 @@ class Unit(wiring.Component):
         rem = Signal(signed(ADDR_BITS))
         m.d.comb += rem.eq(g.vb - (row << g.lg_wb))
         m.d.comb += nbytes.eq(Mux(rem > wb, wb, rem))
+        # The strobes pick the bytes written, so a word may carry its data at every place it
+        # could go.  A position's bytes lie inside one aligned block of P bytes (the stride
+        # is a power of two <= P that divides P): the row shifted within a block, repeated.
+        P = 1 << clog2(Eq * g.eb)
+        blk = Signal(8 * P)
+        m.d.comb += blk.eq(qrow << (off[:clog2(P)] * 8))
         dword = Signal(W)
         dstrb = Signal(wb)
-        m.d.comb += [dword.eq(qrow << (off * 8)),
-                     dstrb.eq((((Const(1, wb + 1) << nbytes) - 1)[:wb]) << off)]
-        eword = Signal(W)
-        m.d.comb += eword.eq(Cat(exps[0], Const(0, 3), exps[1], Const(0, 3)) << (e_off * 8))
+        end = Signal(range(2 * wb + 1))
+        m.d.comb += [dword.eq(Cat(*[blk] * (wb // P))), end.eq(off + nbytes),
+                     dstrb.eq(Cat(*[(off <= j) & (end > j) for j in range(wb)]))]   # bytes off..end-1
+        eword = Signal(W)            # the exponent pair at every even byte (e_off is even)
+        m.d.comb += eword.eq(Cat(*[Cat(exps[0], Const(0, 3), exps[1], Const(0, 3))] * (wb // 2)))
 
         outstanding = Signal(8)
         inc = self.mw.req.valid & self.mw.req.ready

@@ -28,6 +28,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import REG_BITS
+from fpgallm.hdl.shift import step_shift
 
 OPS = (Op.LOADV, Op.STOREV)
 LOADV_POSROW = 1
@@ -194,7 +195,8 @@ class Unit(wiring.Component):
                                      sent.eq(sent + 1)]
                     fill_shift = Signal(range(r2 + 1))
                     m.d.comb += fill_shift.eq(r2 - ofill)
-                    m.d.comb += mw.data.payload.data.eq(obuf >> (fill_shift * 32 * L))
+                    m.d.comb += mw.data.payload.data.eq(step_shift(m, obuf, fill_shift, 32 * L, r2 + 1,
+                                                                   len(mw.data.payload.data), "obuf_out"))
                     m.d.comb += mw.data.valid.eq(full)
                     with m.If(mw.data.valid & mw.data.ready):
                         m.d.sync += [ofill.eq(0), owords.eq(owords + 1),

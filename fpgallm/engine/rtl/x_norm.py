@@ -22,6 +22,7 @@ multiple of it (the compiler's d_model is a multiple of 32).  Timing: :func:`cyc
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import numpy as np
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
@@ -33,6 +34,7 @@ from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.vecutil import CmdLatch, lanes_log2
 from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate
+from fpgallm.hdl.shift import step_shift
 from fpgallm.units import norm as norm_u
 
 OPS = (Op.NORM,)
@@ -232,7 +234,7 @@ class Unit(wiring.Component):
         m.d.comb += G.eq(Mux(layer, 4 * L, 2 * L))
         take_out = Signal(name="gear_out")
         take_in = Signal(name="gear_in")
-        after = Mux(take_out, buf >> (G << 3), buf)
+        after = Mux(take_out, Mux(layer, buf[8 * 4 * L:], buf[8 * 2 * L:]), buf)   # buf >> 8G
         cnt_after = Signal.like(cnt, name="gear_cnt_after")
         m.d.comb += cnt_after.eq(Mux(take_out, cnt - G, cnt))
         m.d.comb += [nu.w.valid.eq(cnt >= G),
@@ -243,8 +245,13 @@ class Unit(wiring.Component):
             g_l = Mux(layer, buf[32 * k:32 * k + 16], buf[16 * k:16 * k + 16])
             m.d.comb += [nu.w.payload.gamma[k].eq(g_l.as_signed()),
                          nu.w.payload.beta[k].eq(Mux(layer, buf[32 * k + 16:32 * k + 32], 0).as_signed())]
+        # cnt moves by SB and -G (2L or 4L bytes): a multiple of their common power of two,
+        # at most GMAX when a word is taken
+        gb = math.gcd(SB, 2 * L)
+        word_in = step_shift(m, self.mr.data.payload.data, cnt_after >> (gb.bit_length() - 1), 8 * gb,
+                             GMAX // gb + 1, 8 * BUFB, "gear_word", left=True)
         with m.If(take_in):
-            m.d.sync += [buf.eq(after | (self.mr.data.payload.data << (cnt_after << 3))),
+            m.d.sync += [buf.eq(after | word_in),
                          cnt.eq(cnt_after + SB)]
         with m.Else():
             m.d.sync += [buf.eq(after), cnt.eq(cnt_after)]
