@@ -170,9 +170,9 @@ class Unit(wiring.Component):
         m.d.comb += blk.eq(qrow << (off[:clog2(P)] * 8))
         dword = Signal(W)
         dstrb = Signal(wb)
-        end = Signal(range(2 * wb + 1))
+        end = Signal(range(2 * wb + 1))      # strobes: bytes off .. end - 1 (off <= wb - 1)
         m.d.comb += [dword.eq(Cat(*[blk] * (wb // P))), end.eq(off + nbytes),
-                     dstrb.eq(Cat(*[(off <= j) & (end > j) for j in range(wb)]))]   # bytes off..end-1
+                     dstrb.eq(Cat(*[(off <= j if j < wb - 1 else 1) & (end > j) for j in range(wb)]))]
         eword = Signal(W)            # the exponent pair at every even byte (e_off is even)
         m.d.comb += eword.eq(Cat(*[Cat(exps[0], Const(0, 3), exps[1], Const(0, 3))] * (wb // 2)))
 
