@@ -17,8 +17,9 @@ prompt position of sequence 0 and reads sequence 0's head blocks):
    positions (whole stripe words).
 2. *scores* (K pass): one step a cycle; a step is one stripe word of one position when a
    position spans several words, else ``min(positions per word, positions_per_step)``
-   positions of one word (SmolLM2 on 4 x 256-bit ports: 2).  The word's K lanes times the
-   q lanes (one multiplier per stripe-word element; q repeated per position), a registered
+   positions of one word (SmolLM2 on 4 x 256-bit ports: 2).  The step's K lanes times the
+   q lanes (one multiplier per element of the widest step, :func:`step_lanes`: a whole
+   stripe word only when a head spans words; q repeated per position), a registered
    adder tree whose level ``log2(stride)`` holds the positions' dot products, ``s *
    score_mult(head_dim)``, shifted by ``-(fq + kf - qe - ke + 6)`` into Q.10 and saturated
    to 24 bits (``golden.shift_by``), packed into beats of ``vector_lanes`` scores for the
@@ -49,6 +50,7 @@ from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS, stripe_bits
 from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select, shift_to
 from fpgallm.engine.rtl.kvlayout import kv_layout
+from fpgallm.hdl.shift import step_shift
 from fpgallm.units.softmax import Softmax, SoftmaxParams
 
 OPS = (Op.ATTN,)
@@ -84,8 +86,18 @@ def positions_per_step(p: EngineParams) -> int:
     return pp
 
 
+def step_lanes(p: EngineParams) -> int:
+    """Products per step (K and V pass): a stripe word's elements when the longest head spans
+    several words, else those of the widest step -- ``positions_per_step`` positions of the
+    longest head's stride, a power of two that never crosses an aligned block of the word."""
+    elems = kv_layout(p, 1).stripe // (p.kv_format.bits // 8)
+    if kv_layout(p, p.max_head_dim).rows > 1:
+        return elems
+    return min(elems, positions_per_step(p) << clog2(p.max_head_dim))
+
+
 def tree_levels(p: EngineParams) -> int:
-    return clog2(kv_layout(p, 1).stripe // (p.kv_format.bits // 8))
+    return clog2(step_lanes(p))
 
 
 # Latencies of the shared ports assumed by the cycle model (register read: request accepted
@@ -151,7 +163,9 @@ class Unit(wiring.Component):
         pos = Signal(iface.exec_cmd_layout(p).members["pos"])
         hd = Signal(range(p.max_head_dim + 1))
         g = Geometry(m, p, hd)
-        wb, nl, E, lg_wb = g.wb, g.nl, g.elems, g.lg_wb
+        wb, lg_wb = g.wb, g.lg_wb
+        E = step_lanes(p)                # products per step
+        nl = g.max_rows * E              # head buffer and accumulator lanes (>= max_head_dim)
         W = wb * 8
 
         heads = Signal(10)
@@ -299,8 +313,16 @@ class Unit(wiring.Component):
                         m.d.comb += pvals[k].eq(sm.o.payload.data[i + k].as_unsigned() if i + k < Ls else 0)
                 with m.Default():
                     m.d.comb += pvals[k].eq(0)
-        seg_now = Signal(W)
-        m.d.comb += seg_now.eq(mdat.payload.data >> (off * 8))
+        # the step's bytes: off is a multiple of the step's span (a power of two <= Bb), so
+        # they lie in one aligned block of Bb bytes: pick the block, then shift inside it
+        Bb = E * g.eb
+        if Bb < wb:
+            blk = step_shift(m, mdat.payload.data, off >> clog2(Bb), 8 * Bb, wb // Bb, 8 * Bb, "seg_blk")
+            seg_now = Signal(8 * Bb)
+            m.d.comb += seg_now.eq(blk >> (off[:clog2(Bb)] * 8))
+        else:
+            seg_now = Signal(W)
+            m.d.comb += seg_now.eq(mdat.payload.data >> (off * 8))
 
         # stage A: operands
         sA_v, sA_kind, sA_first, sA_end, sA_last = (Signal(name=f"a_{n}") for n in
@@ -308,7 +330,7 @@ class Unit(wiring.Component):
         sA_w = Signal(range(g.max_rows + 1))
         sA_np = Signal(range(PP + 1))
         sA_lsel = Signal(max(1, lg_wb - 1))
-        segA = Signal(W)
+        segA = Signal(len(seg_now))
         opA = [Signal(signed(Q_BITS + 1), name=f"opA{i}") for i in range(E)]
         m.d.sync += [sA_v.eq(step), sA_kind.eq(kind_v), sA_first.eq(is_(wrow, 0)), sA_end.eq(pos_end),
                      sA_last.eq(is_last), sA_w.eq(wrow), sA_np.eq(npos),
@@ -434,7 +456,7 @@ class Unit(wiring.Component):
             dk = Signal(signed(width), name=f"dot{k}")
             with m.Switch(lg_se):
                 for j in range(lg_e + 1):
-                    if k < len(taps[j]):
+                    if j < len(taps) and k < len(taps[j]):
                         with m.Case(j):
                             m.d.comb += dk.eq(taps[j][k])
                 with m.Default():

@@ -209,3 +209,13 @@ def test_attn_narrow_port_int16_batch3(seed):
                      max_context=8, max_vocab=64, kv_format=KVFormat.INT16, batch=3)
     run_case(p, 8, 2, 2, [[0, 1, 2], [3, 1, 4], [2, 5, 7]], seed + 9)
     run_case(p, 1, 1, 1, [[0, 1, 2, 3]], seed + 10)     # head_dim 1: 2 positions per word
+
+
+@pytest.mark.parametrize("hd", [16, 12, 8, 4])
+def test_wide_word_narrow_heads(hd, seed):
+    # 4 x 256-bit ports and heads of at most 16: ATTN's steps are 4 positions x 16 lanes, 64
+    # of the word's 128 elements (the step's aligned block is picked from the word, then
+    # shifted inside it); KVAPPEND writes the row repeated per aligned block under strobes
+    p = EngineParams(**{**SMALL, "mem_ports": 4, "port_width": 256, "max_head_dim": 16, "batch": 2})
+    assert x_attn.step_lanes(p) == 64 < kv_layout(p, 1).stripe
+    run_case(p, hd, 2, 1, [[0, 1, 2, 3, 4, 5, 6, 9], [8, 3, 5, 1, 2, 11, 12, 13]], seed + 9)
