@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fpgallm import cli_args as A
+from fpgallm import progress
 
 NAME = "generate"
 HELP = "write a synthesizable project (RTL, board top, constraints, toolchain scripts) for a board"
@@ -66,8 +67,9 @@ def run(args) -> int:
              "prefetch_words": args.prefetch_words}
     model_name = Path(args.model).stem if Path(args.model).exists() else args.model
     out = Path(args.out) if args.out is not None else Path(f"fpgallm-{model_name}-{board.name}")
-    result = build.generate(args.model, board, out, force=args.force, clock_mhz=args.clock_mhz,
-                            knobs=knobs, synth=args.synth)
+    with progress.reporting("fpgallm generate"):
+        result = build.generate(args.model, board, out, force=args.force, clock_mhz=args.clock_mhz,
+                                knobs=knobs, synth=args.synth)
     fit = result.fit
     short = ", ".join(f"{k.upper()} {v['need']}/{v['available']}" for k, v in fit.items())
     print(f"wrote {out} ({len(result.plan.files)} files) for {board.name}: {result.design.name} "

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from fpgallm import progress
 from fpgallm.boards import Board
 from fpgallm.errors import UserError
 from fpgallm.hdl.emit import Emitted
@@ -130,9 +131,11 @@ def make_plan(model: str, board: Board, *, clock_mhz: float | None = None,
         design = replace(design, engine={"fallback": fallback})
     options = ProjectOptions(model=model_ref, clock_mhz=clock_mhz, knobs=knobs,
                              tool_versions=tool_versions(), fit=fit)
+    progress.step("planning the project's files")
     plan = plan_project(board, design, options)
     synthesis = None
     if synth:
+        progress.step("synthesizing with Yosys")
         synthesis = synthesize_project(board, plan, design)
         fit = check_fit(board, synthesis["summary"], f"{design.name}: Yosys {synthesis['script']}")
         plan = plan_project(board, design, replace(options, synthesis=synthesis, fit=fit))
@@ -144,5 +147,6 @@ def generate(model: str, board: Board, out: Path, *, force: bool = False,
              synth: bool = False) -> GenerateResult:
     check_target(Path(out), force)        # fail before any work
     plan, design, fit, synthesis = make_plan(model, board, clock_mhz=clock_mhz, knobs=knobs, synth=synth)
+    progress.step(f"writing {out}")
     path = write_project(plan, out, force=force)
     return GenerateResult(path, plan, design, fit, synthesis)

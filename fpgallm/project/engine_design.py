@@ -24,6 +24,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from fpgallm import progress
 from fpgallm.boards import Board
 from fpgallm.errors import UserError
 from fpgallm.hdl.emit import params_dict
@@ -90,6 +91,7 @@ def engine_project_design(board: Board, model_text: str, knobs: EngineKnobs = En
     from fpgallm.estimate.estimator import engine_for_model
     from fpgallm.estimate.resources import engine_resources
 
+    progress.step(f"loading {model_text}")
     m = _load_model(model_text)
     spec = m.spec
     ctx = knobs.context or min(DEFAULT_CONTEXT, spec.max_seq_len)
@@ -100,7 +102,9 @@ def engine_project_design(board: Board, model_text: str, knobs: EngineKnobs = En
     formats = C.model_weight_formats(m)
     est_knobs = P.Knobs(lanes=knobs.gemv_lanes, ports=knobs.ports, port_width=knobs.port_width,
                         vector_lanes=knobs.vector_lanes, prefetch_words=knobs.prefetch_words)
+    progress.step(f"planning the engine for {board.name}")
     params, mem, notes = engine_for_model(spec, board, formats, knobs.batch, ctx, est_knobs)
+    progress.step(f"compiling {spec.name} into the program and memory image")
     try:
         compiled = C.compile_model(m, params, context=ctx)
     except (ValueError, EngineError) as exc:
@@ -110,6 +114,7 @@ def engine_project_design(board: Board, model_text: str, knobs: EngineKnobs = En
         raise UserError(f"{spec.name} does not fit {board.name}: the memory image (weights, KV cache for "
                         f"{ctx} tokens x batch {knobs.batch}, tables, program) is {image / 2**20:.1f} MiB, "
                         f"the engine's {mem.type} ({mem.name}) has {mem.capacity_bytes / 2**20:.0f} MiB")
+    progress.step(f"converting the engine ({params.mem_ports} x {params.port_width}-bit ports) to Verilog")
     emitted = engine_design(compiled)
     res = engine_resources(params, board)
     parts = port_images(image_bytes(compiled), params)
