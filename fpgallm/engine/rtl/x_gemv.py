@@ -253,8 +253,10 @@ class MatrixStream(wiring.Component):
         git = Signal(iface.ELEM_BITS)        # group in tile
         avail = Signal(range(2 * W + 1))
         m.d.comb += avail.eq(nw * W - ptr)
-        # ptr moves by SB and SB - W: always a multiple of their common power of two
-        g = math.gcd(SB, W)                  # W is a power of two, so is g
+        # ptr moves by SB and SB - W: always a multiple of gcd(SB, W), so of its largest
+        # power-of-two divisor g
+        g = math.gcd(SB, W)
+        g &= -g
         sbits = step_shift(m, Cat(b0, b1), ptr >> _log2(g), g, W // g, SB, "sbits")
         need_scale = ~wig.any() & (avail < SB)
         last_word = wig + 1 == self.group_words
