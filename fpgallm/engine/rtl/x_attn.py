@@ -236,15 +236,27 @@ class Unit(wiring.Component):
             m.d.sync += nreq.eq(nreq + 1)
 
         exp_depth = -(-2 * p.max_context // wb)
-        expmem = Memory(shape=unsigned(W), depth=exp_depth, init=[])
-        m.submodules.expmem = expmem
-        ewp = expmem.write_port()
-        erp = expmem.read_port(domain="sync")
+        if exp_depth > 1:
+            expmem = Memory(shape=unsigned(W), depth=exp_depth, init=[])
+            m.submodules.expmem = expmem
+            ewp = expmem.write_port()
+            erp = expmem.read_port(domain="sync")
         ph = Signal(2)            # data phase: 0 exponents, 1 K, 2 V
         ewa = Signal(range(exp_depth + 1))
         mdat = self.mr.data
-        m.d.comb += [ewp.addr.eq(ewa), ewp.data.eq(mdat.payload.data),
-                     ewp.en.eq(is_(ph, 0) & mdat.valid & req_on)]
+        if exp_depth > 1:
+            m.d.comb += [ewp.addr.eq(ewa), ewp.data.eq(mdat.payload.data),
+                         ewp.en.eq(is_(ph, 0) & mdat.valid & req_on)]
+            erdata = erp.data     # the exponent word, a cycle after its address
+        else:
+            # one word: a register and its registered copy, which is what a 1-deep memory
+            # with a synchronous read port is (its 0-bit address has no Verilog declaration);
+            # neither is reset, like the memory
+            eword = Signal(W, reset_less=True)
+            erdata = Signal(W, reset_less=True)
+            m.d.sync += erdata.eq(eword)
+            with m.If(is_(ph, 0) & mdat.valid & req_on):
+                m.d.sync += eword.eq(mdat.payload.data)
         with m.If(is_(ph, 0) & mdat.valid & req_on):
             m.d.sync += ewa.eq(ewa + 1)
             with m.If(mdat.payload.last):
@@ -292,7 +304,8 @@ class Unit(wiring.Component):
         with m.If(step & word_end & mdat.payload.last & (ph == 1)):
             m.d.sync += ph.eq(2)
         m.d.comb += sm.o.ready.eq(step & kind_v & pos_end & ((lp + npos >= Ls) | is_last))
-        m.d.comb += [erp.addr.eq(lpos >> (lg_wb - 1)), erp.en.eq(1)]
+        if exp_depth > 1:
+            m.d.comb += [erp.addr.eq(lpos >> (lg_wb - 1)), erp.en.eq(1)]
 
         # q lanes (K pass): case b: row wrow of the head buffer; case a: element i mod stride
         # of lane i, for the step's positions (zero beyond them)
@@ -355,7 +368,7 @@ class Unit(wiring.Component):
             with m.Switch(sA_lsel):
                 for i in range(wb // 2):
                     with m.Case(i):
-                        m.d.comb += ebyte.eq(erp.data.word_select(i + k, 16) if i + k < wb // 2 else 0)
+                        m.d.comb += ebyte.eq(erdata.word_select(i + k, 16) if i + k < wb // 2 else 0)
                 with m.Default():
                     m.d.comb += ebyte.eq(0)
             keA.append(ebyte[:KV_EXP_BITS])

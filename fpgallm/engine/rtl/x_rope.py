@@ -268,7 +268,10 @@ class Unit(wiring.Component):
                                                                    C.ROPE_FRAC), W))]
 
         # ---- output: ADJACENT directly; HALVES low half directly, high half via the FIFO ----
-        m.submodules.hi = hi = SyncFIFOBuffered(width=L * W, depth=max(1, NP // L))
+        # the high half, NP // L beats; a 2-beat half gets a third entry, as Amaranth's
+        # 2-entry buffered FIFO holds one beat in a 1-deep memory with a 0-bit address
+        hi_beats = max(1, NP // L)
+        m.submodules.hi = hi = SyncFIFOBuffered(width=L * W, depth=3 if hi_beats == 2 else hi_beats)
         phase_hi = Signal(name="phase_hi")
         ob = Signal(iface.ELEM_BITS, name="half_beat")      # beat within the half (HALVES)
         wcnt = Signal(2 * iface.ELEM_BITS, name="out_count")  # beats within the write request
