@@ -1,8 +1,8 @@
 """``fpgallm generate``: write a synthesizable project for a board.
 
 With no arguments it runs on the documented default, ``tiny-llama`` on ``ulx3s``, into
-``./fpgallm-tiny-llama-ulx3s`` (seconds; the ULX3S cannot hold the decode engine, so that
-project is the bring-up design).  Steps: resolve the model and the board, pick the design
+``./fpgallm-tiny-llama-ulx3s``: the decode engine for the model on the ULX3S's SDRAM, with
+the UART host bridge (about 20 s).  Steps: resolve the model and the board, pick the design
 for the board (the engine for the model when it fits), check the fit, optionally synthesize
 (``--synth``), plan every file (pure), write the folder atomically.
 """

@@ -2,8 +2,8 @@
 
 The arithmetic of every instruction is the golden model of the hardware unit that runs it
 (:mod:`fpgallm.units`); where the engine needs something a unit's golden does not offer, the
-adaptation is a small, documented function here (see "Adaptations" below) that the RTL of
-issue 7 must implement the same way.
+adaptation is a small, documented function here (see "Adaptations" below) that the engine
+RTL implements the same way.
 
 Machine state per sequence ``b`` of the batch: vector registers (``int64`` arrays with a
 format tag: fixed point with ``frac`` fraction bits, or block-scaled INT8 with per-group
@@ -12,15 +12,13 @@ exponents), scalar registers ``S[b]``, and the KV cache regions of the memory im
 Prefill runs the program once per prompt token (token by token, as the ISA allows); the
 argmax of the last prompt token is the first generated token.
 
-Adaptations (what the units should offer; reported to their owners)
+Adaptations (what the engine adds around the units' goldens)
 --------------------------------------------------------------------
-* GEMV with block-scaled activations: :func:`fpgallm.units.gemv.golden_acc` takes one INT8
-  vector with a single scale; the activation format has one power-of-two exponent per group
-  of 32.  :func:`gemv_blocked` shifts each 32-column partial dot product (and, for Q4_1, the
-  partial activation sum) left by its group's exponent before the weight group's scale
-  multiply; with all exponents 0 it equals ``golden_acc`` (tested).  The unit should take the
-  exponent stream beside ``x`` and widen ``dot_width`` / ``xsum_width`` by the largest
-  exponent (17 bits for 24-bit registers).
+* GEMV with block-scaled activations: the GEMV unit takes the exponent stream beside ``x``
+  and shifts each 32-column partial dot product (and, for Q4_1, the partial activation
+  sum) left by its group's exponent before the weight group's scale multiply
+  (``GemvParams.act_exp_max``, :func:`fpgallm.units.gemv.golden_blocked`; with all
+  exponents 0 it equals ``golden_acc``); :func:`gemv_blocked` calls it.
 * NORM: the norm unit's statistics limit its input to about 18 bits for 4096-element
   vectors; the 24-bit register is first brought to 18 bits by the quantize unit's exponent
   rule with the whole vector as one group (:func:`norm_input`), the input fraction bits

@@ -1,4 +1,4 @@
-"""The decode engine as a project's design (issue 8): the engine RTL sized for a model and
+"""The decode engine as a project's design: the engine RTL sized for a model and
 fitted to a board, its compiled program and memory image, and the ports the board top
 exposes.
 

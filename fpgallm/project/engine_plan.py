@@ -1,4 +1,4 @@
-"""Default :class:`~fpgallm.engine.params.EngineParams` for a board (issue 8, point 3).
+"""Default :class:`~fpgallm.engine.params.EngineParams` for a board.
 
 The project records these planned parameters in its manifest; the estimator starts from
 them.  The rules:

@@ -552,8 +552,9 @@ def _interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> st
     lines += ["| address | access | register |", "|---|---|---|"]
     lines += [f"| 0x{r['addr']:02X} | {r['access']} | {r['doc']} |" for r in v["registers"]]
     lines.append("")
-    lines.append(f"Memory: {board.describe_memory()}. The decode engine (issues 6/7) adds AXI4 "
-                 f"masters `m_axi_*`, one per memory channel it uses ({v['memory_ports']} on this board).")
+    lines.append(f"Memory: {board.describe_memory()}. The decode engine design (`--design engine`) "
+                 f"adds AXI4 masters `m_axi_*`, one per memory channel it uses ({v['memory_ports']} on "
+                 "this board).")
     return "\n".join(lines)
 
 

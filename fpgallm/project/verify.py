@@ -1,4 +1,4 @@
-"""``fpgallm test --project DIR``: re-verify a generated engine project (issue 8).
+"""``fpgallm test --project DIR``: re-verify a generated engine project.
 
 1. Read ``manifest.json``; recompile the model with the project's ``EngineParams`` and
    context and check that ``sw/mem<j>.bin`` are exactly that program and memory image (a

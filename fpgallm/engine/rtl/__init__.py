@@ -1,1 +1,1 @@
-"""The decode-engine RTL (issue 7): execution units, register file, memory system, controller."""
+"""The decode-engine RTL: execution units, register file, memory system, controller."""

@@ -1,4 +1,4 @@
-"""Interfaces inside the decode-engine RTL (issue 7): how an execution unit talks to the
+"""Interfaces inside the decode-engine RTL: how an execution unit talks to the
 controller, the vector register file and off-chip memory.
 
 The engine executes one instruction at a time (docs/ARCHITECTURE.md, "Engine RTL").  The

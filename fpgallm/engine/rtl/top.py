@@ -1,4 +1,4 @@
-"""The decode-engine accelerator top (issue 7): an Amaranth ``Component`` built from
+"""The decode-engine accelerator top: an Amaranth ``Component`` built from
 :class:`~fpgallm.engine.params.EngineParams`.
 
 Ports:

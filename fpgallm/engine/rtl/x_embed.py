@@ -1,4 +1,4 @@
-"""EMBED execution unit of the decode engine (issue 7).
+"""EMBED execution unit of the decode engine.
 
 ``EMBED dst, mode, n, addr, imm``: for every sequence ``b`` of the run,
 ``V[dst][0:n] = golden.embed_row(W, S[TOKEN][b], imm[7:0])``: row ``S[TOKEN]`` of the packed

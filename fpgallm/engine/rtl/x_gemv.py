@@ -1,4 +1,4 @@
-"""GEMV execution unit of the decode engine (issue 7), and the matrix memory layout.
+"""GEMV execution unit of the decode engine, and the matrix memory layout.
 
 ``GEMV dst, a, mode, n, m, addr, imm``: ``V[dst][0:n] = shift_to(acc, acc_exp - frac_a + imm[7:0])``
 with ``acc = golden.gemv_blocked(W, V[a][0:m], exps(V[a]))`` for every sequence of the run
