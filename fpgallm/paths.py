@@ -1,4 +1,4 @@
-"""Where the project's data folders live (boards/, rtl_templates/).
+"""Where the project's data folders live (boards/, rtl_templates/), and its build cache.
 
 In a checkout (an editable install) they are the top-level folders beside ``fpgallm/``; a
 wheel carries them inside the package as ``fpgallm/board_files`` and
@@ -7,6 +7,7 @@ wheel carries them inside the package as ``fpgallm/board_files`` and
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
@@ -23,3 +24,10 @@ INSTALLED_BOARDS = "board_files"          # the folders' names inside an install
 INSTALLED_TEMPLATES = "rtl_templates"
 BOARDS_DIR = _data_dir("boards", INSTALLED_BOARDS)
 TEMPLATES_DIR = _data_dir("rtl_templates", INSTALLED_TEMPLATES)
+
+
+def cache_root() -> Path:
+    """The build cache (Verilator models, synthesis counts): ``$FPGALLM_CACHE`` or
+    ``~/.cache/fpgallm``."""
+    root = os.environ.get("FPGALLM_CACHE")
+    return Path(root) if root else Path.home() / ".cache" / "fpgallm"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fpgallm.hdl.emit import Emitted
+from fpgallm.paths import cache_root
 from fpgallm.toolchain import run_tool
 
 
@@ -74,8 +75,6 @@ class SynthResult:
 
 
 def _cache_dir() -> Path:
-    from fpgallm.sim.runner import cache_root
-
     return cache_root() / "synth"
 
 

