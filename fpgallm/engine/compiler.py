@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from fpgallm.engine.formats import ACT_GROUP, REG_BITS
 from fpgallm.engine.isa import Instruction, Op, Sreg
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.kvlayout import kv_layer_bytes as _kv_layer_bytes
@@ -40,8 +41,6 @@ from fpgallm.units import gemv
 from fpgallm.units.gemv import GemvOutput, GemvParams, PackedMatrix
 from fpgallm.units.weights import WeightFormat
 
-REG_BITS = 24          # width of a fixed-point vector register element
-ACT_GROUP = 32         # group of the block-scaled INT8 activation format
 MAX_FRAC = 22
 HEADROOM = 4.0
 ROPE_FRAC = 14         # cos / sin table: Q1.14

@@ -45,12 +45,12 @@ Adaptations (what the engine adds around the units' goldens)
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from fpgallm.engine import compiler as C
+from fpgallm.engine.formats import Q_BITS, SCORE_FRAC, SCORE_MULT_BITS, score_mult
 from fpgallm.engine.isa import Op, Sreg
 from fpgallm.engine.params import EngineParams
 from fpgallm.hdl.fixed import round_shift, saturate
@@ -65,10 +65,7 @@ from fpgallm.units import gemv as gemv_u
 from fpgallm.units.gemv import PackedMatrix
 
 W = C.REG_BITS
-SCORE_FRAC = 10
-SCORE_MULT_BITS = 16
 NORM_IN_BITS = 18
-Q_BITS = 16
 
 
 @dataclass
@@ -243,10 +240,6 @@ def rope(x: np.ndarray, pos: np.ndarray, heads: int, hd: int, style: int, table:
     s = table["sin"][pos][:, None, :hd // 2]
     out = rope_u.golden_table(conv, x.reshape(B, heads, hd), c, s, C.ROPE_FRAC, W)
     return out.reshape(B, heads * hd)
-
-
-def score_mult(hd: int) -> int:
-    return int(math.floor(2.0 ** SCORE_MULT_BITS / math.sqrt(hd) + 0.5))
 
 
 # --- the engine ----------------------------------------------------------------------------------

@@ -86,6 +86,8 @@ import enum
 import math
 from dataclasses import dataclass, field, fields
 
+from fpgallm.engine.formats import ACT_GROUP, EXP_BITS, REG_BITS, attn_acc_bits
+
 __all__ = ["Family", "Resources", "ResourceEstimate", "family_of", "unit_resources",
            "engine_resources", "map_memory", "synth_resources", "gemv_features", "GemvShape",
            "unit_key", "unit_memories", "memory_resources", "structural_dsp", "mul_dsps", "COEFFS"]
@@ -826,9 +828,6 @@ def synth_resources(result) -> Resources:
 
 # --- engine -------------------------------------------------------------------------------
 
-REG_BITS = 24          # vector register element (fpgallm.engine.rtl.iface.REG_BITS)
-EXP_BITS = 5           # exponent per ACT_GROUP elements
-ACT_GROUP = 32
 
 
 def _engine_gemv_shape(params, fmt, fam: Family) -> GemvShape:
@@ -952,11 +951,7 @@ def head_buffers(params) -> dict[str, tuple[int, int]]:
     eb = p.kv_format.bits // 8
     wb = p.mem_ports * p.port_width // 8
     nl = max(1, -(-p.max_head_dim * eb // wb)) * (wb // eb)
-    clog2 = lambda x: max(0, (x - 1).bit_length())  # noqa: E731
-    # x_attn's accumulator: product (bits + Q.16 + 1), the V exponent's left shift
-    # (REG_BITS - (bits - 1)), a sum over max_context positions, 2 guard bits
-    bits = p.kv_format.bits
-    aw = bits + 16 + 1 + (REG_BITS - (bits - 1)) + clog2(p.max_context) + 2
+    aw = attn_acc_bits(p.kv_format.bits, p.max_context)   # x_attn's accumulator
     pairs = x_rope.max_head_dim(p) // 2
     return {"x_attn": (nl, nl * (REG_BITS + aw)), "x_kv": (nl, 2 * nl * REG_BITS),
             "x_rope": (pairs, pairs * 32)}
@@ -966,7 +961,8 @@ def attention_dsp(params, fam: Family) -> int:
     """DSPs of the attention unit's own multipliers (``fpgallm.engine.rtl.x_attn``): one
     KV element x Q.16 query product per element of the memory word, and one score x
     ``1/sqrt(head_dim)`` product per position of a step (the softmax inside is a unit)."""
-    from fpgallm.engine.rtl.x_attn import Q_BITS, SCORE_MULT_BITS, positions_per_step
+    from fpgallm.engine.formats import Q_BITS, SCORE_MULT_BITS
+    from fpgallm.engine.rtl.x_attn import positions_per_step
 
     p = params
     bits = p.kv_format.bits

@@ -51,12 +51,11 @@ from amaranth.lib.wiring import In, Out
 from fpgallm.hdl.dsp import ECP5_MAX_BITS, MulStyle, registered_mul, sim_sources
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import hdl_saturate_staged, round_shift, saturate
-from fpgallm.units.weights import WeightFormat, align, mant_exp
+from fpgallm.units.weights import ACT_GROUP, WeightFormat, align, mant_exp
 
 __all__ = ["WeightFormat", "GemvOutput", "GemvParams", "PackedMatrix", "pack", "quantize",
            "golden", "golden_acc", "golden_blocked", "Gemv", "generate", "ACT_GROUP"]
 
-ACT_GROUP = 32   # columns sharing one activation exponent (block-scaled INT8 activations)
 
 
 class GemvOutput(enum.Enum):

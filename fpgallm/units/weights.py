@@ -25,6 +25,8 @@ import numpy as np
 
 from fpgallm.hdl.fixed import round_shift
 
+ACT_GROUP = 32   # columns sharing one exponent of the block-scaled INT8 activations
+
 
 class WeightFormat(enum.Enum):
     INT8_ROW = "int8-row"

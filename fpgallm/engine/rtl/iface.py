@@ -59,7 +59,7 @@ from amaranth.hdl import signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
-from fpgallm.engine.compiler import ACT_GROUP, REG_BITS
+from fpgallm.engine.formats import ACT_GROUP, EXP_BITS, REG_BITS
 from fpgallm.engine.isa import FIELDS
 from fpgallm.engine.params import EngineParams
 
@@ -69,7 +69,6 @@ __all__ = ["ACT_GROUP", "REG_BITS", "EXP_BITS", "LOGITS_REG", "ELEM_BITS", "ADDR
            "exp_read_signature", "exp_write_signature", "mem_req_layout", "mem_read_signature",
            "mem_write_signature", "exec_signature", "stripe_bits"]
 
-EXP_BITS = 5           # exponent of a block-scaled activation group: 0..17 (24-bit -> INT8)
 LOGITS_REG = 15
 ELEM_BITS = 20         # element indices and counts (the ISA's n / m fields)
 ADDR_BITS = 40         # byte addresses (the ISA's addr field)

@@ -37,13 +37,13 @@ Timing with ports that never stall: :func:`cycles`.  Requires ``head_dim % vecto
 
 from __future__ import annotations
 
-import math
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from fpgallm.engine.compiler import Region
+from fpgallm.engine.formats import KV_EXP_BITS, Q_BITS, SCORE_FRAC, SCORE_MULT_BITS, attn_acc_bits, score_mult
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
@@ -55,15 +55,6 @@ from fpgallm.units.softmax import Softmax, SoftmaxParams
 
 OPS = (Op.ATTN,)
 
-Q_BITS = 16
-SCORE_FRAC = 10
-SCORE_MULT_BITS = 16
-KV_EXP_BITS = 5
-
-
-def score_mult(hd: int) -> int:
-    """``round(2**16 / sqrt(head_dim))`` (``golden.score_mult``)."""
-    return int(math.floor(2.0 ** SCORE_MULT_BITS / math.sqrt(hd) + 0.5)) if hd else 0
 
 
 def kv_image(region: Region, params: EngineParams) -> bytes:
@@ -390,7 +381,7 @@ class Unit(wiring.Component):
             m.d.sync += prod[i].eq(segA.word_select(i, bits).as_signed() * opA[i])
 
         # ---- V path: stage C shifts by the exponents, folds the positions, accumulates -------
-        aw = bits + Q_BITS + 1 + kv_max_exp + clog2(p.max_context) + 2
+        aw = attn_acc_bits(bits, p.max_context)
         acc = [Signal(signed(aw), name=f"acc{i}") for i in range(nl)]
         shw = pw + kv_max_exp + 1
         shifted = []
