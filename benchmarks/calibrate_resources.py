@@ -12,8 +12,8 @@ synthesis (LUT/FF/DSP/BRAM and the relative errors).
     python benchmarks/calibrate_resources.py --coeffs   # print the fitted COEFFS literal
     python benchmarks/calibrate_resources.py --no-synth # use the stored JSON only
 
-The printed ``COEFFS`` literal is what ``fpgallm/estimate/resources.py`` holds between its
-``BEGIN COEFFS`` / ``END COEFFS`` markers (``--write-coeffs`` replaces it there).
+The printed ``COEFFS`` are what ``fpgallm/estimate/resources.py`` loads from
+``fpgallm/estimate/data/resource_coeffs.json`` (``--write-coeffs`` writes that file).
 """
 
 from __future__ import annotations
@@ -148,12 +148,8 @@ def compare(configs: dict, data: dict, label: str) -> list[dict]:
 
 
 def write_coeffs(coeffs: dict) -> None:
-    path = ROOT / "fpgallm" / "estimate" / "resources.py"
-    text = path.read_text()
-    a = text.index("# BEGIN COEFFS\n") + len("# BEGIN COEFFS\n")
-    b = text.index("# END COEFFS")
-    lit = "COEFFS = " + pprint.pformat(coeffs, width=96, sort_dicts=True) + "\n"
-    path.write_text(text[:a] + lit + text[b:])
+    path = R.COEFFS_FILE
+    path.write_text(json.dumps(coeffs, indent=1, sort_keys=True) + "\n")
     print(f"wrote COEFFS into {path.relative_to(ROOT)}")
 
 

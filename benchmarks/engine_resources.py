@@ -16,8 +16,9 @@ engine_calibration.json``; ``--fit`` fits ``ENGINE_COEFFS`` (each block's own lo
 metric, piecewise linear in its feature through the ENGINE_CALIBRATION geometries) from the stored
 counts, after ``ENGINE_HEAD_LUT`` (the head buffers' LUTs per lane, from the two
 ENGINE_HEAD_PAIR engines that differ only in ``max_head_dim``), prints the model against
-every stored point, and with ``--write-coeffs`` replaces the literals between the ``BEGIN ENGINE_COEFFS`` / ``END ENGINE_COEFFS`` markers in
-``fpgallm/estimate/resources.py``.  The points are
+every stored point, and with ``--write-coeffs`` writes both to
+``fpgallm/estimate/data/engine_coeffs.json``, which ``fpgallm/estimate/resources.py`` loads.
+The points are
 ``fpgallm.estimate.calibration.ENGINE_POINTS``; one synthesis takes 10-30 minutes.
 """
 
@@ -201,12 +202,8 @@ def fit(data: dict) -> dict:
 
 
 def write_coeffs(coeffs: dict, head: dict) -> None:
-    path = ROOT / "fpgallm" / "estimate" / "resources.py"
-    text = path.read_text()
-    a = text.index("# BEGIN ENGINE_COEFFS\n") + len("# BEGIN ENGINE_COEFFS\n")
-    b = text.index("# END ENGINE_COEFFS")
-    path.write_text(text[:a] + "ENGINE_COEFFS = " + pprint.pformat(coeffs, width=100) + "\n"
-                    + "ENGINE_HEAD_LUT = " + pprint.pformat(head, width=100) + "\n" + text[b:])
+    R.ENGINE_COEFFS_FILE.write_text(json.dumps({"ENGINE_COEFFS": coeffs, "ENGINE_HEAD_LUT": head},
+                                               indent=1, sort_keys=True) + "\n")
 
 
 def main(argv=None) -> int:

