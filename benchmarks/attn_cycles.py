@@ -20,7 +20,7 @@ def main():
     a = ap.parse_args()
     from fpgallm.engine.params import EngineParams
     from fpgallm.engine.rtl import x_attn, x_kv
-    from fpgallm.engine.rtl.kvlayout import kv_layout
+    from fpgallm.engine.kvlayout import kv_layout
     from fpgallm.model.spec import preset
     s = preset(a.model).spec
     p = EngineParams(mem_ports=a.ports, port_width=a.port_width, max_dim=s.d_model, max_ffn=s.d_ffn,

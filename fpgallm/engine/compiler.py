@@ -32,7 +32,7 @@ import numpy as np
 from fpgallm.engine.formats import ACT_GROUP, REG_BITS
 from fpgallm.engine.isa import Instruction, Op, Sreg
 from fpgallm.engine.params import EngineParams
-from fpgallm.engine.rtl.kvlayout import kv_layer_bytes as _kv_layer_bytes
+from fpgallm.engine.kvlayout import kv_layer_bytes as _kv_layer_bytes
 from fpgallm.errors import UserError
 from fpgallm.model.model import Model, QuantizedModel, quantize_model
 from fpgallm.model.quant import Q8_0, QuantScheme, QuantTensor
@@ -469,7 +469,7 @@ def compile_model(model: Model, params: EngineParams | None = None, scheme: Quan
         arr = _int_vec(pe, fracs["embd"])    # one row per position, rows stripe aligned (LOADV mode 1)
         pos_addr = add("position_embd.weight", arr.shape[0] * row_bytes(arr.shape[1], img.stripe),
                        "table", arr, frac=fracs["embd"])
-    kv_layer_bytes = _kv_layer_bytes(params, hd, s.n_kv_heads)   # layout: engine/rtl/kvlayout.py
+    kv_layer_bytes = _kv_layer_bytes(params, hd, s.n_kv_heads)   # layout: engine/kvlayout.py
     fit.check("off-chip memory (bytes) for weights, tables and KV cache",
               img.top + s.n_layers * kv_layer_bytes + B * 4 * s.vocab_size, params.mem_bytes, "mem_bytes")
 

@@ -5,7 +5,7 @@ benchmark:
 
 1. engine parameters for the board (:func:`fpgallm.estimate.perf.estimate_params`);
 2. resources of that engine (:func:`fpgallm.estimate.resources.engine_resources`), checked
-   against the board (:func:`fpgallm.project.fit.check_fit`: a shortage is a one-line
+   against the board (:func:`fpgallm.estimate.fit.check_fit`: a shortage is a one-line
    :class:`UserError` naming the resource);
 3. the program compiled without weights and its cycles (:mod:`fpgallm.estimate.perf`;
    weights + KV cache must fit the board memory, or a :class:`UserError` names it);
@@ -23,6 +23,9 @@ from fpgallm.boards import Board, get_board
 from fpgallm.errors import UserError
 from fpgallm.estimate import perf as P
 from fpgallm.estimate import power as W
+from fpgallm.estimate.engine_plan import NoEngine, NoEngineError, fit_engine_params
+from fpgallm.estimate.fit import check_fit, resource_label
+from fpgallm.estimate.resources import engine_resources
 
 SCHEMA_VERSION = 1
 
@@ -83,8 +86,6 @@ def resolve_model(ref: str, weights: str | None):
 def estimate(spec, board: Board | str, scheme=None, batch: int = 1, context: int | None = None,
              knobs: P.Knobs = P.Knobs(), alpha: float = W.ALPHA) -> Estimate:
     from fpgallm.engine.compiler import scheme_format
-    from fpgallm.estimate.resources import engine_resources
-    from fpgallm.project.fit import check_fit
 
     if isinstance(board, str):
         board = get_board(board)
@@ -157,7 +158,6 @@ def _fit_to_board(board: Board, params, knobs: P.Knobs, notes: list[str]):
     """``params`` (buffers sized to the model) with the compute knobs the user left open
     shrunk until the resource model says the engine fits (``fit_engine_params``); a
     :class:`UserError` naming the resource when even the smallest engine does not fit."""
-    from fpgallm.project.engine_plan import NoEngine, NoEngineError, fit_engine_params
 
     fixed = frozenset(f for k, f in _KNOB_FIELDS.items() if getattr(knobs, k) is not None)
     try:
@@ -182,7 +182,6 @@ def _si(x: float, unit: str = "") -> str:
 
 def format_table(e: Estimate) -> str:
     p, pe, pw, b = e.perf.params, e.perf, e.power, e.board
-    from fpgallm.project.fit import resource_label
 
     L = []
     L.append(f"{e.spec.name} ({_si(e.n_params)} parameters, weights {pe.scheme}, INT8 activations, "

@@ -31,10 +31,10 @@ instruction fetch waits for it.  The estimator sets it from
 :data:`MEM_LATENCY_NS` of the board's memory type (an assumption, see there) at the clock.
 
 Engine parameters for a board: :func:`estimate_params` starts from
-:func:`fpgallm.project.engine_plan.initial_engine_params` and makes them realisable by the
+:func:`fpgallm.estimate.engine_plan.initial_engine_params` and makes them realisable by the
 current units, recording every change in ``notes`` (see its docstring); the estimator then
 shrinks the knobs the user left open until the engine fits
-(:func:`fpgallm.project.engine_plan.fit_engine_params`).
+(:func:`fpgallm.estimate.engine_plan.fit_engine_params`).
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ from fpgallm.engine.cycles import CycleModel
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.errors import UserError
+from fpgallm.estimate.engine_plan import (GEMV_MAX_LANES, GEMV_MAX_WORD_BITS, MIN_WORD_BITS, NoEngine,
+                                          NoEngineError, engine_memory, initial_engine_params)
 from fpgallm.model.quant import Q4_0, Q4_1, Q8_0, INT8_PER_CHANNEL, QuantScheme, int4_group
 
 # Read latency of one memory request, ns, per memory type (first data beat after the
@@ -64,7 +66,6 @@ MEM_LATENCY_NS = {
 PS_EXTRA_LATENCY_NS = 60.0   # our assumption: PL -> PS HP port -> DDR controller
 DEFAULT_LATENCY_NS = 150.0   # a memory type not in the table
 
-from fpgallm.project.engine_plan import GEMV_MAX_LANES, GEMV_MAX_WORD_BITS, MIN_WORD_BITS  # noqa: E402
 
 WEIGHT_SCHEMES: dict[str, QuantScheme] = {
     "q8_0": Q8_0, "q4_0": Q4_0, "q4_1": Q4_1, "int8": INT8_PER_CHANNEL,
@@ -113,7 +114,7 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
                     knobs: Knobs = Knobs(), spec=None) -> tuple[EngineParams, Memory, list[str]]:
     """Engine parameters for ``board``, the memory they stream from, and notes.
 
-    Start: :func:`~fpgallm.project.engine_plan.initial_engine_params` (one port per channel
+    Start: :func:`~fpgallm.estimate.engine_plan.initial_engine_params` (one port per channel
     of the fastest writable memory, ports as wide as a channel at the fabric clock rounded
     up to a power of two).  Then, unless the user set the knob:
 
@@ -130,7 +131,6 @@ def estimate_params(board: Board, batch: int = 1, context: int = DEFAULT_CONTEXT
 
     User knobs are taken as given; a port bandwidth above the memory's peak is an error.
     """
-    from fpgallm.project.engine_plan import NoEngine, NoEngineError, engine_memory, initial_engine_params
 
     notes: list[str] = []
     try:
@@ -484,7 +484,6 @@ def estimate_perf(spec, board: Board, scheme: QuantScheme | dict | None = None, 
     if params is None:
         params, mem, notes = estimate_params(board, batch, ctx, knobs, spec=spec)
     else:
-        from fpgallm.project.engine_plan import engine_memory
         mem, notes = engine_memory(board), []
     scheme = scheme or weight_scheme(DEFAULT_WEIGHTS)
     # compile with the whole addressable space, then check the board memory ourselves

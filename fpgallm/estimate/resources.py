@@ -11,7 +11,7 @@ Contract
   :class:`Resources`, counted the way the board counts them (below), so the model and
   synthesis are compared in one unit.
 
-Units of :class:`Resources` (the keys of :func:`fpgallm.project.fit.check_fit`):
+Units of :class:`Resources` (the keys of :func:`fpgallm.estimate.fit.check_fit`):
 
 - ``lut``: LUTs of the board's LUT size.  ECP5 carry cells (``CCU2C``) occupy two LUT4 each and
   distributed-RAM cells (``TRELLIS_DPR16X4``) four; on AMD parts the carry chains and wide

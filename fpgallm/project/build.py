@@ -23,7 +23,7 @@ from fpgallm.boards import Board
 from fpgallm.errors import UserError
 from fpgallm.hdl.emit import Emitted
 from fpgallm.project.design import EngineDesign, default_design
-from fpgallm.project.fit import check_fit
+from fpgallm.estimate.fit import check_fit
 from fpgallm.project.model_ref import resolve_model
 from fpgallm.project.plan import ProjectOptions, ProjectPlan, plan_project
 from fpgallm.project.writer import check_target, write_project

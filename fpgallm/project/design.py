@@ -167,12 +167,12 @@ def default_design(board: Board, knobs: dict[str, Any], model: str | None = None
 
     AUTO: the decode engine for ``model`` sized for ``board``
     (:func:`fpgallm.project.engine_design.engine_project_design`); when the board cannot
-    hold the engine (:class:`~fpgallm.project.engine_plan.NoEngineError`: too few LUTs, no
+    hold the engine (:class:`~fpgallm.estimate.engine_plan.NoEngineError`: too few LUTs, no
     writable off-chip memory), the elementwise unit as a bring-up design (board top,
     constraints and toolchain flow checked end to end), with the reason.
     """
     from fpgallm.project.engine_design import EngineKnobs, engine_project_design
-    from fpgallm.project.engine_plan import NoEngineError
+    from fpgallm.estimate.engine_plan import NoEngineError
 
     try:
         choice = DesignChoice(knobs.get("design") or "auto")

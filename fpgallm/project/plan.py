@@ -25,7 +25,7 @@ from fpgallm.boards import Board
 from fpgallm.paths import TEMPLATES_DIR
 from fpgallm.errors import UserError
 from fpgallm.project.design import EngineDesign, ports_of
-from fpgallm.project.engine_plan import planned_engine
+from fpgallm.estimate.engine_plan import planned_engine
 from fpgallm.project.model_ref import ModelRef
 
 OPEN_TOP = "fpgallm_board_top"

@@ -216,7 +216,7 @@ def _tiny_engine() -> EngineParams:
 
 @pytest.mark.parametrize("board", ["u280", "ulx3s", "icebreaker"])
 def test_engine_resources_for_boards(board):
-    from fpgallm.project.engine_plan import NoEngine, default_engine_params
+    from fpgallm.estimate.engine_plan import NoEngine, default_engine_params
 
     b = get_board(board)
     try:
@@ -343,7 +343,7 @@ def test_default_engine_params_fit_or_name_the_short_resource():
     import re
 
     from fpgallm.boards import all_boards
-    from fpgallm.project.engine_plan import NoEngine, default_engine_params
+    from fpgallm.estimate.engine_plan import NoEngine, default_engine_params
 
     planned, too_small = [], []
     for name, b in all_boards().items():
@@ -368,7 +368,7 @@ def test_default_engine_params_fit_or_name_the_short_resource():
 
 
 def test_engine_plan_shrinks_to_fit():
-    from fpgallm.project.engine_plan import fit_engine_params
+    from fpgallm.estimate.engine_plan import fit_engine_params
 
     b = get_board(SHRINK_BOARD)
     big = EngineParams(gemv_lanes=16, gemv_macs=32, vector_lanes=16, mem_ports=8, port_width=512)
@@ -383,7 +383,7 @@ def test_engine_plan_shrinks_to_fit():
 def test_engine_plan_shrinks_the_cheapest_knob_first_and_keeps_given_ones():
     """GEMV lanes (free in throughput), then vector lanes, then the ports; a knob in
     ``fixed`` never changes; after the ports shrink, the lanes grow back where they fit."""
-    from fpgallm.project.engine_plan import SHRINK_ORDER, NoEngine, fit_engine_params
+    from fpgallm.estimate.engine_plan import SHRINK_ORDER, NoEngine, fit_engine_params
 
     assert SHRINK_ORDER == ("gemv_lanes", "vector_lanes", "mem_ports", "port_width")
     b = get_board("kv260")

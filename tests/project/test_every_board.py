@@ -20,7 +20,7 @@ from fpgallm.hdl.emit import params_dict
 from fpgallm.model.load import load_model
 from fpgallm.project import build
 from fpgallm.project.engine_design import DEFAULT_CONTEXT
-from fpgallm.project.engine_plan import NoEngineError
+from fpgallm.estimate.engine_plan import NoEngineError
 from fpgallm.project.verify import verify_project
 from tests.benchutil import load_benchmark
 

@@ -15,7 +15,7 @@ from fpgallm.boards import all_boards, get_board
 from fpgallm.cli import main
 from fpgallm.errors import UserError
 from fpgallm.estimate.resources import engine_resources
-from fpgallm.project.engine_plan import GEMV_MAX_WORD_BITS
+from fpgallm.estimate.engine_plan import GEMV_MAX_WORD_BITS
 from fpgallm.project import build, writer
 from fpgallm.project.model_ref import resolve_model
 from fpgallm.project.plan import environment
@@ -325,7 +325,7 @@ def test_knobs_reach_the_design_and_readme(tmp_path):
 
 
 def test_engine_plan_uses_the_memory_ports_and_fits_dsps(plans):
-    from fpgallm.project.engine_plan import default_engine_params
+    from fpgallm.estimate.engine_plan import default_engine_params
 
     u280 = get_board("u280")
     p = default_engine_params(u280)

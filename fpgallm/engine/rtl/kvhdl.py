@@ -1,5 +1,5 @@
 """Amaranth helpers shared by the KVAPPEND (``x_kv``) and ATTN (``x_attn``) units: the KV
-layout's run-time geometry (:mod:`fpgallm.engine.rtl.kvlayout`) and fixed-point shifts."""
+layout's run-time geometry (:mod:`fpgallm.engine.kvlayout`) and fixed-point shifts."""
 
 from __future__ import annotations
 

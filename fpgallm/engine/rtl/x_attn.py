@@ -2,7 +2,7 @@
 positions ``0..S[POS]`` (``golden.Machine.op_ATTN``, bit for bit), and :func:`kv_image`.
 
 Instruction: ``n`` = head_dim (1..``EngineParams.max_head_dim``), ``m`` = heads | kv_heads << 10, ``addr`` =
-the layer's KV region (:mod:`fpgallm.engine.rtl.kvlayout`), ``imm`` = out frac | K frac << 8
+the layer's KV region (:mod:`fpgallm.engine.kvlayout`), ``imm`` = out frac | K frac << 8
 | V frac << 16 (the fraction bits of the cached K and V, written by the compiler);
 ``frac_a`` (the tag of ``V[a]``) is q's fraction bits.
 
@@ -49,7 +49,7 @@ from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS, stripe_bits
 from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select, shift_to
-from fpgallm.engine.rtl.kvlayout import kv_layout
+from fpgallm.engine.kvlayout import kv_layout
 from fpgallm.hdl.shift import step_shift
 from fpgallm.units.softmax import Softmax, SoftmaxParams
 
@@ -58,7 +58,7 @@ OPS = (Op.ATTN,)
 
 
 def kv_image(region: Region, params: EngineParams) -> bytes:
-    """The initial bytes of a KV region: zeros (the layout: :mod:`~fpgallm.engine.rtl.kvlayout`)."""
+    """The initial bytes of a KV region: zeros (the layout: :mod:`~fpgallm.engine.kvlayout`)."""
     return bytes(region.nbytes)
 
 

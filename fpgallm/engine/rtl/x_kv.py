@@ -2,7 +2,7 @@
 them at position ``S[POS]`` of the layer's KV region (``golden.Machine.op_KVAPPEND``).
 
 Instruction: ``n`` = kv_dim (``kv_heads * head_dim``), ``m`` = head_dim, ``addr`` = the
-layer's KV region (layout: :mod:`fpgallm.engine.rtl.kvlayout`).  For each sequence ``s <
+layer's KV region (layout: :mod:`fpgallm.engine.kvlayout`).  For each sequence ``s <
 nseq`` and kv-head ``kh`` (``kh * head_dim < n``) (with ``cmd.chunk`` every lane is a
 prompt position of sequence 0 and writes sequence 0's head blocks):
 
@@ -28,7 +28,7 @@ from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
 from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select
-from fpgallm.engine.rtl.kvlayout import kv_layout
+from fpgallm.engine.kvlayout import kv_layout
 
 OPS = (Op.KVAPPEND,)
 

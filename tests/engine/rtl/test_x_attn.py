@@ -12,7 +12,7 @@ from fpgallm.engine.compiler import row_bytes
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import x_attn, x_kv, x_move
-from fpgallm.engine.rtl.kvlayout import kv_layer_bytes
+from fpgallm.engine.kvlayout import kv_layer_bytes
 from fpgallm.engine.rtl.progkit import ProgramBuilder, compare
 from fpgallm.model.spec import preset
 

@@ -11,7 +11,7 @@ from fpgallm.engine import golden as G
 from fpgallm.engine.isa import Instruction, Op
 from fpgallm.engine.params import EngineParams, KVFormat
 from fpgallm.engine.rtl import x_attn, x_kv
-from fpgallm.engine.rtl.kvlayout import kv_layer_bytes, kv_layout, kv_state_bytes
+from fpgallm.engine.kvlayout import kv_layer_bytes, kv_layout, kv_state_bytes
 from tests.engine.rtl import attnports as portsim
 
 REG_LIM = 1 << 23

@@ -26,6 +26,8 @@ import dataclasses
 from fpgallm.boards import Board, Memory
 from fpgallm.engine.params import EngineParams
 from fpgallm.errors import UserError
+from fpgallm.estimate.fit import resource_label
+from fpgallm.estimate.resources import engine_resources
 
 RAM_SHARE = 0.5
 WEIGHT_BITS = 4
@@ -128,8 +130,6 @@ def fit_engine_params(board: Board, p: EngineParams, *, fixed: frozenset[str] = 
 
     The message names the resource short by the largest factor, and the knobs held fixed.
     """
-    from fpgallm.estimate.resources import engine_resources
-
     avail = fit_capacity(board)
     need_of = lambda q: engine_resources(q, board).total.as_dict()  # noqa: E731
     start = p
@@ -197,8 +197,6 @@ def fit_capacity(board: Board) -> dict[str, int]:
 
 
 def _too_small(board: Board, res: str, need: dict[str, int], p: EngineParams, fixed=frozenset()):
-    from fpgallm.project.fit import resource_label
-
     given = ", ".join(f"{k}={getattr(p, k)}" for k in sorted(fixed))
     what = "at the smallest engine" + (f" with {given} as given" if fixed else "")
     cap = fit_capacity(board)[res]
