@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from fpgallm.hdl.check import check_enum, check_int
 from fpgallm.units.weights import WeightFormat  # the hardware formats (one definition)
 
 __all__ = ["ActFormat", "WeightFormat", "KVFormat", "EngineParams", "MAX_HEAD_DIM", "MIN_PREFETCH_WORDS"]
@@ -38,11 +39,6 @@ class KVFormat(enum.Enum):
     @property
     def bits(self) -> int:
         return 8 if self is KVFormat.INT8 else 16
-
-
-def _check_int(owner: str, name: str, v, lo: int, hi: int):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ValueError(f"{owner}.{name} must be an integer in [{lo}, {hi}], got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -102,30 +98,28 @@ class EngineParams:
 
     def __post_init__(self):
         o = "EngineParams"
-        _check_int(o, "gemv_lanes", self.gemv_lanes, 1, 1024)
-        _check_int(o, "gemv_macs", self.gemv_macs, 1, 1024)
-        _check_int(o, "mem_ports", self.mem_ports, 1, 64)
-        _check_int(o, "port_width", self.port_width, 32, 1024)
+        check_int(o, "gemv_lanes", self.gemv_lanes, 1, 1024)
+        check_int(o, "gemv_macs", self.gemv_macs, 1, 1024)
+        check_int(o, "mem_ports", self.mem_ports, 1, 64)
+        check_int(o, "port_width", self.port_width, 32, 1024)
         if self.port_width & (self.port_width - 1):
             raise ValueError(f"{o}.port_width must be a power of two, got {self.port_width}")
-        _check_int(o, "max_dim", self.max_dim, 8, 65536)
-        _check_int(o, "max_ffn", self.max_ffn, 8, 262144)
-        _check_int(o, "vregs", self.vregs, 4, 16)
-        _check_int(o, "max_context", self.max_context, 1, 1 << 20)
-        _check_int(o, "max_head_dim", self.max_head_dim, 1, MAX_HEAD_DIM)
-        _check_int(o, "batch", self.batch, 1, 8)
-        _check_int(o, "vector_lanes", self.vector_lanes, 1, 256)
-        _check_int(o, "max_vocab", self.max_vocab, 2, 1 << 20)
-        _check_int(o, "mem_bytes", self.mem_bytes, 1 << 16, 1 << 40)
-        _check_int(o, "mem_latency", self.mem_latency, 0, 100000)
+        check_int(o, "max_dim", self.max_dim, 8, 65536)
+        check_int(o, "max_ffn", self.max_ffn, 8, 262144)
+        check_int(o, "vregs", self.vregs, 4, 16)
+        check_int(o, "max_context", self.max_context, 1, 1 << 20)
+        check_int(o, "max_head_dim", self.max_head_dim, 1, MAX_HEAD_DIM)
+        check_int(o, "batch", self.batch, 1, 8)
+        check_int(o, "vector_lanes", self.vector_lanes, 1, 256)
+        check_int(o, "max_vocab", self.max_vocab, 2, 1 << 20)
+        check_int(o, "mem_bytes", self.mem_bytes, 1 << 16, 1 << 40)
+        check_int(o, "mem_latency", self.mem_latency, 0, 100000)
         if self.prefetch_words != 0:
-            _check_int(o, "prefetch_words", self.prefetch_words, MIN_PREFETCH_WORDS, 65536)
+            check_int(o, "prefetch_words", self.prefetch_words, MIN_PREFETCH_WORDS, 65536)
             if self.prefetch_words & (self.prefetch_words - 1):
                 raise ValueError(f"{o}.prefetch_words must be 0 or a power of two, got {self.prefetch_words}")
         for name, enum_type in (("act_format", ActFormat), ("kv_format", KVFormat)):
-            if not isinstance(getattr(self, name), enum_type):
-                raise ValueError(f"{o}.{name} must be a {enum_type.__name__}, "
-                                 f"got {getattr(self, name)!r}")
+            check_enum(o, name, getattr(self, name), enum_type)
         if not self.weight_formats or not all(isinstance(f, WeightFormat) for f in self.weight_formats):
             raise ValueError(f"{o}.weight_formats must be a non-empty tuple of WeightFormat, "
                              f"got {self.weight_formats!r}")

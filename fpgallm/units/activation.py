@@ -47,6 +47,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import hdl_saturate, round_shift, saturate
 from fpgallm.hdl.pipeline import stall_pipeline
@@ -95,10 +96,7 @@ class ActivationParams:
         for name, lo, hi in (("lanes", 1, 256), ("in_width", 2, 24), ("in_frac", 0, 22),
                              ("out_width", 2, 32), ("out_frac", 0, 30), ("range_log2", 0, 8),
                              ("seg_log2", 1, 12), ("tab_frac", 0, 30)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"ActivationParams.{name} must be an integer in [{lo}, {hi}], "
-                                 f"got {v!r}")
+            check_int("ActivationParams", name, getattr(self, name), lo, hi)
         if self.seg_log2 > self.in_frac + self.range_log2:
             raise ValueError(f"ActivationParams.seg_log2 must be <= in_frac + range_log2 = "
                              f"{self.in_frac + self.range_log2} (a segment is at least one input "

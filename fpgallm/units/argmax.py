@@ -33,6 +33,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 
 
@@ -46,9 +47,7 @@ class ArgmaxParams:
 
     def __post_init__(self):
         for name, lo, hi in (("lanes", 1, 256), ("in_width", 2, 48), ("max_length", 1, 1 << 30)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"ArgmaxParams.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int("ArgmaxParams", name, getattr(self, name), lo, hi)
 
     @property
     def levels(self) -> int:

@@ -29,6 +29,7 @@ from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate, round_shift, saturate
 from fpgallm.hdl.pipeline import stall_pipeline
@@ -55,9 +56,7 @@ class ElementwiseParams:
             raise ValueError(f"ElementwiseParams.op must be an ElementwiseOp, got {self.op!r}")
         for name, lo, hi in (("lanes", 1, 256), ("in_width", 2, 24), ("out_width", 2, 32),
                              ("mult_width", 1, 24), ("max_shift", 0, 62)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"ElementwiseParams.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int("ElementwiseParams", name, getattr(self, name), lo, hi)
         if self.acc_width > 62:
             raise ValueError(f"ElementwiseParams: accumulator width {self.acc_width} exceeds 62 bits "
                              f"(in_width={self.in_width}, mult_width={self.mult_width})")

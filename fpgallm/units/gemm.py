@@ -35,6 +35,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 
 
@@ -62,9 +63,7 @@ class GemmParams:
         if not isinstance(self.weights, GemmWeights):
             raise ValueError(f"{c}.weights must be a GemmWeights, got {self.weights!r}")
         for name, lo, hi in (("rows", 1, 64), ("cols", 1, 64), ("max_k", 2, 1 << 20)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"{c}.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int(c, name, getattr(self, name), lo, hi)
         if not isinstance(self.dsp_pack, bool):
             raise ValueError(f"{c}.dsp_pack must be a bool, got {self.dsp_pack!r}")
         if self.dsp_pack and self.cols % 2:

@@ -48,6 +48,7 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.dsp import ECP5_MAX_BITS, MulStyle, registered_mul, sim_sources
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import hdl_saturate_staged, round_shift, saturate
@@ -66,11 +67,6 @@ class GemvOutput(enum.Enum):
 def _sbits(maxabs: int) -> int:
     """Signed width holding -maxabs..maxabs."""
     return max(2, int(maxabs).bit_length() + 1)
-
-
-def _check_int(cls, name, v, lo, hi):
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ValueError(f"{cls}.{name} must be an integer in [{lo}, {hi}], got {v!r}")
 
 
 @dataclass(frozen=True)
@@ -102,16 +98,16 @@ class GemvParams:
             raise ValueError(f"{c}.output must be a GemvOutput, got {self.output!r}")
         if not isinstance(self.mul_style, MulStyle):
             raise ValueError(f"{c}.mul_style must be a MulStyle, got {self.mul_style!r}")
-        _check_int(c, "lanes", self.lanes, 1, 64)
-        _check_int(c, "word_bits", self.word_bits, 4, 4096)
-        _check_int(c, "max_cols", self.max_cols, 1, 1 << 16)
-        _check_int(c, "max_rows", self.max_rows, 1, 1 << 20)
-        _check_int(c, "scale_bits", self.scale_bits, 2, 24)
-        _check_int(c, "max_shift", self.max_shift, 0, 40)
-        _check_int(c, "guard", self.guard, 0, 24)
-        _check_int(c, "out_mult_bits", self.out_mult_bits, 1, 24)
-        _check_int(c, "act_exp_max", self.act_exp_max, 0, 31)
-        _check_int(c, "x_fanout", self.x_fanout, 1, 64)
+        check_int(c, "lanes", self.lanes, 1, 64)
+        check_int(c, "word_bits", self.word_bits, 4, 4096)
+        check_int(c, "max_cols", self.max_cols, 1, 1 << 16)
+        check_int(c, "max_rows", self.max_rows, 1, 1 << 20)
+        check_int(c, "scale_bits", self.scale_bits, 2, 24)
+        check_int(c, "max_shift", self.max_shift, 0, 40)
+        check_int(c, "guard", self.guard, 0, 24)
+        check_int(c, "out_mult_bits", self.out_mult_bits, 1, 24)
+        check_int(c, "act_exp_max", self.act_exp_max, 0, 31)
+        check_int(c, "x_fanout", self.x_fanout, 1, 64)
         if not isinstance(self.runtime_group, bool):
             raise ValueError(f"{c}.runtime_group must be a bool, got {self.runtime_group!r}")
         if not isinstance(self.dsp_pack, bool):

@@ -41,6 +41,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from fpgallm.hdl.axi import axi4_manager, axil_manager
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 
 ACK, NAK = 0x06, 0x15
@@ -63,9 +64,7 @@ class HostBridgeParams:
             raise ValueError(f"{o}.clock_mhz must be a number in [1, 1000], got {self.clock_mhz!r}")
         for name, lo, hi in (("baud", 1200, 100_000_000), ("addr_width", 16, 64),
                              ("data_width", 8, 1024), ("reg_addr_bits", 2, 16)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"{o}.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int(o, name, getattr(self, name), lo, hi)
         if self.data_width & (self.data_width - 1):
             raise ValueError(f"{o}.data_width must be a power of two, got {self.data_width}")
         exact = self.clock_mhz * 1e6 / self.baud

@@ -66,6 +66,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate, round_shift, saturate, smax, smin
 from fpgallm.hdl.pipeline import stall_pipeline
@@ -126,9 +127,7 @@ class NormParams:
                              ("out_frac", 0, 32), ("eps_frac", 0, 60), ("norm_frac", 1, 30),
                              ("rsqrt_table_log2", 3, 12), ("rsqrt_frac", 8, 28),
                              ("newton_steps", 0, 2)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"NormParams.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int("NormParams", name, getattr(self, name), lo, hi)
         if self.max_len % self.lanes:
             raise ValueError(f"NormParams.max_len must be a multiple of lanes={self.lanes}, "
                              f"got {self.max_len}")

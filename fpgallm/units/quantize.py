@@ -35,6 +35,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate, round_shift, saturate
 
@@ -49,9 +50,7 @@ class QuantizeParams:
     def __post_init__(self):
         for name, lo, hi in (("lanes", 1, 256), ("group", 1, 4096), ("in_width", 2, 48),
                              ("out_width", 2, 16)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"QuantizeParams.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int("QuantizeParams", name, getattr(self, name), lo, hi)
         if self.group % self.lanes:
             raise ValueError(f"QuantizeParams.group must be a multiple of lanes={self.lanes}, "
                              f"got {self.group}")

@@ -57,6 +57,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import hdl_saturate, round_shift, saturate, smax, smin
 from fpgallm.hdl.pipeline import stall_pipeline
@@ -93,9 +94,7 @@ class RopeParams:
                              ("in_width", 2, 24), ("in_frac", 0, 24), ("out_width", 2, 32),
                              ("out_frac", 0, 32), ("phase_bits", 8, 40), ("table_log2", 2, 12),
                              ("interp_bits", 0, 16), ("cs_frac", 4, 20)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"RopeParams.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int("RopeParams", name, getattr(self, name), lo, hi)
         if self.head_dim % (2 * self.lanes):
             raise ValueError(f"RopeParams.head_dim must be a multiple of 2*lanes = "
                              f"{2 * self.lanes}, got {self.head_dim}")

@@ -45,6 +45,7 @@ from amaranth.lib import data, fifo, wiring
 from amaranth.lib.wiring import In, Out
 
 from fpgallm.hdl.axi import ID_BITS, axi4_manager
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 
 
@@ -80,9 +81,7 @@ class SdramParams:
             raise ValueError(f"{o}.data_width must be 16, 32, 64 or 128 (16 x burst length), got {self.data_width!r}")
         for name, lo, hi in (("addr_width", 16, 64), ("ports", 1, 4), ("cas_latency", 2, 3),
                              ("row_bits", 11, 13), ("col_bits", 8, 10), ("read_fifo", 4, 256)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"{o}.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int(o, name, getattr(self, name), lo, hi)
         if not isinstance(self.clock_mhz, (int, float)) or not 1 <= self.clock_mhz <= 200:
             raise ValueError(f"{o}.clock_mhz must be a number in [1, 200], got {self.clock_mhz!r}")
         for name in ("t_rcd_ns", "t_rp_ns", "t_ras_ns", "t_rfc_ns", "t_wr_ns", "refresh_ns", "init_us"):

@@ -72,6 +72,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
 from fpgallm.hdl.fixed import round_shift, smax, smin
 from fpgallm.hdl.nonlinear import LOG2E_BITS, exp2_tables, log2e_q
@@ -102,9 +103,7 @@ class SoftmaxParams:
                              ("max_length", 1, 1 << 20), ("exp_frac", 4, 24),
                              ("exp_table_bits", 1, 12), ("exp_interp_bits", 0, 12),
                              ("out_width", 2, 32), ("recip_guard", 0, 8)):
-            v = getattr(self, name)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                raise ValueError(f"SoftmaxParams.{name} must be an integer in [{lo}, {hi}], got {v!r}")
+            check_int("SoftmaxParams", name, getattr(self, name), lo, hi)
         v = self.out_frac
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= self.out_width - 1:
             raise ValueError(f"SoftmaxParams.out_frac must be an integer in [0, {self.out_width - 1}] "
