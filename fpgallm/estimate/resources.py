@@ -89,6 +89,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from fpgallm.engine.formats import ACT_GROUP, EXP_BITS, REG_BITS, attn_acc_bits
+from fpgallm.units.gemv import sbits, wide_mul_parts
 
 _DATA = Path(__file__).resolve().parent / "data"
 
@@ -265,15 +266,6 @@ def _bram_units(family: Family, halves: int) -> int:
 
 # --- multipliers --------------------------------------------------------------------------
 
-def _wide_mul_parts(width: int) -> int:
-    """Pieces of :func:`fpgallm.units.gemv.wide_mul` (18-bit pieces of a wide operand)."""
-    return 1 if width <= 18 else 1 + -(-(width - 18) // 17)
-
-
-def _sbits(maxabs: int) -> int:
-    return max(2, int(maxabs).bit_length() + 1)
-
-
 def mul_dsps(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family) -> int:
     """DSP primitives Yosys' ``mul2dsp`` uses for one ``a x b`` multiplier.
 
@@ -381,9 +373,9 @@ class GemvShape:
 
         group_len = group if fmt.grouped else max_cols
         q = max(-fmt.q_min, fmt.q_max)
-        prod = _sbits(q * 128)
-        dot = _sbits(group_len * q * 128)
-        xsum = _sbits(group_len * 128)
+        prod = sbits(q * 128)
+        dot = sbits(group_len * q * 128)
+        xsum = sbits(group_len * 128)
         term = dot + scale_bits + guard
         if fmt.has_min:
             term = max(term, xsum + scale_bits + guard) + 1
@@ -405,11 +397,11 @@ def _gemv_dsp(s: GemvShape, fam: Family) -> int:
         mac = products
     if fam is Family.INTEL:     # two 18 x 19 products per variable-precision block
         mac = math.ceil(mac / 2)
-    scale = _wide_mul_parts(s.dot_width)
+    scale = wide_mul_parts(s.dot_width)
     if s.fmt.has_min:
-        scale += _wide_mul_parts(s.xsum_width)
+        scale += wide_mul_parts(s.xsum_width)
     if s.int8_out:
-        scale += _wide_mul_parts(s.acc_width)
+        scale += wide_mul_parts(s.acc_width)
     return mac + s.lanes * scale
 
 
@@ -424,7 +416,7 @@ def gemv_features(s: GemvShape) -> dict[str, float]:
     ``word_bits``: the input pipeline registers (weight word and scale beat).
     """
     def mul_sum(width):   # adder bits summing a wide_mul's partial products
-        return (_wide_mul_parts(width) - 1) * (width + 18)
+        return (wide_mul_parts(width) - 1) * (width + 18)
 
     add = s.dot_width + mul_sum(s.dot_width) + (s.term_width + 1) + s.acc_width
     shift = (s.term_width + 1) * s.shift_width

@@ -55,7 +55,8 @@ from fpgallm.hdl.fixed import hdl_saturate_staged, round_shift, saturate
 from fpgallm.units.weights import ACT_GROUP, WeightFormat, align, mant_exp
 
 __all__ = ["WeightFormat", "GemvOutput", "GemvParams", "PackedMatrix", "pack", "quantize",
-           "golden", "golden_acc", "golden_blocked", "Gemv", "generate", "ACT_GROUP"]
+           "golden", "golden_acc", "golden_blocked", "Gemv", "generate", "ACT_GROUP", "sbits",
+           "wide_mul_parts"]
 
 
 
@@ -64,7 +65,7 @@ class GemvOutput(enum.Enum):
     INT8 = "int8"
 
 
-def _sbits(maxabs: int) -> int:
+def sbits(maxabs: int) -> int:
     """Signed width holding -maxabs..maxabs."""
     return max(2, int(maxabs).bit_length() + 1)
 
@@ -176,15 +177,15 @@ class GemvParams:
 
     @property
     def prod_width(self) -> int:
-        return _sbits(self.q_absmax * 128)
+        return sbits(self.q_absmax * 128)
 
     @property
     def dot_width(self) -> int:
-        return _sbits((self.group_len * self.q_absmax * 128) << self.act_exp_max)
+        return sbits((self.group_len * self.q_absmax * 128) << self.act_exp_max)
 
     @property
     def xsum_width(self) -> int:
-        return _sbits((self.group_len * 128) << self.act_exp_max)
+        return sbits((self.group_len * 128) << self.act_exp_max)
 
     @property
     def exp_bits(self) -> int:
@@ -217,7 +218,7 @@ class GemvParams:
         rounding per group (the min term counts as one more weight of magnitude 1)."""
         by_terms = self.term_width + max(0, (self.max_groups - 1).bit_length())
         row = (self.max_cols * 128 * (self.q_absmax + int(self.fmt.has_min))) << self.act_exp_max
-        by_row = _sbits((row << (self.scale_bits - 1 + self.guard)) + self.max_groups)
+        by_row = sbits((row << (self.scale_bits - 1 + self.guard)) + self.max_groups)
         return min(by_terms, by_row)
 
     @property
