@@ -88,7 +88,7 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from fpgallm.engine.formats import ACT_GROUP, EXP_BITS, REG_BITS, attn_acc_bits
+from fpgallm.engine.formats import ACT_GROUP, EXP_BITS, Q_BITS, REG_BITS, SCORE_MULT_BITS, attn_acc_bits
 from fpgallm.units.gemv import sbits, wide_mul_parts
 
 _DATA = Path(__file__).resolve().parent / "data"
@@ -798,7 +798,6 @@ def attention_dsp(params, fam: Family) -> int:
     """DSPs of the attention unit's own multipliers (``fpgallm.engine.rtl.x_attn``): one
     KV element x Q.16 query product per element of the memory word, and one score x
     ``1/sqrt(head_dim)`` product per position of a step (the softmax inside is a unit)."""
-    from fpgallm.engine.formats import Q_BITS, SCORE_MULT_BITS
     from fpgallm.engine.rtl.x_attn import positions_per_step
 
     p = params
