@@ -1,4 +1,5 @@
-"""Folders written all or nothing: projects (``generate``) and reports (``estimate --report``).
+"""Folders written all or nothing: projects (``generate``) and reports (``estimate --report``);
+cache files written whole, under a lock shared by concurrent processes.
 
 The files go into a temporary folder next to the target (same file system), which is then
 renamed into place; a folder already there is moved aside first and removed afterwards.  On
@@ -10,6 +11,7 @@ folder may be replaced is the caller's decision, made before any work.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 import tempfile
@@ -49,3 +51,32 @@ def staged_folder(out: Path, flag: str, what: str):
         raise
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def locked(path: Path):
+    """Hold an exclusive lock on ``path`` (created if missing) for the block: concurrent
+    processes (pytest-xdist workers) building the same cache entry wait for the first."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def write_file(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole: into a temporary file beside it, then renamed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise

