@@ -56,19 +56,27 @@ def _get(obj, path):
     return obj
 
 
-def _share(m: Module, sig: wiring.Signature, resource, clients: list, active):
+def _share(m: Module, name: str, sig: wiring.Signature, resource, clients: list, active):
     """Connect ``clients`` (unit-side port objects of ``sig``) to ``resource`` (its flipped
-    counterpart): the resource sees the active client; inactive clients see no handshakes."""
+    counterpart): the resource sees the active client; inactive clients see no handshakes.
+
+    Each client's "is active" bit is one named signal: an expression would be emitted once
+    per use, i.e. once per payload bit (Amaranth does not share common subexpressions)."""
+    hits = []
+    for i in range(len(clients)):
+        hit = Signal(name=f"{name}_to_{i}")
+        m.d.comb += hit.eq(active == i)
+        hits.append(hit)
     for path, member, _value in sig.flatten(clients[0]):
         res = Value.cast(_get(resource, path))
         vals = [Value.cast(_get(c, path)) for c in clients]
         if member.flow == Out:
-            parts = [v & (active == i).replicate(len(v)) for i, v in enumerate(vals)]
+            parts = [v & hit.replicate(len(v)) for hit, v in zip(hits, vals)]
             m.d.comb += res.eq(reduce(lambda a, b: a | b, parts))
         else:
-            for i, v in enumerate(vals):
+            for hit, v in zip(hits, vals):
                 if path[-1] in GATED:
-                    m.d.comb += v.eq(res & (active == i))
+                    m.d.comb += v.eq(res & hit)
                 else:
                     m.d.comb += v.eq(res)
 
@@ -150,5 +158,5 @@ class Engine(wiring.Component):
                 active = Signal(range(n + 1), name="mr_active")
                 m.d.comb += active.eq(Mux(ctrl.fetching, n, sel))
             if clients:
-                _share(m, sig, resources[name], clients, active)
+                _share(m, name, sig, resources[name], clients, active)
         return m
