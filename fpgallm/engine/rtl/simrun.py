@@ -29,8 +29,10 @@ import numpy as np
 
 from fpgallm.engine.compiler import Compiled, row_bytes
 from fpgallm.engine.image import image_bytes, join_ports, port_images
+from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.simtop import MemTiming, SimTop
-from fpgallm.hdl.emit import params_dict, to_verilog
+from fpgallm.engine.rtl.top import Engine
+from fpgallm.hdl.emit import cached, params_dict, to_verilog
 from fpgallm.sim import axi_mem, runner
 
 TB_MODULE = "fpgallm.sim.tb._engine_run"
@@ -60,12 +62,20 @@ class RtlError(RuntimeError):
     pass
 
 
-def engine_design(compiled: Compiled, units=None):
-    """The engine alone (AXI4 ports at the top), for cocotbext-axi memories."""
-    from fpgallm.engine.rtl.top import Engine
+def _unit_names(units) -> list[str] | None:
+    return None if units is None else [u.__name__ for u in units]
 
-    p = compiled.params
-    return to_verilog(Engine(p, units), "fpgallm_engine", {"engine": params_dict(p)})
+
+def engine_design(compiled: Compiled, units=None):
+    """The engine alone (AXI4 ports at the top): projects, lint, cocotbext-axi memories."""
+    return engine_verilog(compiled.params, units)
+
+
+def engine_verilog(p: EngineParams, units=None):
+    """:func:`engine_design` for the parameters ``p``."""
+    meta = {"engine": params_dict(p)}
+    return cached({"top": "fpgallm_engine", "params": meta, "units": _unit_names(units)},
+                  lambda: to_verilog(Engine(p, units), "fpgallm_engine", meta))
 
 
 def design(compiled: Compiled, timing: MemTiming = MemTiming(), units=None, words_log2: int | None = None,
@@ -75,10 +85,12 @@ def design(compiled: Compiled, timing: MemTiming = MemTiming(), units=None, word
     if words_log2 is None:
         words = -(-compiled.image.nbytes // stripe)
         words_log2 = max(4, (words - 1).bit_length())
-    top = SimTop(p, words_log2, timing, units, external_engine=external_engine)
-    return to_verilog(top, "fpgallm_engine_sim", {"engine": params_dict(p), "words_log2": words_log2,
-                                                  "timing": params_dict(timing),
-                                                  "external_engine": external_engine}), words_log2
+    meta = {"engine": params_dict(p), "words_log2": words_log2, "timing": params_dict(timing),
+            "external_engine": external_engine}
+    top = "fpgallm_engine_sim"
+    return cached({"top": top, "params": meta, "units": _unit_names(units)},
+                  lambda: to_verilog(SimTop(p, words_log2, timing, units, external_engine=external_engine),
+                                     top, meta)), words_log2
 
 
 class RtlSim:
