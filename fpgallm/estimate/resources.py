@@ -88,8 +88,29 @@ import math
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from fpgallm.engine.formats import ACT_GROUP, EXP_BITS, Q_BITS, REG_BITS, SCORE_MULT_BITS, attn_acc_bits
-from fpgallm.units.gemv import sbits, wide_mul_parts
+from fpgallm.engine.compiler import engine_gemv_params
+from fpgallm.engine.formats import (
+    ACT_GROUP,
+    EXP_BITS,
+    Q_BITS,
+    REG_BITS,
+    SCORE_MULT_BITS,
+    attn_acc_bits,
+)
+from fpgallm.engine.params import EngineParams
+from fpgallm.engine.rtl import x_rope
+from fpgallm.engine.rtl.x_attn import positions_per_step, softmax_params
+from fpgallm.errors import UserError
+from fpgallm.synth import SynthTarget
+from fpgallm.units.activation import ActivationParams
+from fpgallm.units.argmax import ArgmaxParams
+from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams
+from fpgallm.units.gemm import GemmParams
+from fpgallm.units.gemv import GemvOutput, GemvParams, sbits, wide_mul_parts
+from fpgallm.units.norm import NormKind, NormParams
+from fpgallm.units.quantize import QuantizeParams
+from fpgallm.units.rope import RopeParams
+from fpgallm.units.softmax import SoftmaxParams
 
 _DATA = Path(__file__).resolve().parent / "data"
 
@@ -306,7 +327,6 @@ def mul_dsps(a_bits: int, a_signed: bool, b_bits: int, b_signed: bool, family) -
 
 def _norm_dsp(p, fam: Family) -> int:
     """DSPs of :class:`fpgallm.units.norm.Norm`: its multipliers and their widths."""
-    from fpgallm.units.norm import NormKind
 
     L, lw = p.lanes, p.len_width
     per_vector = [(lw, False, p.s2_width, False),                 # n * S2
@@ -354,7 +374,6 @@ class GemvShape:
 
     @classmethod
     def of(cls, p) -> "GemvShape":
-        from fpgallm.units.gemv import GemvOutput
 
         sw = max(1, p.max_shift.bit_length())
         return cls(fmt=p.fmt, lanes=p.lanes, k=p.k, max_cols=p.max_cols,
@@ -369,7 +388,6 @@ class GemvShape:
              scale_bits: int = 12, guard: int = 8, max_shift: int = 24) -> "GemvShape":
         """The shape of a ``lanes x k`` GEMV for ``fmt`` (the widths as in GemvParams, its
         default ``x_fanout``)."""
-        from fpgallm.units.gemv import GemvParams
 
         group_len = group if fmt.grouped else max_cols
         q = max(-fmt.q_min, fmt.q_max)
@@ -499,15 +517,6 @@ def _lin(fam: Family, key: str, lanes: int, width_ratio: float = 1.0) -> tuple[i
 
 def unit_key(params) -> str:
     """The coefficient key of a unit's Params (``COEFFS[family][key]``)."""
-    from fpgallm.units.activation import ActivationParams
-    from fpgallm.units.argmax import ArgmaxParams
-    from fpgallm.units.elementwise import ElementwiseOp, ElementwiseParams
-    from fpgallm.units.gemm import GemmParams
-    from fpgallm.units.gemv import GemvParams
-    from fpgallm.units.norm import NormKind, NormParams
-    from fpgallm.units.quantize import QuantizeParams
-    from fpgallm.units.rope import RopeParams
-    from fpgallm.units.softmax import SoftmaxParams
 
     if isinstance(params, GemvParams):
         return "gemv"
@@ -648,7 +657,6 @@ _LUTRAM_LUTS = {"RAM32M": 4, "RAM64M": 4, "RAM32X1D": 2, "RAM64X1D": 2, "RAM128X
 
 def synth_resources(result) -> Resources:
     """A :class:`fpgallm.synth.SynthResult` counted in :class:`Resources` units."""
-    from fpgallm.synth import SynthTarget
 
     c = result.cells
     if result.target is SynthTarget.ECP5:
@@ -671,8 +679,6 @@ def _engine_gemv_shape(params, fmt, fam: Family) -> GemvShape:
     """The GEMV the engine RTL builds for ``fmt`` (``compiler.engine_gemv_params``: the whole
     stripe word, block-scaled activations, no ``dsp_pack``); where those parameters are not
     valid (knobs the RTL cannot build), the GEMV the knobs describe."""
-    from fpgallm.engine.compiler import engine_gemv_params
-    from fpgallm.errors import UserError
 
     try:
         return GemvShape.of(engine_gemv_params(params, fmt))
@@ -698,7 +704,6 @@ def engine_resources(params, board) -> ResourceEstimate:
     ``quantize``, ``vector-registers``, ``exponent-registers``, ``memory-ports``,
     ``controller``, ``prefetch`` (with ``prefetch_words``).
     """
-    from fpgallm.engine.params import EngineParams
 
     if not isinstance(params, EngineParams):
         raise ValueError(f"engine_resources: params must be an EngineParams, got "
@@ -782,7 +787,6 @@ def head_buffers(params) -> dict[str, tuple[int, int]]:
     weighted-sum accumulator; KVAPPEND: ``nl`` lanes of a K and a V element; ROPE: the
     cos/sin pairs of one head (16 + 16 bits).  Their LUTs (loading, row selects, the
     accumulators' adders, output selects) are ``ENGINE_HEAD_LUT`` per lane."""
-    from fpgallm.engine.rtl import x_rope
 
     p = params
     eb = p.kv_format.bits // 8
@@ -798,7 +802,6 @@ def attention_dsp(params, fam: Family) -> int:
     """DSPs of the attention unit's own multipliers (``fpgallm.engine.rtl.x_attn``): one
     KV element x Q.16 query product per element of the memory word, and one score x
     ``1/sqrt(head_dim)`` product per position of a step (the softmax inside is a unit)."""
-    from fpgallm.engine.rtl.x_attn import positions_per_step
 
     p = params
     bits = p.kv_format.bits
@@ -860,13 +863,6 @@ def piecewise_linear(knots, x: float) -> float:
 def engine_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resources]:
     """The engine's units, each by its calibrated unit model at the engine's sizes (the
     ``gemv:<format>`` GEMVs, the vector units, the register files' memories)."""
-    from fpgallm.units.activation import ActivationParams
-    from fpgallm.units.argmax import ArgmaxParams
-    from fpgallm.units.elementwise import ElementwiseParams
-    from fpgallm.units.norm import NormParams
-    from fpgallm.units.quantize import QuantizeParams
-    from fpgallm.units.rope import RopeParams
-    from fpgallm.units.softmax import SoftmaxParams
 
     p = params
     L = p.vector_lanes
@@ -881,7 +877,6 @@ def engine_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resour
         lut, ff, dsp = _lin(fam, key, lanes, width_ratio)
         return Resources(lut=lut, ff=ff, dsp=max(0, dsp + structural)) + _mems(fam, mems)
 
-    from fpgallm.engine.rtl.x_attn import softmax_params
 
     norm, act, rope, soft = NormParams(), ActivationParams(), RopeParams(), SoftmaxParams()
     attn_softmax = softmax_params(p)
