@@ -207,18 +207,22 @@ def _too_small(board: Board, res: str, need: dict[str, int], p: EngineParams, fi
                    f"({resource_label(board, res)}{room}) {what}")
 
 
-def _buildable(p: EngineParams) -> bool:
-    """The engine RTL can build ``p`` (:func:`fpgallm.engine.rtl.x_gemv.check_params`: a
-    memory word of at least 64 bits, at most 32 MACs per GEMV lane, the scales of a word in
-    one word, ...)."""
+def unbuildable_reason(p: EngineParams) -> str | None:
+    """Why the engine RTL cannot build ``p`` (:func:`fpgallm.engine.rtl.x_gemv.check_params`:
+    a memory word of at least 64 bits, at most 32 MACs per GEMV lane, the scales of a word in
+    one word, ...), or None when it can."""
     from fpgallm.engine.rtl.x_gemv import check_params
     from fpgallm.errors import UserError
 
     try:
         check_params(p)
-    except (UserError, ValueError):
-        return False
-    return True
+    except (UserError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def _buildable(p: EngineParams) -> bool:
+    return unbuildable_reason(p) is None
 
 
 def _halved(p: EngineParams, knob: str, fixed: frozenset[str]) -> EngineParams | None:

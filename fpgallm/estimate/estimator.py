@@ -23,7 +23,7 @@ from fpgallm.boards import Board, get_board
 from fpgallm.errors import UserError
 from fpgallm.estimate import perf as P
 from fpgallm.estimate import power as W
-from fpgallm.estimate.engine_plan import NoEngine, NoEngineError, fit_engine_params
+from fpgallm.estimate.engine_plan import NoEngine, NoEngineError, fit_engine_params, unbuildable_reason
 from fpgallm.estimate.fit import check_fit, resource_label
 from fpgallm.estimate.resources import engine_resources
 
@@ -141,6 +141,7 @@ def engine_for_model(spec, board: Board, formats: tuple, batch: int, ctx: int,
         notes.append(f"GEMV weight formats: {', '.join(f.value for f in formats)} (those of the model)")
         params = dataclasses.replace(params, weight_formats=tuple(formats))
     params = _fit_to_board(board, params, knobs, notes)
+    params = _buildable_lanes(params, knobs, min(f.bits for f in formats), notes)
     if board.open_source and board.io is not None and board.io.sdram is not None:
         ref = board.clocks.engine_mhz or board.clocks.reference.mhz
         notes.append(f"the generated {board.name} project drives the SDRAM from the engine clock "
@@ -169,6 +170,27 @@ def _fit_to_board(board: Board, params, knobs: P.Knobs, notes: list[str]):
     if changed:
         notes.append(f"shrunk to fit {board.name}: {', '.join(changed)}")
     return fitted
+
+
+def _buildable_lanes(params, knobs: P.Knobs, bits: int, notes: list[str]):
+    """Knobs that narrow the memory word but leave the GEMV lanes open can leave more lanes
+    than the RTL builds on that word (e.g. the lanes' scales no longer fit one word): halve
+    the lanes (MACs per lane from the word, unless given) until it builds.  A
+    :class:`UserError` with the RTL's reason when the lanes were given too."""
+    reason = unbuildable_reason(params)
+    if reason is None:
+        return params
+    start, q = params.gemv_lanes, params
+    while knobs.lanes is None and q.gemv_lanes > 1:
+        lanes = q.gemv_lanes // 2
+        macs = knobs.macs or max(1, q.mem_ports * q.port_width // (lanes * bits))
+        q = dataclasses.replace(q, gemv_lanes=lanes, gemv_macs=macs)
+        if unbuildable_reason(q) is None:
+            notes.append(f"GEMV lanes {start} -> {lanes} x {q.gemv_macs} MACs: the RTL cannot build "
+                         f"{start} on a {q.mem_ports * q.port_width}-bit word ({reason})")
+            return q
+    raise UserError(f"the engine RTL cannot build these knobs: {reason}; choose the GEMV lanes, "
+                    "the ports and the port width together")
 
 
 # --- text ---------------------------------------------------------------------------------------

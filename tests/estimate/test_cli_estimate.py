@@ -222,3 +222,23 @@ def test_ulx3s_estimate_says_how_the_project_drives_the_sdram(capsys):
     assert d["clock_mhz"] == 18.75            # the board's engine_mhz, the project's clock
     assert d["engine"]["max_head_dim"] == 32
     assert all(u <= 1 for u in d["resources"]["utilization"].values()), d["resources"]
+
+
+def test_a_narrow_word_with_open_lanes_gets_lanes_the_rtl_builds():
+    """--ports/--port-width narrow the U280's word to 512 bits; the planned 32 GEMV lanes'
+    group scales (34 bits each for Q4_1-style weights) no longer fit one word, so the lanes
+    the user left open halve to 8 (16 MACs each) and a note says why."""
+    r = fpgallm("estimate", "tiny-llama", "--board", "u280", "--ports", "2", "--port-width", "256", "--json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert (d["engine"]["gemv_lanes"], d["engine"]["gemv_macs"]) == (8, 16)
+    assert any(n.startswith("GEMV lanes 32 -> 8 x 16 MACs: the RTL cannot build 32 on a 512-bit word")
+               for n in d["notes"]), d["notes"]
+
+
+def test_lanes_the_rtl_cannot_build_are_one_line(capsys):
+    assert _err(capsys, ["tiny-llama", "--board", "u280", "--ports", "2", "--port-width", "256",
+                         "--lanes", "32"]) == (
+        "fpgallm estimate: error: the engine RTL cannot build these knobs: EngineParams: gemv_lanes 32 x 34 "
+        "scale bits of int4-group-min = 1088 must fit one stripe word (mem_ports * port_width = 512); "
+        "choose the GEMV lanes, the ports and the port width together")
