@@ -1,7 +1,7 @@
 """``fpgallm generate`` as a function: model + board + knobs -> project folder.
 
 1. resolve MODEL (preset or file; loading waits for the model package),
-2. pick the design for the board (:func:`fpgallm.project.design.default_design`: the decode
+2. pick the design for the board (:func:`fpgallm.project.choose.default_design`: the decode
    engine for the model, or the elementwise bring-up design on boards that cannot hold
    it) and check that it fits,
 3. optionally synthesize the project's RTL with Yosys and check the fit again with the
@@ -21,11 +21,12 @@ from typing import Any
 from fpgallm import progress
 from fpgallm.boards import Board
 from fpgallm.errors import UserError
-from fpgallm.hdl.emit import Emitted
-from fpgallm.project.design import EngineDesign, default_design
 from fpgallm.estimate.fit import check_fit
-from fpgallm.project.model_ref import resolve_model
+from fpgallm.hdl.emit import Emitted
+from fpgallm.project.choose import default_design
+from fpgallm.project.design import EngineDesign
 from fpgallm.project.flows import flow_of
+from fpgallm.project.model_ref import resolve_model
 from fpgallm.project.plan import ProjectOptions, ProjectPlan, plan_project
 from fpgallm.project.writer import check_target, write_project
 
