@@ -36,7 +36,7 @@ def _nextpnr_ice40_device(part: str) -> str:
     return f"--{m.group(1).lower()}"
 
 
-def _ecp5_script(board: Board) -> str:
+def _ecp5_script(_board: Board) -> str:
     from fpgallm.synth import SynthTarget
 
     return SynthTarget.ECP5.script(OPEN_TOP)
