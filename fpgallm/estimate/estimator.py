@@ -131,7 +131,7 @@ def engine_for_model(spec, board: Board, formats: tuple, batch: int, ctx: int,
         # gemv_macs = the MACs per lane the widest-packed format needs (EngineParams' rule:
         # lanes x macs x weight bits = the memory word)
         bits = min(f.bits for f in formats)
-        macs = max(1, params.mem_ports * params.port_width // (params.gemv_lanes * bits))
+        macs = _word_macs(params, params.gemv_lanes, bits)
         if macs != params.gemv_macs:
             notes.append(f"GEMV MACs per lane {params.gemv_macs} -> {macs} "
                          f"({params.mem_ports * params.port_width}-bit word / {params.gemv_lanes} lanes / {bits}-bit weights)")
@@ -172,6 +172,12 @@ def _fit_to_board(board: Board, params, knobs: P.Knobs, notes: list[str]):
     return fitted
 
 
+def _word_macs(params, lanes: int, bits: int) -> int:
+    """MACs per GEMV lane that fill the memory word with ``lanes`` lanes of ``bits``-bit
+    weights (EngineParams' rule: lanes x macs x weight bits = the word)."""
+    return max(1, params.mem_ports * params.port_width // (lanes * bits))
+
+
 def _buildable_lanes(params, knobs: P.Knobs, bits: int, notes: list[str]):
     """Knobs that narrow the memory word but leave the GEMV lanes open can leave more lanes
     than the RTL builds on that word (e.g. the lanes' scales no longer fit one word): halve
@@ -183,7 +189,7 @@ def _buildable_lanes(params, knobs: P.Knobs, bits: int, notes: list[str]):
     start, q = params.gemv_lanes, params
     while knobs.lanes is None and q.gemv_lanes > 1:
         lanes = q.gemv_lanes // 2
-        macs = knobs.macs or max(1, q.mem_ports * q.port_width // (lanes * bits))
+        macs = knobs.macs or _word_macs(q, lanes, bits)
         q = dataclasses.replace(q, gemv_lanes=lanes, gemv_macs=macs)
         if unbuildable_reason(q) is None:
             notes.append(f"GEMV lanes {start} -> {lanes} x {q.gemv_macs} MACs: the RTL cannot build "

@@ -374,7 +374,6 @@ class GemvShape:
 
     @classmethod
     def of(cls, p) -> "GemvShape":
-
         sw = max(1, p.max_shift.bit_length())
         return cls(fmt=p.fmt, lanes=p.lanes, k=p.k, max_cols=p.max_cols,
                    prod_width=p.prod_width, dot_width=p.dot_width, xsum_width=p.xsum_width,
@@ -876,7 +875,6 @@ def engine_units(params, fam: Family, has_uram: bool = True) -> dict[str, Resour
     def vec(key, lanes, mems, width_ratio=1.0, structural=0):
         lut, ff, dsp = _lin(fam, key, lanes, width_ratio)
         return Resources(lut=lut, ff=ff, dsp=max(0, dsp + structural)) + _mems(fam, mems)
-
 
     norm, act, rope, soft = NormParams(), ActivationParams(), RopeParams(), SoftmaxParams()
     attn_softmax = softmax_params(p)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from fpgallm.boards import Board
+from fpgallm.synth import SynthTarget
 
 OPEN_TOP = "fpgallm_board_top"
 AXI_TOP = "fpgallm_top"
@@ -37,8 +38,6 @@ def _nextpnr_ice40_device(part: str) -> str:
 
 
 def _ecp5_script(_board: Board) -> str:
-    from fpgallm.synth import SynthTarget
-
     return SynthTarget.ECP5.script(OPEN_TOP)
 
 
@@ -112,6 +111,9 @@ _OPEN_BRINGUP_TOP = (f"rtl/{OPEN_TOP}.v", "top_open.v.j2", "board top: clock, re
 _SHELL_ENGINE_TOP = (f"rtl/{AXI_TOP}.v", "top_engine.v.j2",
                      "shell-facing top: the engine's AXI4 masters and AXI4-Lite registers")
 _VIVADO_BUILD = (("vivado/build.tcl", "vivado_build.tcl.j2", "Vivado batch build (out of context)"),)
+_ICE40_SYNTH = f"synth_ice40 -dsp -top {OPEN_TOP}"
+_FABRIC_CLOCK = ("the memory controller's user clock (or a clocking wizard on the board clock) in the "
+                 "block design")
 
 
 def _amd(name: str, platform: str, clock_source: str) -> Flow:
@@ -130,8 +132,8 @@ FLOWS = (
          build_files=(("Makefile", "Makefile.open.j2", "yosys + nextpnr + ecppack"),),
          bringup_top=_OPEN_BRINGUP_TOP,
          engine_top=(f"rtl/{OPEN_TOP}.v", "top_engine_open.v.j2",
-                     "board top: clock, reset, the engine on the SDRAM controller, the UART host "
-                     "bridge, LEDs"),
+                     ("board top: clock, reset, the engine on the SDRAM controller, the UART host "
+                      "bridge, LEDs")),
          open_tools=OpenTools(
              family="ecp5", synth_script=_ecp5_script, synth_native=f"synth_ecp5 -top {OPEN_TOP}",
              device_args=lambda b, _clock: (f"{_nextpnr_ecp5_device(b.part)} --package {b.package} "
@@ -144,8 +146,7 @@ FLOWS = (
          build_files=(("Makefile", "Makefile.open.j2", "yosys + nextpnr + icepack"),),
          bringup_top=_OPEN_BRINGUP_TOP, engine_top=None,
          open_tools=OpenTools(
-             family="ice40", synth_script=lambda _b: f"synth_ice40 -dsp -top {OPEN_TOP}",
-             synth_native=f"synth_ice40 -dsp -top {OPEN_TOP}",
+             family="ice40", synth_script=lambda _b: _ICE40_SYNTH, synth_native=_ICE40_SYNTH,
              device_args=lambda b, clock: (f"{_nextpnr_ice40_device(b.part)} --package "
                                            f"{b.package.lower()} --freq {clock.mhz:g}"),
              constraint_flag="--pcf", out_flag="--asc", pnr_out_ext="asc", pack_name="icepack",
@@ -155,8 +156,7 @@ FLOWS = (
     # Zynq / Versal: a block design with the processing system, which reaches the memory
     _amd("zynq", "ps", "the processing system (PS clock and reset) in the block design"),
     # a block design with a memory controller in the fabric
-    _amd("vivado", "fabric", "the memory controller's user clock (or a clocking wizard on the board "
-                             "clock) in the block design"),
+    _amd("vivado", "fabric", _FABRIC_CLOCK),
     Flow(name="quartus", toolchain="quartus", platform=None, constraints_ext="sdc",
          constraints_template="intel.sdc.j2", constraints_what="clock constraint (SDC)", yosys_target=None,
          build_files=(("quartus/fpgallm.qpf", "intel.qpf.j2", "Quartus project"),
@@ -165,8 +165,7 @@ FLOWS = (
          bringup_top=(f"rtl/{AXI_TOP}.v", "top_axi.v.j2",
                       "Platform Designer-facing top: AXI4-Stream, AXI4-Lite control"),
          engine_top=_SHELL_ENGINE_TOP,
-         clock_source="the memory controller's user clock (or a clocking wizard on the board clock) "
-                      "in the block design"),
+         clock_source=_FABRIC_CLOCK),
 )
 
 
