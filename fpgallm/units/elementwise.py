@@ -31,8 +31,9 @@ from amaranth.lib.wiring import In, Out
 
 from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
-from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate, round_shift, saturate
+from fpgallm.hdl.fixed import round_shift, saturate
 from fpgallm.hdl.pipeline import stall_pipeline
+from fpgallm.hdl.requant import round_sat, shift_right_floor
 
 
 class ElementwiseOp(enum.Enum):
@@ -130,14 +131,16 @@ class Elementwise(wiring.Component):
             b = self.i.payload.b[lane]
             prod_a = Signal(signed(p.acc_width), name=f"prod_a{lane}")
             prod_b = Signal(signed(p.acc_width), name=f"prod_b{lane}")
-            rounded = Signal(signed(p.acc_width + 1), name=f"rounded{lane}")
+            floor = Signal(signed(p.acc_width + 1), name=f"floor{lane}")
+            rbit = Signal(name=f"rbit{lane}")
+            fl, rb = shift_right_floor(m, prod_a + prod_b, self.shift, f"sh{lane}")
+            out = round_sat(m, floor, rbit, p.out_width, f"sat{lane}")
             with m.If(advance):
                 if p.op is ElementwiseOp.ADD:
                     m.d.sync += [prod_a.eq(a * self.mult_a), prod_b.eq(b * self.mult_b)]
                 else:
                     m.d.sync += [prod_a.eq(a * b * self.mult_a), prod_b.eq(0)]
-                m.d.sync += rounded.eq(hdl_round_shift(prod_a + prod_b, self.shift, p.max_shift))
-                m.d.sync += self.o.payload[lane].eq(hdl_saturate(rounded, p.out_width))
+                m.d.sync += [floor.eq(fl), rbit.eq(rb), self.o.payload[lane].eq(out)]
         return m
 
 

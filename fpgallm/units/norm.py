@@ -68,8 +68,9 @@ from amaranth.lib.wiring import In, Out
 
 from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
-from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate, round_shift, saturate, smax, smin
+from fpgallm.hdl.fixed import hdl_saturate, round_shift, saturate, smax, smin
 from fpgallm.hdl.pipeline import stall_pipeline
+from fpgallm.hdl.requant import shift_right_floor, shift_right_sat
 
 
 class NormKind(enum.Enum):
@@ -574,21 +575,21 @@ class Norm(wiring.Component):
             xb = rp.data[ln]
             nx = n_l * xb
             osh = p.out_shift
+            z4n = shift_right_sat(m, pr3, sh_l, p.z_width, f"z4n_{ln}")
+            if p.runtime:
+                q5f, q5r = shift_right_floor(m, q5, self.out_shift, f"q5r_{ln}")
+                rounded = q5f + q5r + (Mux(self.rms, 0, b5) << self.beta_shift)
+            else:
+                rounded = ((q5 + ((1 << osh) >> 1)) >> osh) + (b5 << (p.out_frac - p.beta_frac))
             with m.If(advance):
                 m.d.sync += [g1.eq(self.w.payload.gamma[ln]),
                              a2.eq(nx - s1_l if layer else nx), g2.eq(g1), b2.eq(b1),
                              pr3.eq(a2 * y_l), g3.eq(g2), b3.eq(b2),
-                             z4.eq(hdl_saturate(hdl_round_shift(pr3, sh_l, p.shift1_max),
-                                                p.z_width)),
+                             z4.eq(z4n),
                              g4.eq(g3), b4.eq(b3),
                              q5.eq(z4 * g4), b5.eq(b4)]
                 if layer:
                     m.d.sync += b1.eq(self.w.payload.beta[ln])
-                if p.runtime:
-                    rounded = (hdl_round_shift(q5, self.out_shift, 62)
-                               + (Mux(self.rms, 0, b5) << self.beta_shift))
-                else:
-                    rounded = ((q5 + ((1 << osh) >> 1)) >> osh) + (b5 << (p.out_frac - p.beta_frac))
                 m.d.sync += self.o.payload[ln].eq(hdl_saturate(rounded, p.out_width))
         return m
 

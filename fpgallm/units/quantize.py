@@ -37,7 +37,8 @@ from amaranth.lib.wiring import In, Out
 
 from fpgallm.hdl.check import check_int
 from fpgallm.hdl.emit import Emitted, to_verilog
-from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate, round_shift, saturate
+from fpgallm.hdl.fixed import round_shift, saturate
+from fpgallm.hdl.requant import shift_right_sat
 
 
 @dataclass(frozen=True)
@@ -220,11 +221,10 @@ class Quantize(wiring.Component):
         m.d.sync += full.eq((full | set_full) & ~clr_full)
 
         words = data.View(p.in_layout(), rd.data)
+        qs = [shift_right_sat(m, words[lane], e1, p.out_width, f"q{lane}") for lane in range(p.lanes)]
         with m.If(advance):
             m.d.sync += [self.o.valid.eq(v1), self.o.payload.exp.eq(e1)]
-            for lane in range(p.lanes):
-                r = hdl_round_shift(words[lane], e1, p.max_exp)
-                m.d.sync += self.o.payload.q[lane].eq(hdl_saturate(r, p.out_width))
+            m.d.sync += [self.o.payload.q[lane].eq(qs[lane]) for lane in range(p.lanes)]
         return m
 
 

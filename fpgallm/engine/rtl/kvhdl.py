@@ -1,13 +1,12 @@
 """Amaranth helpers shared by the KVAPPEND (``x_kv``) and ATTN (``x_attn``) units: the KV
-layout's run-time geometry (:mod:`fpgallm.engine.kvlayout`) and fixed-point shifts."""
+layout's run-time geometry (:mod:`fpgallm.engine.kvlayout`), a one-hot sequencer and selects."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Const, Module, Mux, Signal
 
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl.iface import ADDR_BITS, stripe_bits
-from fpgallm.hdl.fixed import smax, smin
 
 
 def clog2(x: int) -> int:
@@ -60,44 +59,6 @@ def bitlen(m: Module, x, width: int, name: str) -> Signal:
         with m.If(x[b]):
             m.d.comb += out.eq(b + 1)
     return out
-
-
-def shift_to(m: Module, x, sh, width: int, name: str, max_left: int | None = None) -> Signal:
-    """``golden.shift_to``: ``x * 2**sh`` rounded half up (right shifts) and saturated to
-    ``width`` bits; ``sh`` is a signed run-time shift."""
-    x_len = len(x)
-    max_right = x_len + 1          # any larger right shift also gives 0
-    if max_left is None:
-        max_left = width
-    out = Signal(signed(width), name=name)
-    lo, hi = smin(width), smax(width)
-    # left: clip to +-2**(width-1), shift by min(sh, width) (any larger shift saturates too)
-    xc = Signal(signed(width + 1), name=f"{name}_clip")
-    m.d.comb += xc.eq(Mux(x > (1 << (width - 1)), 1 << (width - 1),
-                          Mux(x < -(1 << (width - 1)), -(1 << (width - 1)), x)))
-    la = Signal(range(max_left + 1), name=f"{name}_la")
-    m.d.comb += la.eq(Mux(sh > max_left, max_left, sh))
-    left = Signal(signed(2 * width + max_left + 1), name=f"{name}_l")
-    m.d.comb += left.eq(xc << la)
-    ra = Signal(range(max_right + 1), name=f"{name}_ra")
-    m.d.comb += ra.eq(Mux(-sh > max_right, max_right, -sh))
-    bias = (Const(1, unsigned(max_right + 1)) << ra) >> 1
-    right = Signal(signed(x_len + 2), name=f"{name}_r")
-    m.d.comb += right.eq((x + bias) >> ra)
-    v = Signal(signed(max(len(left), len(right))), name=f"{name}_v")
-    m.d.comb += v.eq(Mux(sh >= 0, left, right))
-    m.d.comb += out.eq(Mux(v > hi, hi, Mux(v < lo, lo, v)))
-    return out
-
-
-def sat(x, width: int):
-    lo, hi = smin(width), smax(width)
-    return Mux(x > hi, Const(hi, signed(width)), Mux(x < lo, Const(lo, signed(width)), x[:width].as_signed()))
-
-
-def round_shift(x, sh, max_shift: int):
-    bias = (Const(1, unsigned(max_shift + 1)) << sh) >> 1
-    return (x + bias) >> sh
 
 
 def is_(x, c: int):

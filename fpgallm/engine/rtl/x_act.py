@@ -27,7 +27,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.vecutil import CmdLatch, beats_of, issue_requests, lanes_log2
-from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate
+from fpgallm.hdl.requant import shift_to
 from fpgallm.units import activation as act_u
 
 OPS = (Op.ACT,)
@@ -44,15 +44,6 @@ def cycles(p: EngineParams, n: int, nseq: int) -> int:
 def unit_params(p: EngineParams, kind: int) -> act_u.ActivationParams:
     from fpgallm.engine import golden as G
     return dataclasses.replace(G.act_params(kind), lanes=p.vector_lanes)
-
-
-def shift_to(x, sh, max_left: int, max_right: int, width: int = W):
-    """``golden.shift_to(x, sh)`` for a run-time signed ``sh`` (left shifts saturate; shifts
-    are capped where the result no longer changes)."""
-    left = Mux(sh > max_left, max_left, sh)[:max_left.bit_length()]
-    right = Mux(-sh > max_right, max_right, -sh)[:max_right.bit_length()]
-    return Mux(sh >= 0, hdl_saturate(x << left, width),
-               hdl_saturate(hdl_round_shift(x, right, max_right), width))
 
 
 class Unit(wiring.Component):
@@ -112,9 +103,9 @@ class Unit(wiring.Component):
             big = Signal(name=f"big{k}")
             m.d.comb += big.eq((ax >> lim_bits) != 0)
             xin = Signal(signed(W), name=f"xin{k}")
-            m.d.comb += xin.eq(shift_to(Mux(big, 0, x), sh_in, W, 31))
+            m.d.comb += xin.eq(shift_to(m, Mux(big, 0, x), sh_in, W, f"in{k}"))
             byp = Signal(signed(W), name=f"bypass{k}")
-            m.d.comb += byp.eq(shift_to(Mux(x > 0, x, 0), sh_byp, W, 31))
+            m.d.comb += byp.eq(shift_to(m, Mux(x > 0, x, 0), sh_byp, W, f"byp{k}"))
             m.d.comb += [silu.i.payload[k].eq(xin), gelu.i.payload[k].eq(xin)]
             side_in += [byp, big]
         m.d.comb += side.w_data.eq(Cat(*side_in))
@@ -135,7 +126,7 @@ class Unit(wiring.Component):
             base = k * (W + 1)
             byp = side.r_data[base:base + W].as_signed()
             big = side.r_data[base + W]
-            m.d.comb += vwd.payload.data[k].eq(Mux(big, byp, shift_to(y, sh_out, 32, 40)))
+            m.d.comb += vwd.payload.data[k].eq(Mux(big, byp, shift_to(m, y, sh_out, W, f"out{k}")))
 
         m.d.sync += self.done.eq(0)
         with m.If(cl.start):

@@ -37,19 +37,32 @@ Timing with ports that never stall: :func:`cycles`.  Requires ``head_dim % vecto
 
 from __future__ import annotations
 
-
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 
 from fpgallm.engine.compiler import Region
-from fpgallm.engine.formats import KV_EXP_BITS, Q_BITS, SCORE_FRAC, SCORE_MULT_BITS, attn_acc_bits, score_mult
+from fpgallm.engine.formats import (
+    KV_EXP_BITS,
+    Q_BITS,
+    SCORE_FRAC,
+    SCORE_MULT_BITS,
+    attn_acc_bits,
+    score_mult,
+)
 from fpgallm.engine.isa import Op
+from fpgallm.engine.kvlayout import kv_layout
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
-from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS, stripe_bits
-from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select, shift_to
-from fpgallm.engine.kvlayout import kv_layout
+from fpgallm.engine.rtl.iface import (
+    ADDR_BITS,
+    ELEM_BITS,
+    REG_BITS,
+    SCALAR_BITS,
+    stripe_bits,
+)
+from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, select
+from fpgallm.hdl.requant import shift_right_sat, shift_to
 from fpgallm.hdl.shift import step_shift
 from fpgallm.units.softmax import Softmax, SoftmaxParams
 
@@ -351,7 +364,7 @@ class Unit(wiring.Component):
                 with m.Default():
                     m.d.comb += [xa.eq(0), pa.eq(0)]
             xq = Mux(g.case_a, xa, qsel.word_select(i, REG_BITS).as_signed())
-            m.d.sync += opA[i].eq(Mux(kind_v, pa, sat(round_shift(xq, qe, 9), Q_BITS)))
+            m.d.sync += opA[i].eq(Mux(kind_v, pa, shift_right_sat(m, xq, qe, Q_BITS, f"qa_q{i}")))
         # exponent bytes of the step's positions (expmem data is valid in stage A)
         keA, veA = [], []
         for k in range(PP):

@@ -25,8 +25,17 @@ from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
-from fpgallm.engine.rtl.x_gemv import (MatrixStream, _log2, check_params, div_const, is_,
-                                       select_bits, shift_params, shift_to_post, shift_to_pre)
+from fpgallm.engine.rtl.x_gemv import (
+    MatrixStream,
+    _log2,
+    check_params,
+    div_const,
+    is_,
+    select_bits,
+    shift_params,
+    shift_to_pre,
+)
+from fpgallm.hdl.requant import round_sat
 
 __all__ = ["OPS", "Unit", "cycles"]
 
@@ -137,7 +146,9 @@ class Unit(wiring.Component):
         m.d.comb += adv.eq(~outv | self.vw.data.ready)
         v1, v2 = Signal(), Signal()
         t1 = Signal(signed(TW))
-        pre2 = Signal(signed(TW + 2))
+        pre2 = Signal(signed(TW))
+        pre2r = Signal()
+        pre = shift_to_pre(m, t1, neg, rsh, lsh, "cv")
         gbuf = [Signal(signed(iface.REG_BITS), name=f"g{i}") for i in range(L)]
         obuf = [Signal(signed(iface.REG_BITS), name=f"o{i}") for i in range(L)]
         gcnt = Signal(range(max(2, L)))
@@ -145,12 +156,12 @@ class Unit(wiring.Component):
         olast = Signal()
         with m.If(adv):
             m.d.sync += [v1.eq(in_valid & streaming), t1.eq(in_t), v2.eq(v1),
-                         pre2.eq(shift_to_pre(t1, neg, rsh, TW))]
+                         pre2.eq(pre[0]), pre2r.eq(pre[1])]
             with m.If(in_valid & streaming):
                 m.d.sync += k.eq(Mux(k_last, 0, k + 1))
         with m.If(self.vw.data.valid & self.vw.data.ready):
             m.d.sync += outv.eq(0)
-        elem = shift_to_post(pre2, neg, rsh, lsh)
+        elem = round_sat(m, pre2, pre2r, iface.REG_BITS, "cvs")
         last_elem = ecnt == n - 1
         with m.If(adv & v2):
             for i in range(L):

@@ -29,7 +29,7 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.vecutil import CmdLatch, beats_of, issue_requests, lanes_log2
-from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate
+from fpgallm.hdl.requant import shift_left_sat, shift_right_sat
 from fpgallm.units import elementwise as ew_u
 
 OPS = (Op.EWADD, Op.EWMUL)
@@ -134,8 +134,8 @@ class Unit(wiring.Component):
         for k in range(L):
             a = self.vra.data.payload.data[k]
             b = self.vrb.data.payload.data[k]
-            m.d.comb += [add.i.payload.a[k].eq(hdl_saturate(hdl_round_shift(a, pre_a, PRE_MAX), W)),
-                         add.i.payload.b[k].eq(hdl_saturate(hdl_round_shift(b, pre_b, PRE_MAX), W)),
+            m.d.comb += [add.i.payload.a[k].eq(shift_right_sat(m, a, pre_a, W, f"pre_a{k}")),
+                         add.i.payload.b[k].eq(shift_right_sat(m, b, pre_b, W, f"pre_b{k}")),
                          mul.i.payload.a[k].eq(a), mul.i.payload.b[k].eq(b)]
 
         # ---- active unit out, saturating left post-shift, to V[dst] ----
@@ -149,7 +149,7 @@ class Unit(wiring.Component):
                      self.vw.data.payload.last.eq(wb == nbeats - 1)]
         for k in range(L):
             y = Mux(is_mul, mul.o.payload[k], add.o.payload[k])
-            m.d.comb += self.vw.data.payload.data[k].eq(hdl_saturate(y << post, W))
+            m.d.comb += self.vw.data.payload.data[k].eq(shift_left_sat(m, y, post, W, f"post{k}"))
 
         m.d.sync += self.done.eq(0)
         with m.If(cl.start):

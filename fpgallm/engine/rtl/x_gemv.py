@@ -66,7 +66,7 @@ from fpgallm.engine import compiler as C
 from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
-from fpgallm.hdl.fixed import hdl_saturate
+from fpgallm.hdl.requant import round_sat, shift_left_sat, shift_right_floor
 from fpgallm.hdl.shift import step_shift
 from fpgallm.units.gemv import Gemv, GemvParams, PackedMatrix
 
@@ -377,18 +377,12 @@ def shift_params(m: Module, sh, acc_width: int, name: str):
     return neg, r, lsh
 
 
-def shift_to_pre(x, neg, r, acc_width: int):
-    """Stage 1 of ``shift_to``: add the rounding bias (right shift) or clip to 24 bits + 1."""
-    lim = 1 << (iface.REG_BITS - 1)
-    bias = (Const(1, unsigned(acc_width + 2)) << r) >> 1
-    clipped = Mux(x > lim, lim, Mux(x < -lim, -lim, x))
-    return Mux(neg, x + bias, clipped)
-
-
-def shift_to_post(pre, neg, r, lsh):
-    """Stage 2 of ``shift_to``: shift and saturate to 24 bits."""
-    return Mux(neg, hdl_saturate(pre.as_signed() >> r, iface.REG_BITS),
-               hdl_saturate(pre.as_signed() << lsh, iface.REG_BITS))
+def shift_to_pre(m: Module, x, neg, r, lsh, name: str):
+    """Stage 1 of ``shift_to``: ``(floor(x / 2**r), rounding bit)`` when ``neg``, else
+    ``(saturate(x << lsh, 24), 0)``; stage 2 is :func:`fpgallm.hdl.requant.round_sat`."""
+    fl, rb = shift_right_floor(m, x, r, f"{name}_r")
+    left = shift_left_sat(m, x, lsh, iface.REG_BITS, f"{name}_l")
+    return Mux(neg, fl, left), rb & neg
 
 
 # --- the unit ---------------------------------------------------------------------------------
@@ -630,7 +624,12 @@ class Unit(wiring.Component):
                     for i in range(P):
                         m.d.comb += o_acc[b][i].eq(gemvs[f][b].o.payload[i])
         s1v = Signal()
-        s1 = [[Signal(signed(AW + 2), name=f"s1_{b}_{i}") for i in range(P)] for b in range(B)]
+        s1 = [[Signal(signed(AW), name=f"s1_{b}_{i}") for i in range(P)] for b in range(B)]
+        s1r = [[Signal(name=f"s1r_{b}_{i}") for i in range(P)] for b in range(B)]
+        pre = [[shift_to_pre(m, o_acc[b][i], neg, rsh, lsh, f"cv{b}_{i}") for i in range(P)]
+               for b in range(B)]
+        post = [[round_sat(m, s1[b][i], s1r[b][i], iface.REG_BITS, f"cvs{b}_{i}") for i in range(P)]
+                for b in range(B)]
         col_full = Signal()
         s1_move = s1v & ~col_full
         m.d.comb += o_ready.eq(~s1v | s1_move)
@@ -638,7 +637,7 @@ class Unit(wiring.Component):
             m.d.sync += s1v.eq(1)
             for b in range(B):
                 for i in range(P):
-                    m.d.sync += s1[b][i].eq(shift_to_pre(o_acc[b][i], neg, rsh, AW))
+                    m.d.sync += [s1[b][i].eq(pre[b][i][0]), s1r[b][i].eq(pre[b][i][1])]
         with m.Elif(s1_move):
             m.d.sync += s1v.eq(0)
         col = [[Signal(signed(iface.REG_BITS), name=f"col{b}_{i}") for i in range(CH)] for b in range(B)]
@@ -651,7 +650,7 @@ class Unit(wiring.Component):
                 with m.If(is_(tin, t)):
                     for b in range(B):
                         for i in range(P):
-                            m.d.sync += col[b][t * P + i].eq(shift_to_post(s1[b][i], neg, rsh, lsh))
+                            m.d.sync += col[b][t * P + i].eq(post[b][i])
             m.d.sync += otile.eq(otile + 1)
             with m.If((tin == TPC - 1) | (otile == tiles - 1)):
                 m.d.sync += [tin.eq(0), col_full.eq(1)]

@@ -24,11 +24,12 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 
 from fpgallm.engine.isa import Op
+from fpgallm.engine.kvlayout import kv_layout
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
-from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, round_shift, sat, select
-from fpgallm.engine.kvlayout import kv_layout
+from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, select
+from fpgallm.hdl.requant import shift_right_sat
 
 OPS = (Op.KVAPPEND,)
 
@@ -65,7 +66,6 @@ class Unit(wiring.Component):
         m = Module()
         Lv = p.vector_lanes
         bits = p.kv_format.bits
-        max_exp = REG_BITS - (bits - 1)
 
         ins = Signal(iface.instruction_layout())
         nseq = Signal(4)
@@ -157,7 +157,7 @@ class Unit(wiring.Component):
         for i in range(Eq):
             x = Mux(item[0], rowsel[1], rowsel[0]).word_select(i, REG_BITS).as_signed()
             e = Mux(item[0], exps[1], exps[0])
-            m.d.comb += qrow.word_select(i, bits).eq(sat(round_shift(x, e, max_exp), bits))
+            m.d.comb += qrow.word_select(i, bits).eq(shift_right_sat(m, x, e, bits, f"q{i}"))
         nbytes = Signal(range(wb + 1))
         rem = Signal(signed(ADDR_BITS))
         m.d.comb += rem.eq(g.vb - (row << g.lg_wb))

@@ -33,7 +33,8 @@ from fpgallm.engine.isa import Op
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.vecutil import CmdLatch, lanes_log2
-from fpgallm.hdl.fixed import hdl_round_shift, hdl_saturate
+from fpgallm.hdl.fixed import hdl_round_shift
+from fpgallm.hdl.requant import shift_right_sat
 from fpgallm.hdl.shift import step_shift
 from fpgallm.units import norm as norm_u
 
@@ -218,8 +219,7 @@ class Unit(wiring.Component):
         e_c = Signal(range(32), name="e_capped")
         m.d.comb += e_c.eq(Mux(e > 31, 31, e))
         for k in range(L):
-            m.d.comb += nu.i.payload.x[k].eq(
-                hdl_saturate(hdl_round_shift(rd.payload.data[k], e_c, 31), IN_BITS))
+            m.d.comb += nu.i.payload.x[k].eq(shift_right_sat(m, rd.payload.data[k], e_c, IN_BITS, f"in{k}"))
         m.d.comb += [nu.i.payload.last.eq(rd.payload.last),
                      nu.i.valid.eq(st_p1 & rd.valid),
                      rd.ready.eq(st_p0 | (st_p1 & nu.i.ready))]
