@@ -426,11 +426,18 @@ class Unit(wiring.Component):
             f_i = Signal(signed(shw + lg_pp), name=f"vfold{i}")
             m.d.comb += f_i.eq(total)
             folded.append(f_i)
+        # one adder per step lane: the step's row of accumulators is selected, added to and
+        # written back (an adder per accumulator would cost max_rows times as many)
         vC = sB_v & sB_kind
+        summed = []
+        for i in range(E):
+            cur = select(m, [acc[r * E + i] for r in range(g.max_rows)], sB_w, signed(aw), f"acc_rd{i}")
+            s_ = Signal(signed(aw), name=f"acc_sum{i}")
+            m.d.comb += s_.eq(cur + folded[i])
+            summed.append(s_)
         for r in range(g.max_rows):
             with m.If(vC & is_(sB_w, r)):
-                for i in range(E):
-                    m.d.sync += acc[r * E + i].eq(acc[r * E + i] + folded[i])
+                m.d.sync += [acc[r * E + i].eq(summed[i]) for i in range(E)]
         v_busy = Signal()                  # V items in flight (A, B)
         m.d.comb += v_busy.eq((sA_v & sA_kind) | (sB_v & sB_kind))
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
 
 from fpgallm.engine.isa import Op
 from fpgallm.engine.kvlayout import kv_layout
@@ -87,7 +88,13 @@ class Unit(wiring.Component):
         m.d.comb += cur_pos.eq(select(m, [pos[b] for b in range(p.batch)], seq, SCALAR_BITS, "pos_sel"))
 
         # ---- head buffers (flat, nl lanes; lanes >= head_dim are zero) ------------------
-        raws = [[Signal(signed(REG_BITS), name=f"raw{t}_{i}") for i in range(nl)] for t in range(2)]
+        # Several rows: Eq banks of LUT-RAM per buffer (bank j holds lanes j, j + Eq, ... at
+        # the lane's row), written by lane j % Lv of a beat and read a whole row at a time.
+        # One row (or beats wider than a row): registers.
+        banked = g.max_rows > 1 and Eq % Lv == 0
+        raws = None if banked else [[Signal(signed(REG_BITS), name=f"raw{t}_{i}") for i in range(nl)]
+                                    for t in range(2)]
+        bank_w = []
         amax = [Signal(REG_BITS, name=f"amax{t}") for t in range(2)]
         exps = [Signal(5, name=f"exp{t}") for t in range(2)]
         beat = [Signal(range(nl // Lv + 2), name=f"beat{t}") for t in range(2)]
@@ -107,9 +114,13 @@ class Unit(wiring.Component):
                 a = Signal(REG_BITS, name=f"abs{t}_{j}")
                 m.d.comb += a.eq(Mux(ok, Mux(x < 0, -x, x), 0))
                 lane_abs.append(a)
-                for i in range(j, nl, Lv):
-                    with m.If(acc & is_(beat[t], i // Lv)):
-                        m.d.sync += raws[t][i].eq(Mux(ok, x, 0))
+                if not banked:
+                    for i in range(j, nl, Lv):
+                        with m.If(acc & is_(beat[t], i // Lv)):
+                            m.d.sync += raws[t][i].eq(Mux(ok, x, 0))
+            if banked:
+                bank_w.append((acc, [Mux((beat[t] * Lv + j) < hd, port.data.payload.data[j], 0)
+                                     for j in range(Lv)]))
             mx = amax[t]
             for a in lane_abs:
                 nm = Signal(REG_BITS)
@@ -122,8 +133,9 @@ class Unit(wiring.Component):
             bl = bitlen(m, amax[t], REG_BITS, f"bitlen{t}")
             with m.If(clear):
                 m.d.sync += [amax[t].eq(0), beat[t].eq(0), got[t].eq(0), reqd[t].eq(0)]
-                for i in range(nl):
-                    m.d.sync += raws[t][i].eq(0)
+                if not banked:       # (banked: lanes past head_dim hold stale values, which
+                    for i in range(nl):   # no strobe writes and no maximum reads)
+                        m.d.sync += raws[t][i].eq(0)
             exp_next.append(Mux(bl > bits - 1, bl - (bits - 1), 0))
 
         # ---- memory writes: K words, V words, exponent word --------------------------------
@@ -144,14 +156,30 @@ class Unit(wiring.Component):
         # the data word of (item, row): quantized row, shifted to the position's offset
         rowsel = []
         for t in range(2):
-            rows_t = [Cat(*raws[t][r * Eq:(r + 1) * Eq]) for r in range(g.max_rows)]
-            rv = Signal(len(rows_t[0]), name=f"rowsel{t}")
-            with m.Switch(row):
-                for r in range(g.max_rows):
-                    with m.Case(r):
-                        m.d.comb += rv.eq(rows_t[r])
-                with m.Default():
-                    m.d.comb += rv.eq(0)
+            rv = Signal(Eq * REG_BITS, name=f"rowsel{t}")
+            if banked:
+                acc_t, lanes_t = bank_w[t]
+                bpr = Eq // Lv                   # beats per row
+                lanes_out = []
+                for j in range(Eq):
+                    mem = Memory(shape=signed(REG_BITS), depth=g.max_rows, init=[])
+                    m.submodules[f"head{t}_{j}"] = mem
+                    wp = mem.write_port()
+                    rp = mem.read_port(domain="comb")
+                    m.d.comb += [wp.addr.eq(beat[t] // bpr if bpr > 1 else beat[t]),
+                                 wp.data.eq(lanes_t[j % Lv]),
+                                 wp.en.eq(acc_t & ((beat[t] % bpr) == j // Lv if bpr > 1 else 1)),
+                                 rp.addr.eq(row)]
+                    lanes_out.append(rp.data)
+                m.d.comb += rv.eq(Cat(*lanes_out))
+            else:
+                rows_t = [Cat(*raws[t][r * Eq:(r + 1) * Eq]) for r in range(g.max_rows)]
+                with m.Switch(row):
+                    for r in range(g.max_rows):
+                        with m.Case(r):
+                            m.d.comb += rv.eq(rows_t[r])
+                    with m.Default():
+                        m.d.comb += rv.eq(0)
             rowsel.append(rv)
         qrow = Signal(Eq * bits)
         for i in range(Eq):
