@@ -1,12 +1,13 @@
 """Amaranth helpers shared by the KVAPPEND (``x_kv``) and ATTN (``x_attn``) units: the KV
-layout's run-time geometry (:mod:`fpgallm.engine.kvlayout`), a one-hot sequencer and selects."""
+layout's run-time geometry (:mod:`fpgallm.engine.kvlayout`), a one-hot sequencer, selects and head buffers in LUT-RAM."""
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal
+from amaranth.hdl import Const, Module, Mux, Signal, signed
+from amaranth.lib.memory import Memory
 
 from fpgallm.engine.params import EngineParams
-from fpgallm.engine.rtl.iface import ADDR_BITS, stripe_bits
+from fpgallm.engine.rtl.iface import ADDR_BITS, REG_BITS, stripe_bits
 
 
 def clog2(x: int) -> int:
@@ -102,3 +103,24 @@ def select(m: Module, items, index, shape, name: str) -> Signal:
         with m.Default():
             m.d.comb += out.eq(0)
     return out
+
+
+def head_banks(m: Module, name: str, lanes, beat, we, row, elems: int, rows: int) -> list:
+    """A head buffer of ``rows`` rows of ``elems`` 24-bit lanes as ``elems`` banks of LUT-RAM
+    (bank ``j`` holds lanes ``j, j + elems, ...`` at the lane's row): a beat of
+    ``len(lanes)`` elements (``elems`` a multiple of it) is written at beat index ``beat``
+    when ``we``; returns the lanes of row ``row`` (read asynchronously)."""
+    lv = len(lanes)
+    bpr = elems // lv                        # beats per row
+    out = []
+    for j in range(elems):
+        mem = Memory(shape=signed(REG_BITS), depth=rows, init=[])
+        m.submodules[f"{name}{j}"] = mem
+        wp = mem.write_port()
+        rp = mem.read_port(domain="comb")
+        m.d.comb += [wp.addr.eq(beat // bpr if bpr > 1 else beat), wp.data.eq(lanes[j % lv]),
+                     wp.en.eq(we & ((beat % bpr) == j // lv if bpr > 1 else 1)),
+                     rp.addr.eq(row)]
+        out.append(rp.data)
+    return out
+

@@ -61,7 +61,15 @@ from fpgallm.engine.rtl.iface import (
     SCALAR_BITS,
     stripe_bits,
 )
-from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, select
+from fpgallm.engine.rtl.kvhdl import (
+    Geometry,
+    OneHot,
+    bitlen,
+    clog2,
+    head_banks,
+    is_,
+    select,
+)
 from fpgallm.hdl.requant import shift_right_sat, shift_to
 from fpgallm.hdl.shift import step_shift
 from fpgallm.units.softmax import Softmax, SoftmaxParams
@@ -325,18 +333,8 @@ class Unit(wiring.Component):
         # of lane i, for the step's positions (zero beyond them)
         qsel = Signal(E * REG_BITS)
         if banked:
-            bpr = E // Lv                        # beats per row
-            lanes_out = []
-            for j in range(E):
-                mem = Memory(shape=signed(REG_BITS), depth=g.max_rows, init=[])
-                m.submodules[f"qhead{j}"] = mem
-                wp = mem.write_port()
-                rp = mem.read_port(domain="comb")
-                m.d.comb += [wp.addr.eq(qbeat // bpr if bpr > 1 else qbeat), wp.data.eq(q_in[j % Lv]),
-                             wp.en.eq(vacc & ((qbeat % bpr) == j // Lv if bpr > 1 else 1)),
-                             rp.addr.eq(wrow)]
-                lanes_out.append(Mux(wrow * E + j < hd, rp.data, 0))
-            m.d.comb += qsel.eq(Cat(*lanes_out))
+            rd = head_banks(m, "qhead", q_in, qbeat, vacc, wrow, E, g.max_rows)
+            m.d.comb += qsel.eq(Cat(*[Mux(wrow * E + j < hd, rd[j], 0) for j in range(E)]))
         else:
             rows_cat = [Cat(*raw[r * E:(r + 1) * E]) for r in range(g.max_rows)]
             with m.Switch(wrow):

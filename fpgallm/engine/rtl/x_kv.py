@@ -22,14 +22,21 @@ from __future__ import annotations
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
-from amaranth.lib.memory import Memory
 
 from fpgallm.engine.isa import Op
 from fpgallm.engine.kvlayout import kv_layout
 from fpgallm.engine.params import EngineParams
 from fpgallm.engine.rtl import iface
 from fpgallm.engine.rtl.iface import ADDR_BITS, ELEM_BITS, REG_BITS, SCALAR_BITS
-from fpgallm.engine.rtl.kvhdl import Geometry, OneHot, bitlen, clog2, is_, select
+from fpgallm.engine.rtl.kvhdl import (
+    Geometry,
+    OneHot,
+    bitlen,
+    clog2,
+    head_banks,
+    is_,
+    select,
+)
 from fpgallm.hdl.requant import shift_right_sat
 
 OPS = (Op.KVAPPEND,)
@@ -159,19 +166,8 @@ class Unit(wiring.Component):
             rv = Signal(Eq * REG_BITS, name=f"rowsel{t}")
             if banked:
                 acc_t, lanes_t = bank_w[t]
-                bpr = Eq // Lv                   # beats per row
-                lanes_out = []
-                for j in range(Eq):
-                    mem = Memory(shape=signed(REG_BITS), depth=g.max_rows, init=[])
-                    m.submodules[f"head{t}_{j}"] = mem
-                    wp = mem.write_port()
-                    rp = mem.read_port(domain="comb")
-                    m.d.comb += [wp.addr.eq(beat[t] // bpr if bpr > 1 else beat[t]),
-                                 wp.data.eq(lanes_t[j % Lv]),
-                                 wp.en.eq(acc_t & ((beat[t] % bpr) == j // Lv if bpr > 1 else 1)),
-                                 rp.addr.eq(row)]
-                    lanes_out.append(rp.data)
-                m.d.comb += rv.eq(Cat(*lanes_out))
+                m.d.comb += rv.eq(Cat(*head_banks(m, f"head{t}_", lanes_t, beat[t], acc_t, row, Eq,
+                                                  g.max_rows)))
             else:
                 rows_t = [Cat(*raws[t][r * Eq:(r + 1) * Eq]) for r in range(g.max_rows)]
                 with m.Switch(row):
