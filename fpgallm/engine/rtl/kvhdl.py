@@ -14,6 +14,14 @@ def clog2(x: int) -> int:
     return max(0, (x - 1).bit_length())
 
 
+def head_rows(p: EngineParams) -> tuple[int, int]:
+    """``(rows, elems)``: the stripe words a head of ``max_head_dim`` KV elements spans and
+    the KV elements of one stripe word."""
+    wb = stripe_bits(p) // 8
+    eb = p.kv_format.bits // 8
+    return max(1, -(-p.max_head_dim * eb // wb)), wb // eb
+
+
 class Geometry:
     """Combinational KV layout numbers for a run-time ``head_dim`` (``hd``, a Signal):
 
@@ -26,8 +34,7 @@ class Geometry:
         if wb != 1 << lg_wb:
             raise ValueError(f"stripe word of {wb} bytes is not a power of two")
         self.eb = eb = p.kv_format.bits // 8
-        self.elems = wb // eb                       # elements of a stripe word
-        self.max_rows = max(1, -(-p.max_head_dim * eb // wb))
+        self.max_rows, self.elems = head_rows(p)    # rows of a head, elements of a word
         self.nl = self.max_rows * self.elems        # lanes of the flat head buffers (>= max_head_dim)
         ctx = p.max_context
         self.exp_bytes = -(-2 * ctx // wb) * wb

@@ -67,6 +67,7 @@ from fpgallm.engine.rtl.kvhdl import (
     bitlen,
     clog2,
     head_banks,
+    head_rows,
     is_,
     select,
 )
@@ -125,6 +126,12 @@ V_DEPTH = 3                # A, B, C (accumulate)
 
 
 Q_BANK_ROWS = 8      # the q head buffer is LUT-RAM from this many stripe words per head on
+
+
+def q_banked(p: EngineParams) -> bool:
+    """Whether the q head buffer is LUT-RAM banks rather than registers."""
+    rows, elems = head_rows(p)
+    return rows >= Q_BANK_ROWS and elems % p.vector_lanes == 0
 
 
 def cycles(p: EngineParams, head_dim: int, heads: int, kv_heads: int, lengths, vread_latency: int,
@@ -207,7 +214,7 @@ class Unit(wiring.Component):
         # row), written by lane j % Lv of a beat, read a row at a time; lanes past head_dim
         # are zeroed as they are read.  Up to Q_BANK_ROWS rows (or beats wider than a row):
         # registers, which cost less there (measured: 4 rows banked +615 LUT4, 32 rows -4.8k).
-        banked = g.max_rows >= Q_BANK_ROWS and E % Lv == 0
+        banked = q_banked(p)
         raw = [] if banked else [Signal(signed(REG_BITS), name=f"q{i}") for i in range(nl)]
         q_in = []
         qmax = Signal(REG_BITS)

@@ -34,12 +34,20 @@ from fpgallm.engine.rtl.kvhdl import (
     bitlen,
     clog2,
     head_banks,
+    head_rows,
     is_,
     select,
 )
 from fpgallm.hdl.requant import shift_right_sat
 
 OPS = (Op.KVAPPEND,)
+
+
+def head_banked(p: EngineParams) -> bool:
+    """Whether the K and V head buffers are LUT-RAM banks (a head spans several stripe
+    words and a word's elements are whole beats) rather than registers."""
+    rows, elems = head_rows(p)
+    return rows > 1 and elems % p.vector_lanes == 0
 
 SETUP = 1     # cycles from accepting the command to the first head's read requests
 
@@ -98,7 +106,7 @@ class Unit(wiring.Component):
         # Several rows: Eq banks of LUT-RAM per buffer (bank j holds lanes j, j + Eq, ... at
         # the lane's row), written by lane j % Lv of a beat and read a whole row at a time.
         # One row (or beats wider than a row): registers.
-        banked = g.max_rows > 1 and Eq % Lv == 0
+        banked = head_banked(p)
         raws = None if banked else [[Signal(signed(REG_BITS), name=f"raw{t}_{i}") for i in range(nl)]
                                     for t in range(2)]
         bank_w = []
