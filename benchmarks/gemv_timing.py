@@ -19,12 +19,11 @@ from pathlib import Path
 
 from fpgallm.hdl.dsp import MulStyle
 from fpgallm.hdl.timing import place_and_route
-from fpgallm.units.gemv import GemvOutput, GemvParams
+from fpgallm.units.gemv import Gemv, GemvOutput, GemvParams
 from fpgallm.units.weights import WeightFormat
 
 
 def probe(params: GemvParams, out: Path, freq: float = 100.0, seed: int = 1) -> dict:
-    from fpgallm.units.gemv import Gemv
 
     res = place_and_route(Gemv(params), "gemv_timing_top", out, params, freq=freq, seed=seed)
     return {"params": {"fmt": params.fmt.value, "lanes": params.lanes, "k": params.k,

@@ -234,7 +234,7 @@ class Unit(wiring.Component):
             m.d.comb += nm.eq(Mux(a > mx, a, mx))
             mx = nm
             q_in.append(Mux(ok, x, 0))
-            for i in range(j, nl, Lv) if not banked else ():
+            for i in range(j, len(raw), Lv):       # (no registers when banked)
                 with m.If(vacc & is_(qbeat, i // Lv)):
                     m.d.sync += raw[i].eq(q_in[j])
         with m.If(vacc):
