@@ -24,7 +24,6 @@ from fpgallm.units.weights import WeightFormat
 
 
 def probe(params: GemvParams, out: Path, freq: float = 100.0, seed: int = 1) -> dict:
-
     res = place_and_route(Gemv(params), "gemv_timing_top", out, params, freq=freq, seed=seed)
     return {"params": {"fmt": params.fmt.value, "lanes": params.lanes, "k": params.k,
                        "word_bits": params.word_bits, "output": params.output.value,
